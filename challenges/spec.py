@@ -1,0 +1,190 @@
+"""The challenge model: a challenge is data, validated strictly, so organisers add one without writing Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+
+from codefest.registry import unknown_key_message
+from codefest.tasks import METRICS, metrics_for
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo in a challenge must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(Strict):
+    builder: str = Field(description="a registered dataset builder: a bundled generator or a loader")
+    version: str = Field(min_length=1, description="the dataset's version, part of every score's signature")
+    options: dict[str, Any] = Field(default_factory=dict, description="options for the builder")
+    sha256: str | None = Field(
+        default=None, pattern=SHA256_PATTERN, description="content hash the build must reproduce"
+    )
+
+    @field_validator("builder")
+    @classmethod
+    def _known_builder(cls, name: str) -> str:
+        from shared_datasets.builders import BUILDERS
+
+        if name not in BUILDERS:
+            raise ValueError(unknown_key_message("dataset builder", name, BUILDERS.names()))
+        return name
+
+
+class MetricSpec(Strict):
+    name: str
+    higher_is_better: bool
+
+    @model_validator(mode="after")
+    def _known_direction(self) -> MetricSpec:
+        if self.name not in METRICS:
+            raise ValueError(unknown_key_message("metric", self.name, METRICS.names()))
+        expected = METRICS.get(self.name).higher_is_better
+        if self.higher_is_better != expected:
+            raise ValueError(f"metric '{self.name}' is better when {'higher' if expected else 'lower'}; "
+                             f"set higher_is_better: {str(expected).lower()}")
+        return self
+
+
+class TestSplitSpec(Strict):
+    __test__ = False  # not a pytest class
+    public_fraction: float = Field(gt=0, lt=1, description="share of test items scored on the public board")
+    seed: int = Field(ge=0)
+
+
+class Phase(Strict):
+    name: str = Field(min_length=1)
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Phase:
+        if self.end < self.start:
+            raise ValueError(f"phase '{self.name}' ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class SubmissionLimits(Strict):
+    per_team_per_day: PositiveInt
+    total: PositiveInt
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SubmissionLimits:
+        if self.total < self.per_team_per_day:
+            raise ValueError("total must be at least per_team_per_day")
+        return self
+
+
+class ResourceLimits(Strict):
+    """Limits for code submissions, which always run without network."""
+
+    wall_time_seconds: PositiveInt
+    memory_mb: PositiveInt
+
+
+class PredictedSet(Strict):
+    """Which of a ranked list of symbols count as predicted, for precision and F1: exactly one rule."""
+
+    top_k: PositiveInt | None = None
+    threshold: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> PredictedSet:
+        if (self.top_k is None) == (self.threshold is None):
+            raise ValueError("give exactly one of top_k or threshold")
+        return self
+
+
+class LanguagePair(Strict):
+    source: str = Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")
+    target: str = Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code; picks the BLEU tokenizer")
+
+
+Task = Literal["classification", "translation", "search"]
+_TASK_OPTIONS = {"classification": "predicted_set", "translation": "languages", "search": "ranking_depth"}
+
+
+class Challenge(Strict):
+    slug: str = Field(pattern=SLUG_PATTERN, description="lower-case letters, digits and dashes")
+    title: str = Field(min_length=1)
+    task: Task
+    version: str = Field(min_length=1, description="the challenge's version, part of every score's signature")
+    description: str = Field(min_length=1)
+    dataset: DatasetSpec
+    metrics: list[MetricSpec] = Field(min_length=1)
+    primary_metric: str
+    tie_breakers: list[str] = Field(default_factory=list)
+    final_submission: Literal["best", "selected"] = "best"
+    test_split: TestSplitSpec
+    phases: list[Phase] = Field(min_length=1)
+    submission_limits: SubmissionLimits
+    resources: ResourceLimits
+    licence: str = Field(min_length=1)
+    confidentiality: str = Field(min_length=1)
+    predicted_set: PredictedSet | None = None
+    languages: LanguagePair | None = None
+    ranking_depth: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Challenge:
+        names = [m.name for m in self.metrics]
+        for metric in names:
+            if metric not in metrics_for(self.task):
+                raise ValueError(f"metric '{metric}' is not a {self.task} metric; valid: {', '.join(metrics_for(self.task))}")
+        if len(set(names)) != len(names):
+            raise ValueError("metrics are listed more than once")
+        if self.primary_metric not in names:
+            raise ValueError(unknown_key_message("primary_metric", self.primary_metric, names))
+        for tie in self.tie_breakers:
+            if tie not in names or tie == self.primary_metric:
+                others = [n for n in names if n != self.primary_metric]
+                raise ValueError(unknown_key_message("tie_breaker", tie, others))
+        own = _TASK_OPTIONS[self.task]
+        for task, option in _TASK_OPTIONS.items():
+            if task != self.task and getattr(self, option) is not None:
+                raise ValueError(f"'{option}' is for {task} challenges; a {self.task} challenge uses '{own}'")
+        if self.task != "search" and getattr(self, own) is None:
+            raise ValueError(f"a {self.task} challenge needs '{own}'")
+        self._check_phases()
+        self._check_builder_task()
+        return self
+
+    def _check_phases(self) -> None:
+        ordered = sorted(self.phases, key=lambda p: p.start)
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            if after.start <= before.end:
+                raise ValueError(f"phases '{before.name}' and '{after.name}' overlap")
+        if len({p.name for p in self.phases}) != len(self.phases):
+            raise ValueError("phase names must be unique")
+
+    def _check_builder_task(self) -> None:
+        from shared_datasets.builders import BUILDERS
+
+        builder = BUILDERS.get(self.dataset.builder)
+        if builder.task != self.task:
+            same_task = [n for n in BUILDERS if BUILDERS.get(n).task == self.task]
+            raise ValueError(
+                f"dataset builder '{builder.name}' makes {builder.task} data, not {self.task}; "
+                f"use one of: {', '.join(same_task)}"
+            )
+        builder.validate_options(self.dataset.options)
+
+    def phase_on(self, day: dt.date) -> Phase | None:
+        return next((p for p in self.phases if p.start <= day <= p.end), None)
+
+    @property
+    def higher_is_better(self) -> dict[str, bool]:
+        return {m.name: m.higher_is_better for m in self.metrics}
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why a string cannot be a slug, for messages given before any YAML is read."""
+    return None if re.match(SLUG_PATTERN, slug) else f"'{slug}' is not a valid slug ({SLUG_PATTERN})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
+import itertools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
@@ -32,8 +32,9 @@ class DatasetSpec(Strict):
     @field_validator("builder")
     @classmethod
     def _known_builder(cls, name: str) -> str:
-        from shared_datasets.builders import BUILDERS
+        from shared_datasets.builders import all_builders
 
+        BUILDERS = all_builders()
         if name not in BUILDERS:
             raise ValueError(unknown_key_message("dataset builder", name, BUILDERS.names()))
         return name
@@ -49,8 +50,10 @@ class MetricSpec(Strict):
             raise ValueError(unknown_key_message("metric", self.name, METRICS.names()))
         expected = METRICS.get(self.name).higher_is_better
         if self.higher_is_better != expected:
-            raise ValueError(f"metric '{self.name}' is better when {'higher' if expected else 'lower'}; "
-                             f"set higher_is_better: {str(expected).lower()}")
+            raise ValueError(
+                f"metric '{self.name}' is better when {'higher' if expected else 'lower'}; "
+                f"set higher_is_better: {str(expected).lower()}"
+            )
         return self
 
 
@@ -138,7 +141,9 @@ class Challenge(Strict):
         names = [m.name for m in self.metrics]
         for metric in names:
             if metric not in metrics_for(self.task):
-                raise ValueError(f"metric '{metric}' is not a {self.task} metric; valid: {', '.join(metrics_for(self.task))}")
+                raise ValueError(
+                    f"metric '{metric}' is not a {self.task} metric; valid: {', '.join(metrics_for(self.task))}"
+                )
         if len(set(names)) != len(names):
             raise ValueError("metrics are listed more than once")
         if self.primary_metric not in names:
@@ -159,15 +164,16 @@ class Challenge(Strict):
 
     def _check_phases(self) -> None:
         ordered = sorted(self.phases, key=lambda p: p.start)
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in itertools.pairwise(ordered):
             if after.start <= before.end:
                 raise ValueError(f"phases '{before.name}' and '{after.name}' overlap")
         if len({p.name for p in self.phases}) != len(self.phases):
             raise ValueError("phase names must be unique")
 
     def _check_builder_task(self) -> None:
-        from shared_datasets.builders import BUILDERS
+        from shared_datasets.builders import all_builders
 
+        BUILDERS = all_builders()
         builder = BUILDERS.get(self.dataset.builder)
         if builder.task != self.task:
             same_task = [n for n in BUILDERS if BUILDERS.get(n).task == self.task]
@@ -184,7 +190,3 @@ class Challenge(Strict):
     def higher_is_better(self) -> dict[str, bool]:
         return {m.name: m.higher_is_better for m in self.metrics}
 
-
-def slug_problem(slug: str) -> str | None:
-    """Why a string cannot be a slug, for messages given before any YAML is read."""
-    return None if re.match(SLUG_PATTERN, slug) else f"'{slug}' is not a valid slug ({SLUG_PATTERN})"

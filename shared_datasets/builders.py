@@ -52,7 +52,8 @@ class Builder:
                 if e["type"] == "extra_forbidden":
                     problems.append(unknown_key_message(f"option of builder '{self.name}'", key, allowed))
                 else:
-                    problems.append(f"option '{key}': {e['msg']}")
+                    message = e["msg"].removeprefix("Value error, ")
+                    problems.append(f"option '{key}': {message}" if key else f"options: {message}")
             raise ValueError("; ".join(problems)) from None
 
     def card_text(self) -> str:
@@ -73,3 +74,13 @@ def builder(
         return fn
 
     return wrap
+
+
+def all_builders() -> Registry[Builder]:
+    """The registry with every bundled generator and loader registered (importing them registers them)."""
+    import shared_datasets.generators.classification
+    import shared_datasets.generators.search
+    import shared_datasets.generators.translation
+    import shared_datasets.loaders  # noqa: F401
+
+    return BUILDERS

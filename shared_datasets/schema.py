@@ -8,7 +8,12 @@ QREL = {"doc_id": Value("string"), "relevance": Value("int32")}
 
 FEATURES: dict[str, Features] = {
     "classification": Features(
-        {"id": Value("string"), "title": Value("string"), "abstract": Value("string"), "labels": List(Value("string"))}
+        {
+            "id": Value("string"),
+            "title": Value("string"),
+            "abstract": Value("string"),
+            "labels": List(Value("string")),
+        }
     ),
     "translation": Features({"id": Value("string"), "source": Value("string"), "reference": Value("string")}),
     "search": Features(

@@ -1,0 +1,3 @@
+from codefest.cli import main
+
+main()

@@ -1,0 +1,38 @@
+"""Sessions for organisers and developers: `nox -l` lists them; arguments after `--` are passed through."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the public bundles and private vaults: `nox -s build -- SLUG ...` (all challenges by default)."""
+    session.install("-e", ".")
+    session.run("codefest", "data", "build", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Time dataset builds at scale (see benchmarks/)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/build_datasets.py", *session.posargs, env=OFFLINE)

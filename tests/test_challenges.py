@@ -1,0 +1,179 @@
+"""Challenges are data: the bundled ones load, and every malformed file gets a message naming file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from challenges.discovery import BUNDLED, discover, load, load_all
+from codefest.errors import CodefestError
+from codefest.registry import UnknownKeyError
+from tests.helpers import bundled_spec, write_challenge
+
+BUNDLED_SLUGS = ["ipc-classification", "patent-translation-en-fr", "prior-art-search"]
+
+
+def test_the_three_bundled_challenges_are_discovered() -> None:
+    assert sorted(discover()) == BUNDLED_SLUGS
+
+
+@pytest.mark.parametrize("slug", BUNDLED_SLUGS)
+def test_every_bundled_challenge_is_valid_and_documented(slug: str) -> None:
+    item = load(slug)
+    assert item.spec.slug == slug
+    assert item.spec.primary_metric in item.spec.higher_is_better
+    assert item.readme is not None and slug in item.readme.read_text(encoding="utf-8")
+
+
+def test_tasks_of_the_bundled_challenges() -> None:
+    assert {slug: load(slug).spec.task for slug in BUNDLED_SLUGS} == {
+        "ipc-classification": "classification",
+        "patent-translation-en-fr": "translation",
+        "prior-art-search": "search",
+    }
+
+
+def test_challenges_path_adds_organisers_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for root, slug in ((first, "office-a-ipc"), (second, "office-b-ipc")):
+        write_challenge(root, {**bundled_spec("ipc-classification"), "slug": slug})
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", os.pathsep.join([str(first), str(second)]))
+    found = discover()
+    assert found["office-a-ipc"] == first / "office-a-ipc"
+    assert found["office-b-ipc"] == second / "office-b-ipc"
+    assert load("office-b-ipc").spec.task == "classification"
+
+
+def test_a_slug_defined_twice_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_challenge(tmp_path, bundled_spec("ipc-classification"))
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+    with pytest.raises(CodefestError, match="challenge 'ipc-classification' is defined twice"):
+        discover()
+
+
+def test_a_missing_folder_in_the_path_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(CodefestError, match=r"CODEFEST_CHALLENGES_PATH names .*nowhere.*, which is not a folder"):
+        discover()
+
+
+def test_unknown_slug_suggests_the_nearest() -> None:
+    with pytest.raises(
+        UnknownKeyError, match=r"Unknown challenge 'ipc-clasification'. Did you mean 'ipc-classification'"
+    ):
+        load("ipc-clasification")
+
+
+def _bad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, remove: tuple[str, ...] = ()) -> str:
+    spec = {**bundled_spec("ipc-classification"), "slug": "bad-one", **change}
+    for key in remove:
+        spec.pop(key)
+    path = write_challenge(tmp_path, spec)
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+    with pytest.raises(CodefestError) as caught:
+        load("bad-one")
+    message = caught.value.render()
+    assert str(path) in message
+    return message
+
+
+MALFORMED = [
+    ({"tasks": "classification"}, (), "key 'tasks': Unknown key 'tasks'. Did you mean 'task'?"),
+    (
+        {"task": "clasification"},
+        (),
+        "key 'task': Input should be 'classification', 'translation' or 'search'",
+    ),
+    ({}, ("primary_metric",), "key 'primary_metric' is missing"),
+    ({"primary_metric": "top_prediction@subclas"}, (), "Did you mean 'top_prediction@subclass'?"),
+    ({"tie_breakers": ["bleu"]}, (), "Unknown tie_breaker 'bleu'"),
+    (
+        {"metrics": [{"name": "map", "higher_is_better": True}]},
+        (),
+        "metric 'map' is not a classification metric",
+    ),
+    (
+        {"metrics": [{"name": "top_prediction@subclass", "higher_is_better": False}]},
+        (),
+        "metric 'top_prediction@subclass' is better when higher; set higher_is_better: true",
+    ),
+    ({"test_split": {"public_fraction": 1.5, "seed": 1}}, (), "key 'test_split.public_fraction'"),
+    ({"test_split": {"public_fraction": 0.5, "sed": 1}}, (), "Did you mean 'seed'?"),
+    ({"dataset": {"builder": "synthetic-ipk", "version": "1"}}, (), "Did you mean 'synthetic-ipc'?"),
+    (
+        {"dataset": {"builder": "synthetic-prior-art", "version": "1"}},
+        (),
+        "dataset builder 'synthetic-prior-art' makes search data, not classification",
+    ),
+    (
+        {"dataset": {"builder": "synthetic-ipc", "version": "1", "options": {"sizee": 10}}},
+        (),
+        "Unknown option of builder 'synthetic-ipc' 'sizee'. Did you mean 'size'?",
+    ),
+    ({"dataset": {"builder": "synthetic-ipc", "version": "1", "options": {"size": 5}}}, (), "option 'size'"),
+    (
+        {"phases": [{"name": "dev", "start": "2026-12-10", "end": "2026-12-01"}]},
+        (),
+        "phase 'dev' ends (2026-12-01) before it starts (2026-12-10)",
+    ),
+    (
+        {
+            "phases": [
+                {"name": "a", "start": "2026-12-01", "end": "2026-12-10"},
+                {"name": "b", "start": "2026-12-05", "end": "2026-12-20"},
+            ]
+        },
+        (),
+        "phases 'a' and 'b' overlap",
+    ),
+    (
+        {"submission_limits": {"per_team_per_day": 0, "total": 3}},
+        (),
+        "key 'submission_limits.per_team_per_day'",
+    ),
+    ({"languages": {"source": "en", "target": "fr"}}, (), "'languages' is for translation challenges"),
+    ({}, ("predicted_set",), "a classification challenge needs 'predicted_set'"),
+    ({"predicted_set": {"top_k": 3, "threshold": 0.5}}, (), "give exactly one of top_k or threshold"),
+]
+
+
+@pytest.mark.parametrize(("change", "remove", "expected"), MALFORMED)
+def test_malformed_challenges_get_a_message_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, remove: tuple[str, ...], expected: str
+) -> None:
+    assert expected in _bad(tmp_path, monkeypatch, change, remove)
+
+
+def test_unknown_key_lists_the_allowed_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _bad(tmp_path, monkeypatch, {"resources": {"wall_time_seconds": 10, "memory_mb": 10, "gpu": 1}})
+    assert "key 'resources.gpu': Unknown key 'gpu'. Valid: memory_mb, wall_time_seconds." in message
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "broken" / "challenge.yaml"
+    path.parent.mkdir()
+    path.write_text("slug: broken\ntitle: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+    with pytest.raises(CodefestError, match=r"broken/challenge.yaml is not valid YAML at line 3, column 1"):
+        load("broken")
+
+
+def test_slug_must_match_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_challenge(tmp_path, {**bundled_spec("ipc-classification"), "slug": "one-name"}, folder="other-name")
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+    with pytest.raises(CodefestError, match="key 'slug' is 'one-name' but the folder is 'other-name'"):
+        load("other-name")
+
+
+def test_one_bad_challenge_does_not_hide_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_challenge(tmp_path, {**bundled_spec("ipc-classification"), "slug": "bad-one", "task": "ranking"})
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+    loaded, problems = load_all()
+    assert sorted(c.spec.slug for c in loaded) == BUNDLED_SLUGS
+    assert len(problems) == 1 and "bad-one" in problems[0].render()
+
+
+def test_the_bundled_folder_is_the_package_folder() -> None:
+    assert Path(__file__).resolve().parents[1] / "challenges" == BUNDLED

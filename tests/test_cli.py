@@ -1,0 +1,107 @@
+"""The command line as users run it: a real subprocess, exit codes, and messages instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import bundled_spec, small_copy, write_challenge
+
+
+def codefest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "codefest", *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in expected:
+        assert text in result.stderr
+
+
+def test_challenges_list_shows_the_three_bundled_challenges() -> None:
+    result = codefest("challenges", "list")
+    assert result.returncode == 0, result.stderr
+    for slug, metric in (
+        ("ipc-classification", "top_prediction@subclass"),
+        ("patent-translation-en-fr", "bleu"),
+        ("prior-art-search", "map"),
+    ):
+        assert slug in result.stdout and metric in result.stdout
+
+
+def test_challenges_show_as_json_round_trips_the_yaml() -> None:
+    result = codefest("challenges", "show", "prior-art-search", "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["primary_metric"] == "map"
+    assert shown["dataset"]["options"] == bundled_spec("prior-art-search")["dataset"]["options"]
+
+
+def test_challenges_show_in_the_terminal() -> None:
+    result = codefest("challenges", "show", "patent-translation-en-fr")
+    assert result.returncode == 0, result.stderr
+    assert "bleu (↑), chrf (↑), ter (↓)" in result.stdout
+    assert "5/day, 40 in all" in result.stdout
+
+
+def test_unknown_slug_is_a_clear_error() -> None:
+    assert_clean_failure(
+        codefest("challenges", "show", "prior-art-serch"),
+        "Unknown challenge 'prior-art-serch'. Did you mean 'prior-art-search'?",
+    )
+
+
+def test_malformed_challenge_fails_list_but_shows_the_others(tmp_path: Path) -> None:
+    write_challenge(tmp_path, {**bundled_spec("prior-art-search"), "slug": "broken", "ranking_depth": -1})
+    result = codefest("challenges", "list", env={"CODEFEST_CHALLENGES_PATH": str(tmp_path)})
+    assert_clean_failure(result, "broken/challenge.yaml", "key 'ranking_depth'")
+    assert "ipc-classification" in result.stdout
+
+
+def test_unknown_builder_is_a_clear_error(tmp_path: Path) -> None:
+    spec = bundled_spec("ipc-classification") | {"slug": "typo"}
+    spec["dataset"]["builder"] = "hupd-jsn"
+    write_challenge(tmp_path, spec)
+    result = codefest("data", "build", "typo", env={"CODEFEST_CHALLENGES_PATH": str(tmp_path)})
+    assert_clean_failure(result, "key 'dataset.builder'", "Did you mean 'hupd-json'?")
+
+
+def test_data_build_writes_bundle_and_vault(tmp_path: Path) -> None:
+    small_copy(tmp_path / "challenges", "ipc-classification", "tiny-ipc")
+    home = tmp_path / "home"
+    env = {"CODEFEST_CHALLENGES_PATH": str(tmp_path / "challenges"), "CODEFEST_HOME": str(home)}
+    result = codefest("data", "build", "tiny-ipc", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "built tiny-ipc" in result.stderr
+    assert (home / "bundles" / "tiny-ipc" / "test.jsonl").is_file()
+    assert (home / "vault" / "tiny-ipc" / "test-labels.jsonl").is_file()
+    assert "train 280, dev 40, test 80" in result.stdout
+
+
+def test_data_builders_lists_generators_and_loaders() -> None:
+    result = codefest("data", "builders")
+    assert result.returncode == 0, result.stderr
+    for name in (
+        "synthetic-ipc",
+        "synthetic-patent-en-fr",
+        "synthetic-prior-art",
+        "hupd-json",
+        "parapat-tsv",
+    ):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("args", [["challenges", "show"], ["data", "build", "--bogus"]])
+def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
+    result = codefest(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

@@ -189,4 +189,3 @@ class Challenge(Strict):
     @property
     def higher_is_better(self) -> dict[str, bool]:
         return {m.name: m.higher_is_better for m in self.metrics}
-

@@ -105,3 +105,29 @@ def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     result = codefest(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_missing_data_file_is_a_clear_error(tmp_path: Path) -> None:
+    spec = bundled_spec("ipc-classification") | {"slug": "office-hupd"}
+    spec["dataset"] = {"builder": "hupd-json", "version": "2026-01", "options": {"path": "data/hupd"}}
+    write_challenge(tmp_path, spec)
+    result = codefest("data", "build", "office-hupd", env={"CODEFEST_CHALLENGES_PATH": str(tmp_path)})
+    assert_clean_failure(result, "not found:", str(tmp_path / "office-hupd" / "data" / "hupd"))
+
+
+def test_a_real_corpus_builds_from_the_challenge_folder(tmp_path: Path) -> None:
+    """An organiser's own challenge over HUPD-style files, with a path relative to the challenge folder."""
+    fixtures = Path(__file__).parent / "fixtures" / "corpora" / "hupd"
+    spec = bundled_spec("ipc-classification") | {"slug": "office-hupd"}
+    spec["dataset"] = {"builder": "hupd-json", "version": "2026-01", "options": {"path": "data"}}
+    folder = write_challenge(tmp_path, spec).parent
+    (folder / "data").symlink_to(fixtures)
+    home = tmp_path / "home"
+    result = codefest(
+        "data", "build", "office-hupd", env={"CODEFEST_CHALLENGES_PATH": str(tmp_path), "CODEFEST_HOME": str(home)}
+    )
+    assert result.returncode == 0, result.stderr
+    test_rows = [json.loads(line) for line in (home / "bundles/office-hupd/test.jsonl").read_text().splitlines()]
+    assert test_rows and all(set(row) == {"id", "title", "abstract"} for row in test_rows)
+    gold = (home / "vault/office-hupd/test-labels.jsonl").read_text()
+    assert all(row["id"] in gold for row in test_rows)

@@ -118,6 +118,7 @@ def test_same_seed_same_hash_other_seed_other_hash(organiser: Path, tmp_path: Pa
     assert sha256_file(first.bundle / "corpus.jsonl") == sha256_file(second.bundle / "corpus.jsonl")
     spec = bundled_spec("prior-art-search") | {"slug": "other-seed"}
     spec["dataset"]["options"] = {"size": 480, "topics": 30, "seed": 6}
+    del spec["dataset"]["sha256"]
     write_challenge(organiser, spec)
     assert _build("other-seed", tmp_path / "three").dataset_sha256 != first.dataset_sha256
 

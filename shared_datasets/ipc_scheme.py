@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import yaml
@@ -64,7 +64,7 @@ class Subclass:
         return self.code[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scheme:
     section_terms: dict[str, tuple[str, ...]]
     class_terms: dict[str, tuple[str, ...]]
@@ -72,7 +72,14 @@ class Scheme:
 
     def siblings(self, sub: Subclass) -> list[Subclass]:
         """Subclasses of the same class: the confusable neighbours that share its class vocabulary."""
-        return [s for s in self.subclasses if s.class_code == sub.class_code and s.code != sub.code]
+        return self._siblings[sub.code]
+
+    @cached_property
+    def _siblings(self) -> dict[str, list[Subclass]]:
+        return {
+            sub.code: [s for s in self.subclasses if s.class_code == sub.class_code and s.code != sub.code]
+            for sub in self.subclasses
+        }
 
 
 def group_symbol(subclass: str, main_group: int, subgroup: int = 0) -> str:

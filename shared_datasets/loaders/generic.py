@@ -275,38 +275,34 @@ def search_row(row: dict[str, Any], where: str, separator: str, doc_ids: set[str
 # builders
 
 
-def build_classification(options: ClassificationFilesOptions, context: BuildContext) -> DatasetDict:
+def _build_flat(
+    options: ClassificationFilesOptions | TranslationFilesOptions,
+    context: BuildContext,
+    task: str,
+    convert: Callable[[dict[str, Any], str], dict[str, Any] | None],
+    dropped: str,
+) -> DatasetDict:
+    """Classification and translation files: one row per item, mapped onto the task's columns."""
     parts, source = load_source(options, context)
+    data = {
+        split: rows_to_dataset(
+            rows_of(part, options.columns, task, f"{source} [{split}]", convert), FEATURES[task], source, dropped
+        )
+        for split, part in parts.items()
+    }
+    check_unique_ids(data, source)
+    return arrange(data, options, source)
 
+
+def build_classification(options: ClassificationFilesOptions, context: BuildContext) -> DatasetDict:
     def convert(row: dict[str, Any], where: str) -> dict[str, Any] | None:
         return classification_row(row, where, options.label_separator)
 
-    data = {
-        split: rows_to_dataset(
-            rows_of(part, options.columns, "classification", f"{source} [{split}]", convert),
-            FEATURES["classification"],
-            source,
-            "no labels",
-        )
-        for split, part in parts.items()
-    }
-    check_unique_ids(data, source)
-    return arrange(data, options, source)
+    return _build_flat(options, context, "classification", convert, "no labels")
 
 
 def build_translation(options: TranslationFilesOptions, context: BuildContext) -> DatasetDict:
-    parts, source = load_source(options, context)
-    data = {
-        split: rows_to_dataset(
-            rows_of(part, options.columns, "translation", f"{source} [{split}]", translation_row),
-            FEATURES["translation"],
-            source,
-            "empty source or reference",
-        )
-        for split, part in parts.items()
-    }
-    check_unique_ids(data, source)
-    return arrange(data, options, source)
+    return _build_flat(options, context, "translation", translation_row, "empty source or reference")
 
 
 def build_search(options: SearchFilesOptions, context: BuildContext) -> DatasetDict:

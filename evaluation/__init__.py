@@ -1,0 +1,1 @@
+"""The scoring harness: validation of submissions, metrics with confidence intervals, signatures."""

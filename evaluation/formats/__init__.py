@@ -1,0 +1,1 @@
+"""Readers of each task's gold and prediction formats, with validation."""

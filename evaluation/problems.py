@@ -1,0 +1,59 @@
+"""Validation problems, collected rather than raised one by one, so a participant fixes a file in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from codefest.errors import CodefestError
+
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "line 12", "id 'APP-0000042'", "topic PAC-00007", or "file"
+    what: str
+    fix: str
+
+    def render(self) -> str:
+        return f"{self.where}: {self.what}. Fix: {self.fix}"
+
+
+class InvalidSubmission(CodefestError):
+    """A predictions file that cannot be scored; never changes a leaderboard."""
+
+    def __init__(self, path: Path, problems: list[Problem], total: int) -> None:
+        self.path, self.problems, self.total = path, problems, total
+        more = f"\n  ... and {total - len(problems)} more problems" if total > len(problems) else ""
+        listed = "\n".join(f"  - {p.render()}" for p in problems)
+        super().__init__(
+            f"{path} is not a valid submission ({total} problem{'s' if total != 1 else ''}):\n{listed}{more}",
+            "correct the file and submit it again; an invalid file uses none of your quota",
+        )
+
+
+class Problems:
+    """Up to MAX_LISTED problems of one file, and a count of all of them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.listed: list[Problem] = []
+        self.total = 0
+
+    def add(self, where: str, what: str, fix: str) -> None:
+        self.total += 1
+        if len(self.listed) < MAX_LISTED:
+            self.listed.append(Problem(where, what, fix))
+
+    @property
+    def full(self) -> bool:
+        """Enough to report: a reader may stop early instead of scanning a broken file to its end."""
+        return self.total >= MAX_LISTED
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def check(self) -> None:
+        if self.total:
+            raise InvalidSubmission(self.path, self.listed, self.total)

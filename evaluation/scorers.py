@@ -1,0 +1,60 @@
+"""What each task's scorer provides to the harness, and the registry of scorers by task."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from codefest.registry import Registry, UnknownKeyError
+from evaluation.metrics.base import ItemStats
+from evaluation.problems import Problems
+from evaluation.reading import Limits
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """Task options that change scores; every one of them enters the signature."""
+
+    top_k: int | None = 3  # classification: the predicted set for precision and F1 ...
+    threshold: float | None = None  # ... or the symbols scored at or above this
+    target_language: str = "en"  # translation: picks the tokenizer
+    ranking_depth: int = 1000  # search: the most documents a topic's ranking may hold
+    pres_depth: int = 100  # search: N_max of PRES
+
+
+class Scorer(Protocol):
+    task: str
+
+    def read_gold(self, path: Path) -> Any:
+        """The organiser's reference file; a problem in it raises CodefestError naming the line."""
+
+    def read_predictions(self, path: Path, gold: Any, problems: Problems, limits: Limits) -> Any:
+        """Validated predictions; every problem goes to `problems` (the harness raises if there are any)."""
+
+    def item_ids(self, gold: Any) -> list[str]:
+        """The scored items, in the order of the rows of every metric's statistics."""
+
+    def metrics(self, gold: Any, predictions: Any, options: ScoringOptions) -> list[ItemStats]:
+        """Every metric of the task, one statistics row per item of `item_ids(gold)`."""
+
+    def signature(self, options: ScoringOptions) -> dict[str, str]:
+        """The options and library versions that decide the scores, for the signature."""
+
+
+SCORERS: Registry[Scorer] = Registry("task")
+_MODULES = {
+    "classification": "evaluation.tasks.classification",
+    "translation": "evaluation.tasks.translation",
+    "search": "evaluation.tasks.search",
+}
+
+
+def scorer_for(task: str) -> Scorer:
+    """The task's scorer, imported on first use so that scoring one task loads only its libraries."""
+    if task not in _MODULES:
+        raise UnknownKeyError("task", task, list(_MODULES))
+    if task not in SCORERS:
+        importlib.import_module(_MODULES[task])
+    return SCORERS.get(task)

@@ -1,0 +1,1 @@
+"""One scorer per task: it reads the task's formats and computes its metrics (`scorers.scorer_for`)."""

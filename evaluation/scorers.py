@@ -30,7 +30,9 @@ class Scorer(Protocol):
     def read_gold(self, path: Path) -> Any:
         """The organiser's reference file; a problem in it raises CodefestError naming the line."""
 
-    def read_predictions(self, path: Path, gold: Any, problems: Problems, limits: Limits) -> Any:
+    def read_predictions(
+        self, path: Path, gold: Any, problems: Problems, limits: Limits, options: ScoringOptions
+    ) -> Any:
         """Validated predictions; every problem goes to `problems` (the harness raises if there are any)."""
 
     def item_ids(self, gold: Any) -> list[str]:

@@ -1,0 +1,46 @@
+"""Scoring against a challenge: its options, its metrics, and its public labels from the built bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from challenges.spec import Challenge
+from codefest.errors import CodefestError
+from codefest.workspace import bundle_dir
+from evaluation.scorers import ScoringOptions
+
+PUBLIC_SPLITS = ("train", "dev")
+
+
+def options_for(spec: Challenge) -> ScoringOptions:
+    """The scoring options a challenge declares; the rest keep the harness's defaults."""
+    if spec.predicted_set is not None:
+        return ScoringOptions(top_k=spec.predicted_set.top_k, threshold=spec.predicted_set.threshold)
+    if spec.languages is not None:
+        return ScoringOptions(target_language=spec.languages.target)
+    return ScoringOptions(ranking_depth=spec.ranking_depth or ScoringOptions.ranking_depth)
+
+
+def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str, str]]:
+    """(gold file of a public split, provenance for the signature); the bundle must have been built."""
+    if split not in PUBLIC_SPLITS:
+        raise CodefestError(
+            f"split '{split}' has no public labels; choose one of {', '.join(PUBLIC_SPLITS)}",
+            "test labels stay in the organisers' vault: submit test predictions to the organisers",
+        )
+    bundle = bundle_dir(spec.slug, root)
+    manifest_path = bundle / "manifest.json"
+    if not manifest_path.is_file():
+        raise CodefestError(
+            f"the bundle of '{spec.slug}' is not built in {bundle.parent}",
+            f"run: codefest data build {spec.slug}   (or set CODEFEST_HOME to where it was built)",
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    gold = bundle / (f"{split}.qrels" if spec.task == "search" else f"{split}.jsonl")
+    provenance = {
+        "challenge": f"{spec.slug}:{spec.version}",
+        "dataset": manifest["dataset"]["sha256"][:12],
+        "split": split,
+    }
+    return gold, provenance

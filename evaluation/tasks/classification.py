@@ -1,0 +1,56 @@
+"""The classification scorer: IPC/CPC symbols, ranked, scored with the WIPO measures, precision@k and F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sklearn
+
+from evaluation.formats.classification import Prediction, read_gold, read_predictions
+from evaluation.metrics.base import ItemStats
+from evaluation.metrics.classification import SET_LEVEL, f1_measures, precision_at, wipo_measures
+from evaluation.problems import Problems
+from evaluation.reading import Limits
+from evaluation.scorers import SCORERS, ScoringOptions
+
+
+def chosen(prediction: Prediction, options: ScoringOptions) -> list[str]:
+    """The predicted set for precision and F1: the top k symbols, or those scored at or above the threshold."""
+    if options.threshold is not None and prediction.scores is not None:
+        return [s for s, score in zip(prediction.labels, prediction.scores, strict=True) if score >= options.threshold]
+    return prediction.labels[: options.top_k or 1]
+
+
+class ClassificationScorer:
+    task = "classification"
+
+    def read_gold(self, path: Path) -> dict[str, list[str]]:
+        return read_gold(path)
+
+    def read_predictions(
+        self, path: Path, gold: dict[str, list[str]], problems: Problems, limits: Limits, options: ScoringOptions
+    ) -> dict[str, Prediction]:
+        return read_predictions(path, gold, problems, limits, need_scores=options.threshold is not None)
+
+    def item_ids(self, gold: dict[str, list[str]]) -> list[str]:
+        return list(gold)
+
+    def metrics(
+        self, gold: dict[str, list[str]], predictions: dict[str, Prediction], options: ScoringOptions
+    ) -> list[ItemStats]:
+        ids = self.item_ids(gold)
+        labels = [gold[i] for i in ids]
+        ranked = [predictions[i].labels for i in ids]
+        return [
+            *wipo_measures(labels, ranked),
+            precision_at(labels, ranked, 1),
+            precision_at(labels, ranked, 3),
+            *f1_measures(labels, [chosen(predictions[i], options) for i in ids]),
+        ]
+
+    def signature(self, options: ScoringOptions) -> dict[str, str]:
+        rule = f"threshold:{options.threshold}" if options.threshold is not None else f"top:{options.top_k}"
+        return {"set": rule, "set_level": SET_LEVEL, "sklearn": sklearn.__version__}
+
+
+SCORERS.add("classification", ClassificationScorer())

@@ -82,7 +82,7 @@ def jsonl_objects(path: Path, problems: Problems, limits: Limits = Limits()) -> 
     """(line number, object) for every line holding a JSON object."""
     for number, text in text_lines(path, problems, limits):
         try:
-            value = json.loads(text, parse_constant=_reject_constant)
+            value = _DECODER.decode(text)
         except ValueError as err:
             problems.add(f"line {number}", f"not valid JSON ({err})", "write one JSON object per line")
             continue
@@ -94,6 +94,9 @@ def jsonl_objects(path: Path, problems: Problems, limits: Limits = Limits()) -> 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def csv_rows(

@@ -11,7 +11,7 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from evaluation.bootstrap import confidence_intervals
-from evaluation.metrics.classification import f1_measures, precision_at, wipo_measures
+from evaluation.metrics.classification import Encoded, f1_measures, precision_at, wipo_measures
 from evaluation.names import mlflow_key
 from evaluation.problems import InvalidSubmission, Problems
 from evaluation.reading import Limits
@@ -65,7 +65,7 @@ def test_truncation_to_each_level() -> None:
 
 
 def test_wipo_measures_by_hand() -> None:
-    values = {m.name: m.value for m in wipo_measures(GOLD, PRED)}
+    values = {m.name: m.value for m in wipo_measures(Encoded(GOLD, PRED))}
     third, two_thirds = 1 / 3, 2 / 3
     expected = {
         # item 1: first guess A01C 5/04, main A01B 1/02 -> same section and class, other subclass
@@ -92,11 +92,13 @@ def test_wipo_measures_by_hand() -> None:
 
 def test_precision_at_k_by_hand() -> None:
     # @1: item 1 hits (A01C 5/00 is gold), items 2 and 3 miss -> 1/3
-    assert precision_at(GOLD, PRED, 1).value == pytest.approx(1 / 3)
+    assert precision_at(Encoded(GOLD, PRED), 1).value == pytest.approx(1 / 3)
     # @3: item 1 hits A01C 5/00 and A01B 1/00 (2/3); item 2 hits H01M 10/00 (1/3); item 3 none -> (2/3+1/3)/3
-    assert precision_at(GOLD, PRED, 3).value == pytest.approx(1 / 3)
+    assert precision_at(Encoded(GOLD, PRED), 3).value == pytest.approx(1 / 3)
     # two predictions in the same main group count once
-    assert precision_at([["A01B 1/00"]], [["A01B 1/02", "A01B 1/04", "A01C 1/00"]], 3).value == pytest.approx(1 / 3)
+    assert precision_at(Encoded([["A01B 1/00"]], [["A01B 1/02", "A01B 1/04", "A01C 1/00"]]), 3).value == pytest.approx(
+        1 / 3
+    )
 
 
 def test_f1_by_hand_and_against_scikit_learn() -> None:
@@ -118,7 +120,8 @@ def test_every_metric_is_recovered_from_its_summed_statistics() -> None:
     symbols = [f"{s} {g}/00" for s in ("A01B", "A01C", "H01M", "G06F") for g in (1, 3, 5)]
     gold = [list(rng.choice(symbols, size=rng.integers(1, 4), replace=False)) for _ in range(300)]
     pred = [list(rng.choice(symbols, size=4, replace=False)) for _ in range(300)]
-    metrics = [*wipo_measures(gold, pred), precision_at(gold, pred, 3), *f1_measures(gold, [p[:2] for p in pred])]
+    encoded = Encoded(gold, pred)
+    metrics = [*wipo_measures(encoded), precision_at(encoded, 3), *f1_measures(gold, [p[:2] for p in pred])]
     for metric in metrics:
         total = np.asarray(metric.stats.sum(axis=0)).reshape(1, -1)
         assert metric.value_of(total)[0] == pytest.approx(metric.value, abs=1e-12), metric.name

@@ -21,21 +21,56 @@ from evaluation.symbols import LEVELS, truncate
 SET_LEVEL = "group"
 
 
+PAD = -2  # no symbol at this position; -1 is a symbol too shallow for the level
+
+
 def _cut(symbols: list[str], level: str) -> list[str | None]:
     return [truncate(s, level) for s in symbols]
 
 
-def wipo_measures(gold: list[list[str]], predicted: list[list[str]]) -> list[ItemStats]:
+class Encoded:
+    """Ranked and gold symbols as integer codes per level, so the measures run as array comparisons."""
+
+    def __init__(self, gold: list[list[str]], predicted: list[list[str]], depth: int = 3) -> None:
+        vocabulary = {
+            s: i for i, s in enumerate(dict.fromkeys(s for rows in (gold, predicted) for r in rows for s in r))
+        }
+        self.gold = _matrix(gold, vocabulary)
+        self.top = _matrix([r[:depth] for r in predicted], vocabulary, width=depth)
+        symbols = list(vocabulary)
+        self.tables = {level: _level_table(symbols, level) for level in LEVELS}
+
+    def at(self, codes: np.ndarray, level: str) -> np.ndarray:
+        """Codes cut to a level; padding stays padding."""
+        table = self.tables[level]
+        return np.where(codes >= 0, table[np.maximum(codes, 0)], PAD)
+
+
+def _matrix(rows: list[list[str]], vocabulary: dict[str, int], width: int | None = None) -> np.ndarray:
+    width = width or max(map(len, rows), default=1)
+    out = np.full((len(rows), width), PAD, dtype=np.int64)
+    for i, row in enumerate(rows):
+        codes = [vocabulary[s] for s in row[:width]]
+        out[i, : len(codes)] = codes
+    return out
+
+
+def _level_table(symbols: list[str], level: str) -> np.ndarray:
+    """symbol code -> code of its truncation (-1 where the symbol is shallower than the level)."""
+    cut = [truncate(s, level) for s in symbols]
+    ids = {c: i for i, c in enumerate(dict.fromkeys(c for c in cut if c is not None))}
+    return np.array([ids[c] if c is not None else -1 for c in cut], dtype=np.int64)
+
+
+def wipo_measures(encoded: Encoded) -> list[ItemStats]:
     """top_prediction@L, three_guesses@L, all_categories@L for every level L; per item 1 or 0."""
     metrics = []
     for level in LEVELS:
-        top, three, every = (np.zeros(len(gold)) for _ in range(3))
-        for i, (labels, ranked) in enumerate(zip(gold, predicted, strict=True)):
-            main = truncate(labels[0], level)
-            first3 = _cut(ranked[:3], level)
-            top[i] = first3[0] is not None and first3[0] == main
-            three[i] = main in first3
-            every[i] = first3[0] is not None and first3[0] in _cut(labels, level)
+        labels, guesses = encoded.at(encoded.gold, level), encoded.at(encoded.top, level)
+        main, first = labels[:, 0], guesses[:, 0]
+        top = (first == main) & (main >= 0)
+        three = (guesses == main[:, None]).any(axis=1) & (main >= 0)
+        every = (labels == first[:, None]).any(axis=1) & (first >= 0)
         metrics += [
             mean_metric(f"top_prediction@{level}", top),
             mean_metric(f"three_guesses@{level}", three),
@@ -44,14 +79,15 @@ def wipo_measures(gold: list[list[str]], predicted: list[list[str]]) -> list[Ite
     return metrics
 
 
-def precision_at(gold: list[list[str]], predicted: list[list[str]], k: int) -> ItemStats:
+def precision_at(encoded: Encoded, k: int) -> ItemStats:
     """Distinct main groups among the first k predictions that are gold main groups, over k."""
-    scores = np.zeros(len(gold))
-    for i, (labels, ranked) in enumerate(zip(gold, predicted, strict=True)):
-        relevant = set(_cut(labels, SET_LEVEL))
-        found = {g for g in _cut(ranked[:k], SET_LEVEL) if g is not None and g in relevant}
-        scores[i] = len(found) / k
-    return mean_metric(f"precision@{k}", scores)
+    if k > encoded.top.shape[1]:
+        raise ValueError(f"precision@{k} needs the symbols encoded to depth {k}")
+    labels, guesses = encoded.at(encoded.gold, SET_LEVEL), encoded.at(encoded.top[:, :k], SET_LEVEL)
+    hit = (guesses[:, :, None] == labels[:, None, :]).any(axis=2) & (guesses >= 0)
+    for j in range(1, guesses.shape[1]):  # a main group predicted twice counts once
+        hit[:, j] &= ~(guesses[:, :j] == guesses[:, j : j + 1]).any(axis=1)
+    return mean_metric(f"precision@{k}", hit.sum(axis=1) / k)
 
 
 def f1_measures(gold: list[list[str]], chosen: list[list[str]]) -> list[ItemStats]:

@@ -8,7 +8,7 @@ import sklearn
 
 from evaluation.formats.classification import Prediction, read_gold, read_predictions
 from evaluation.metrics.base import ItemStats
-from evaluation.metrics.classification import SET_LEVEL, f1_measures, precision_at, wipo_measures
+from evaluation.metrics.classification import SET_LEVEL, Encoded, f1_measures, precision_at, wipo_measures
 from evaluation.problems import Problems
 from evaluation.reading import Limits
 from evaluation.scorers import SCORERS, ScoringOptions
@@ -41,10 +41,11 @@ class ClassificationScorer:
         ids = self.item_ids(gold)
         labels = [gold[i] for i in ids]
         ranked = [predictions[i].labels for i in ids]
+        encoded = Encoded(labels, ranked, depth=3)
         return [
-            *wipo_measures(labels, ranked),
-            precision_at(labels, ranked, 1),
-            precision_at(labels, ranked, 3),
+            *wipo_measures(encoded),
+            precision_at(encoded, 1),
+            precision_at(encoded, 3),
             *f1_measures(labels, [chosen(predictions[i], options) for i in ids]),
         ]
 

@@ -1,0 +1,265 @@
+"""Search files: TREC qrels (gold) and runs as TREC run lines or JSONL rankings, told apart by their content.
+
+A run is kept as topic -> documents best first. The order is decided here, once, so that the metrics never
+re-sort: by score, highest first; equal scores keep the rank column's order, then the file's order. trec_eval would
+break ties by document id, which rewards or punishes an id naming scheme instead of the system.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codefest.errors import CodefestError
+from evaluation.problems import Problems
+from evaluation.reading import Limits, jsonl_objects, text_lines
+
+TREC_RUN = "topic Q0 doc rank score tag"
+JSONL_EXAMPLE = '{"id": "PAC-00007", "ranking": ["EP-1234567-A1", "US-7654321-B2"]}'
+JSONL_KEYS = ("id", "ranking")
+
+
+# ---------------------------------------------------------------------------------------------------------- qrels
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """topic -> document -> grade, topics in order of first appearance; any bad line stops the scoring."""
+    qrels: dict[str, dict[str, int]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for number, text in _organiser_lines(path):
+        topic, doc, grade = _qrels_fields(path, number, text)
+        if (topic, doc) in seen:
+            again = f"document {doc} of topic {topic} is judged again (first on line {seen[topic, doc]})"
+            raise _qrels_error(path, number, again)
+        seen[topic, doc] = number
+        qrels.setdefault(topic, {})[doc] = grade
+    if not qrels:
+        raise CodefestError(f"qrels file {path} holds no judgments", "the organisers must rebuild it")
+    return qrels
+
+
+def _organiser_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the non-blank lines; the file must exist and be UTF-8."""
+    try:
+        handle = path.open("rb")
+    except OSError as err:
+        raise CodefestError(f"cannot read qrels file {path}: {err.strerror}", "give the path of the qrels") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8").removeprefix("\ufeff")
+            except UnicodeDecodeError:
+                raise _qrels_error(path, number, "the line is not UTF-8") from None
+            if text.strip():
+                yield number, text
+
+
+def _qrels_fields(path: Path, number: int, text: str) -> tuple[str, str, int]:
+    fields = text.split()
+    if len(fields) != 4:
+        raise _qrels_error(path, number, f"{len(fields)} columns where qrels have 4 (topic iteration doc grade)")
+    topic, _iteration, doc, grade = fields
+    try:
+        return topic, doc, int(grade)
+    except ValueError:
+        raise _qrels_error(path, number, f"the grade {grade!r} is not an integer") from None
+
+
+def _qrels_error(path: Path, number: int, what: str) -> CodefestError:
+    return CodefestError(f"qrels file {path}, line {number}: {what}", "the organisers must repair the qrels file")
+
+
+# ------------------------------------------------------------------------------------------------------------ runs
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One TREC run line that passed its own checks."""
+
+    line: int
+    doc: str
+    rank: int
+    score: float
+
+
+def read_run(path: Path, topics: set[str], problems: Problems, limits: Limits, depth: int) -> dict[str, list[str]]:
+    """topic -> documents best first, for the topics the run holds; problems are collected, not raised.
+
+    Topics of the qrels that the run leaves out are not a problem: they score 0 in every metric.
+    """
+    if _looks_like_jsonl(path, limits):
+        run = _read_jsonl(path, topics, problems, limits)
+    else:
+        run = _read_trec(path, topics, problems, limits)
+    if not run and not problems:  # only blank lines: surely not the file meant
+        problems.add("file", "the run holds no ranking", f"write `{TREC_RUN}` lines or {JSONL_EXAMPLE} lines")
+    for topic, docs in run.items():
+        if len(docs) > depth:
+            problems.add(
+                f"topic {topic}",
+                f"the ranking holds {len(docs):,} documents, more than the limit of {depth:,}",
+                f"keep only the top {depth:,} documents of each topic",
+            )
+    return run
+
+
+def _looks_like_jsonl(path: Path, limits: Limits) -> bool:
+    """Whether the first non-blank line starts with '{'; reads no further and records nothing."""
+    try:
+        with path.open("rb") as handle:
+            while line := handle.readline(limits.max_line_bytes + 1):
+                text = line.removeprefix(b"\xef\xbb\xbf").strip()
+                if text:
+                    return text.startswith(b"{")
+    except OSError:
+        pass  # text_lines reports the missing file
+    return False
+
+
+def _read_trec(path: Path, topics: set[str], problems: Problems, limits: Limits) -> dict[str, list[str]]:
+    entries: dict[str, list[_Entry]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    unknown: set[str] = set()
+    for number, text in text_lines(path, problems, limits):
+        parsed = _trec_line(number, text, problems)
+        if parsed is None:
+            continue
+        topic, entry = parsed
+        if topic not in topics:
+            _unknown_topic(number, topic, unknown, problems)
+            continue
+        earlier = first_line.get((topic, entry.doc))
+        if earlier is not None:
+            problems.add(
+                f"line {number}",
+                f"document {entry.doc} of topic {topic} is repeated (lines {earlier} and {number})",
+                "list each document at most once per topic",
+            )
+            continue
+        first_line[topic, entry.doc] = number
+        entries.setdefault(topic, []).append(entry)
+    return {topic: _ordered(found) for topic, found in entries.items()}
+
+
+def _trec_line(number: int, text: str, problems: Problems) -> tuple[str, _Entry] | None:
+    """(topic, entry) of a well-formed line; a malformed one becomes a problem."""
+    where = f"line {number}"
+    fields = text.split()
+    if len(fields) != 6:
+        problems.add(
+            where, f"{len(fields)} columns where a TREC run line has 6 ({TREC_RUN})", f"write `{TREC_RUN}` on each line"
+        )
+        return None
+    topic, _q0, doc, rank_text, score_text, _tag = fields
+    try:
+        rank = int(rank_text)
+    except ValueError:
+        problems.add(where, f"the rank {rank_text!r} is not an integer", "write the rank as a whole number, 1 first")
+        return None
+    try:
+        score = float(score_text)
+    except ValueError:
+        problems.add(where, f"the score {score_text!r} is not a number", "write the score as a number, e.g. 12.5")
+        return None
+    if not math.isfinite(score):
+        problems.add(where, f"the score {score_text!r} is not finite", "write a finite number, higher for better")
+        return None
+    return topic, _Entry(number, doc, rank, score)
+
+
+def _ordered(entries: list[_Entry]) -> list[str]:
+    """Score descending, then rank ascending, then file order (the sort is stable); never document id order."""
+    return [e.doc for e in sorted(entries, key=lambda e: (-e.score, e.rank))]
+
+
+def _unknown_topic(number: int, topic: str, reported: set[str], problems: Problems) -> None:
+    """One problem per unknown topic, at its first line, rather than one per document."""
+    if topic in reported:
+        return
+    reported.add(topic)
+    problems.add(
+        f"line {number}",
+        f"topic {topic!r} is not one of the test topics",
+        "use only the topic ids of the test topics file",
+    )
+
+
+def _read_jsonl(path: Path, topics: set[str], problems: Problems, limits: Limits) -> dict[str, list[str]]:
+    run: dict[str, list[str]] = {}
+    first_line: dict[str, int] = {}
+    unknown: set[str] = set()
+    for number, record in jsonl_objects(path, problems, limits):
+        parsed = _jsonl_record(number, record, problems)
+        if parsed is None:
+            continue
+        topic, ranking = parsed
+        if topic not in topics:
+            _unknown_topic(number, topic, unknown, problems)
+            continue
+        if topic in first_line:
+            problems.add(
+                f"line {number}",
+                f"topic {topic} appears again (first on line {first_line[topic]})",
+                "write one line per topic, holding its whole ranking",
+            )
+            continue
+        first_line[topic] = number
+        if _no_repeats(number, topic, ranking, problems):
+            run[topic] = ranking
+    return run
+
+
+def _jsonl_record(number: int, record: dict[str, Any], problems: Problems) -> tuple[str, list[str]] | None:
+    """(topic, ranking) of a well-formed object; a malformed one becomes a problem."""
+    where = f"line {number}"
+    extra = [key for key in record if key not in JSONL_KEYS]
+    missing = [key for key in JSONL_KEYS if key not in record]
+    if extra or missing:
+        wrong = [f"lacks {', '.join(map(repr, missing))}"] * bool(missing)
+        wrong += [f"has unexpected keys {', '.join(map(repr, extra))}"] * bool(extra)
+        problems.add(
+            where,
+            f"the object {' and '.join(wrong)}",
+            f"write the keys id and ranking, and only those: {JSONL_EXAMPLE}",
+        )
+        return None
+    topic, ranking = record["id"], record["ranking"]
+    if not isinstance(topic, str):
+        problems.add(where, f"the id {topic!r} is not a string", f'quote the topic id: "id": "{topic}"')
+        return None
+    if not isinstance(ranking, list) or not all(isinstance(doc, str) for doc in ranking):
+        problems.add(where, _not_strings(ranking), f"write the ranking as a list of document ids: {JSONL_EXAMPLE}")
+        return None
+    if not ranking:
+        problems.add(
+            where,
+            f"the ranking of topic {topic} is empty",
+            "list at least one document, or leave the topic out (it then scores 0)",
+        )
+        return None
+    return topic, ranking
+
+
+def _not_strings(ranking: Any) -> str:
+    if not isinstance(ranking, list):
+        return f"the ranking is a JSON {type(ranking).__name__}, not a list of strings"
+    position, value = next((i, v) for i, v in enumerate(ranking, start=1) if not isinstance(v, str))
+    return f"the ranking's item {position} is {json.dumps(value)[:80]}, not a string"
+
+
+def _no_repeats(number: int, topic: str, ranking: list[str], problems: Problems) -> bool:
+    positions: dict[str, int] = {}
+    for position, doc in enumerate(ranking, start=1):
+        if doc in positions:
+            problems.add(
+                f"line {number}",
+                f"document {doc} of topic {topic} is repeated (positions {positions[doc]} and {position})",
+                "list each document at most once per topic",
+            )
+            return False
+        positions[doc] = position
+    return True

@@ -1,0 +1,136 @@
+"""BLEU, chrF and TER as sacrebleu computes them, turned into per-segment statistics for the bootstrap.
+
+sacrebleu's own paired bootstrap resamples the per-segment statistics of `_extract_corpus_statistics` and scores
+their sums with `_compute_score_from_stats`; we do the same, so a resampled corpus is scored exactly as sacrebleu
+would score it, and the point value is sacrebleu's corpus score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF, TER
+from sacrebleu.metrics.base import Metric
+
+from codefest.errors import CodefestError
+from evaluation.metrics.base import ItemStats
+
+DEFAULT_TOKENIZER = "13a"
+TOKENIZERS = {"ja": "ja-mecab", "zh": "zh", "ko": "ko-mecab"}  # primary language subtag -> BLEU tokenizer
+_EXTRAS = {"ja-mecab": "ja", "ko-mecab": "ko"}  # tokenizers that need `pip install "sacrebleu[extra]"`
+_INTEGER_STATS = ("bleu", "chrf")  # counts; TER's second column is an average reference length
+
+References = Sequence[Sequence[str | None]]  # sacrebleu's reference streams: streams[j][i] is item i's j-th reference
+
+
+def tokenizer_for(target_language: str) -> str:
+    """BLEU's tokenizer for a language tag; 'zh-Hant', 'ja_JP' and 'KO' count as their primary language."""
+    primary = target_language.replace("_", "-").split("-")[0].strip().lower()
+    return TOKENIZERS.get(primary, DEFAULT_TOKENIZER)
+
+
+def sacrebleu_metrics(target_language: str) -> dict[str, Metric]:
+    """The three metrics with sacrebleu's defaults, BLEU tokenized for the target language."""
+    tokenize = tokenizer_for(target_language)
+    try:
+        bleu = BLEU(tokenize=tokenize)
+    except RuntimeError as err:  # sacrebleu defers MeCab's ImportError to here
+        if tokenize not in _EXTRAS:
+            raise
+        extra = _EXTRAS[tokenize]
+        raise CodefestError(
+            f"BLEU for target language '{target_language}' needs the '{tokenize}' tokenizer, "
+            "whose MeCab dependencies are not installed",
+            f'pip install "sacrebleu[{extra}]"',
+        ) from err
+    return {"bleu": bleu, "chrf": CHRF(), "ter": TER()}
+
+
+def metric_signatures(target_language: str, num_refs: int | None = None) -> dict[str, str]:
+    """name -> sacrebleu signature; without `num_refs`, the data-dependent 'nrefs' field is left out."""
+    signatures = {}
+    for name, metric in sacrebleu_metrics(target_language).items():
+        metric.num_refs = -1 if num_refs is None else num_refs  # sacrebleu sets it when it reads references
+        signature = metric.get_signature()
+        if num_refs is None:
+            signature.update("nrefs", None)  # None fields are not printed
+        signatures[name] = signature.format()
+    return signatures
+
+
+def translation_metrics(hypotheses: list[str], references: References, target_language: str) -> list[ItemStats]:
+    """BLEU, chrF and TER of a corpus; `references` are streams, None where an item has fewer references."""
+    _check_streams(hypotheses, references)
+    return [
+        _item_stats(name, metric, hypotheses, references) for name, metric in sacrebleu_metrics(target_language).items()
+    ]
+
+
+def _check_streams(hypotheses: list[str], references: References) -> None:
+    """sacrebleu zips streams and silently truncates to the shortest; a length mismatch is a bug, not data."""
+    if not hypotheses:
+        raise ValueError("no hypotheses to score")
+    lengths = {len(stream) for stream in references}
+    if lengths != {len(hypotheses)}:
+        raise ValueError(f"{len(hypotheses)} hypotheses but reference streams of lengths {sorted(lengths)}")
+    if any(all(stream[i] is None for stream in references) for i in range(len(hypotheses))):
+        raise ValueError("every item needs at least one reference")
+
+
+def _item_stats(name: str, metric: Metric, hypotheses: list[str], references: References) -> ItemStats:
+    # The body of `corpus_score` (n_bootstrap=1), keeping the segment statistics it computes and throws away.
+    metric._check_corpus_score_args(hypotheses, references)
+    segments = metric._extract_corpus_statistics(hypotheses, references)
+    value = float(metric._aggregate_and_compute(segments).score)
+    stats = np.asarray(segments, dtype=np.float64)
+    return ItemStats(
+        name=name,
+        value=value,
+        stats=stats,
+        value_of=_scorer(metric, name in _INTEGER_STATS),
+        per_item=_sentence_scores(name, metric, stats),
+    )
+
+
+def _scorer(metric: Metric, integer: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """value_of: sacrebleu's score of each row of summed statistics."""
+
+    def value_of(sums: np.ndarray) -> np.ndarray:
+        sums = np.asarray(sums, dtype=np.float64)
+        rows = sums.reshape(-1, sums.shape[-1])
+        scores = [metric._compute_score_from_stats(_as_stats(row, integer)).score for row in rows]
+        return np.asarray(scores, dtype=np.float64).reshape(sums.shape[:-1])
+
+    return value_of
+
+
+def _as_stats(row: np.ndarray, integer: bool) -> list[float] | list[int]:
+    """Python numbers as sacrebleu sums them; counts summed in float64 are exact integers below 2**53."""
+    return [round(x) for x in row.tolist()] if integer else row.tolist()
+
+
+def _sentence_scores(name: str, metric: Metric, stats: np.ndarray) -> np.ndarray:
+    """Each segment's own score, equal to sacrebleu's sentence_bleu / sentence_chrf / sentence_ter.
+
+    A segment's statistics are what `sentence_score` computes, so scoring the rows costs no tokenizing. Sentence
+    BLEU uses effective order, as `sacrebleu.sentence_bleu` does, else most short segments would score near 0.
+    """
+    if name == "bleu":
+        return np.array([_sentence_bleu(metric, _as_stats(row, True)) for row in stats], dtype=np.float64)
+    integer = name in _INTEGER_STATS
+    return np.array([metric._compute_score_from_stats(_as_stats(row, integer)).score for row in stats])
+
+
+def _sentence_bleu(bleu: BLEU, row: list[int]) -> float:
+    order = bleu.max_ngram_order
+    return BLEU.compute_bleu(
+        correct=row[2 : 2 + order],
+        total=row[2 + order :],
+        sys_len=row[0],
+        ref_len=row[1],
+        smooth_method=bleu.smooth_method,
+        smooth_value=bleu.smooth_value,
+        effective_order=True,
+        max_ngram_order=order,
+    ).score

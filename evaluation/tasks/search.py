@@ -1,0 +1,46 @@
+"""The search scorer: TREC qrels against a run (TREC or JSONL), scored with ir_measures and PRES."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ir_measures
+
+from evaluation.formats.search import read_qrels, read_run
+from evaluation.metrics.base import ItemStats
+from evaluation.metrics.search import REL, search_metrics
+from evaluation.problems import Problems
+from evaluation.reading import Limits
+from evaluation.scorers import SCORERS, ScoringOptions
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, list[str]]
+
+
+class SearchScorer:
+    task = "search"
+
+    def read_gold(self, path: Path) -> Qrels:
+        return read_qrels(path)
+
+    def read_predictions(
+        self, path: Path, gold: Qrels, problems: Problems, limits: Limits, options: ScoringOptions
+    ) -> Run:
+        return read_run(path, set(gold), problems, limits, options.ranking_depth)
+
+    def item_ids(self, gold: Qrels) -> list[str]:
+        return list(gold)
+
+    def metrics(self, gold: Qrels, predictions: Run, options: ScoringOptions) -> list[ItemStats]:
+        return search_metrics(gold, predictions, options.pres_depth)
+
+    def signature(self, options: ScoringOptions) -> dict[str, str]:
+        return {
+            "ir_measures": ir_measures.__version__,
+            "depth": str(options.ranking_depth),
+            "pres": str(options.pres_depth),
+            "rel": str(REL),
+        }
+
+
+SCORERS.add("search", SearchScorer())

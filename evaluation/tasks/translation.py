@@ -1,0 +1,46 @@
+"""The translation scorer: JSONL references and translations, scored by sacrebleu's BLEU, chrF and TER."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sacrebleu
+
+from evaluation.formats.translation import TranslationGold, read_gold, read_predictions
+from evaluation.metrics.base import ItemStats
+from evaluation.metrics.translation import metric_signatures, tokenizer_for, translation_metrics
+from evaluation.problems import Problems
+from evaluation.reading import Limits
+from evaluation.scorers import SCORERS, ScoringOptions
+
+
+class TranslationScorer:
+    task = "translation"
+
+    def read_gold(self, path: Path) -> TranslationGold:
+        return read_gold(path)
+
+    def read_predictions(
+        self, path: Path, gold: TranslationGold, problems: Problems, limits: Limits, options: ScoringOptions
+    ) -> dict[str, str]:
+        return read_predictions(path, gold, problems, limits)
+
+    def item_ids(self, gold: TranslationGold) -> list[str]:
+        return list(gold.ids)
+
+    def metrics(self, gold: TranslationGold, predictions: dict[str, str], options: ScoringOptions) -> list[ItemStats]:
+        """Rows in gold order; the harness only gets here once every id has a translation."""
+        hypotheses = [predictions[item_id] for item_id in gold.ids]
+        return translation_metrics(hypotheses, gold.streams(), options.target_language)
+
+    def signature(self, options: ScoringOptions) -> dict[str, str]:
+        """sacrebleu's own signatures (without nrefs, which the reference file decides), so scores are reproducible
+        with the sacrebleu command line."""
+        return {
+            "sacrebleu": sacrebleu.__version__,
+            "tok": tokenizer_for(options.target_language),
+            **metric_signatures(options.target_language),
+        }
+
+
+SCORERS.add("translation", TranslationScorer())

@@ -85,7 +85,9 @@ def translation(folder: Path, n: int = 10_000) -> dict[str, object]:
         "bare": {
             "sacrebleu CLI": timed(lambda: subprocess.run(cli, check=True, capture_output=True)),
             "sacrebleu CLI --confidence": timed(
-                lambda: subprocess.run([*cli, "--confidence", "--confidence-n", str(RESAMPLES)], check=True, capture_output=True)
+                lambda: subprocess.run(
+                    [*cli, "--confidence", "--confidence-n", str(RESAMPLES)], check=True, capture_output=True
+                )
             ),
         },
     }

@@ -40,7 +40,12 @@ def text_lines(path: Path, problems: Problems, limits: Limits = Limits()) -> Ite
     """(line number, text) of non-blank lines; bad bytes and overlong lines become problems, not exceptions."""
     if not _size_ok(path, problems, limits):
         return
-    with path.open("rb") as handle:
+    try:
+        handle = path.open("rb")
+    except OSError as err:
+        problems.add("file", f"cannot be read ({err.strerror})", "make the file readable")
+        return
+    with handle:
         for number, raw in enumerate(_bounded_lines(handle, limits.max_line_bytes), start=1):
             if problems.full:
                 return

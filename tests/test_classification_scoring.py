@@ -254,3 +254,16 @@ def test_at_most_twenty_problems_are_listed(gold_file: Path, tmp_path: Path) -> 
         score_files("classification", gold_file, path, resamples=0)
     assert len(caught.value.problems) == 20
     assert caught.value.render().count("not valid JSON") == 20
+
+
+def test_an_unreadable_file_is_a_problem_not_a_traceback(gold_file: Path, tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "locked.jsonl"
+    path.write_text('{"id": "D0", "labels": ["A01B"]}\n')
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads anything: a folder stands in for an unreadable file
+        path.chmod(0o600)
+        path = tmp_path
+    with pytest.raises(InvalidSubmission, match="file: "):
+        score_files("classification", gold_file, path, resamples=0)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from codefest.errors import CodefestError
 from evaluation.problems import Problems
@@ -76,9 +75,8 @@ def _qrels_error(path: Path, number: int, what: str) -> CodefestError:
 # ------------------------------------------------------------------------------------------------------------ runs
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """One TREC run line that passed its own checks."""
+class _Entry(NamedTuple):
+    """One TREC run line that passed its own checks; a tuple, since a run can hold millions of them."""
 
     line: int
     doc: str
@@ -147,26 +145,33 @@ def _read_trec(path: Path, topics: set[str], problems: Problems, limits: Limits)
 
 def _trec_line(number: int, text: str, problems: Problems) -> tuple[str, _Entry] | None:
     """(topic, entry) of a well-formed line; a malformed one becomes a problem."""
-    where = f"line {number}"
     fields = text.split()
     if len(fields) != 6:
         problems.add(
-            where, f"{len(fields)} columns where a TREC run line has 6 ({TREC_RUN})", f"write `{TREC_RUN}` on each line"
+            f"line {number}",
+            f"{len(fields)} columns where a TREC run line has 6 ({TREC_RUN})",
+            f"write `{TREC_RUN}` on each line",
         )
         return None
     topic, _q0, doc, rank_text, score_text, _tag = fields
     try:
         rank = int(rank_text)
     except ValueError:
-        problems.add(where, f"the rank {rank_text!r} is not an integer", "write the rank as a whole number, 1 first")
+        problems.add(
+            f"line {number}", f"the rank {rank_text!r} is not an integer", "write the rank as a whole number, 1 first"
+        )
         return None
     try:
         score = float(score_text)
     except ValueError:
-        problems.add(where, f"the score {score_text!r} is not a number", "write the score as a number, e.g. 12.5")
+        problems.add(
+            f"line {number}", f"the score {score_text!r} is not a number", "write the score as a number, e.g. 12.5"
+        )
         return None
     if not math.isfinite(score):
-        problems.add(where, f"the score {score_text!r} is not finite", "write a finite number, higher for better")
+        problems.add(
+            f"line {number}", f"the score {score_text!r} is not finite", "write a finite number, higher for better"
+        )
         return None
     return topic, _Entry(number, doc, rank, score)
 

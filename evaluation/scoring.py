@@ -42,6 +42,37 @@ class ScoreResult:
         }
 
 
+def validated_items(
+    task: str,
+    gold_path: Path,
+    predictions_path: Path,
+    options: ScoringOptions,
+    *,
+    only: list[str] | None = None,
+    limits: Limits = Limits(),
+) -> tuple[list[str], list[ItemStats]]:
+    """(item ids, per-item statistics of every metric); raises InvalidSubmission for a bad file."""
+    scorer = scorer_for(task)
+    gold = scorer.read_gold(gold_path)
+    problems = Problems(predictions_path)
+    predictions = scorer.read_predictions(predictions_path, gold, problems, limits, options)
+    problems.check()
+    metrics = scorer.metrics(gold, predictions, options)
+    if only is not None:
+        metrics = sorted((m for m in metrics if m.name in only), key=lambda m: only.index(m.name))
+    return scorer.item_ids(gold), metrics
+
+
+def summarise(metrics: list[ItemStats], n: int, resamples: int, seed: int) -> dict[str, MetricValue]:
+    """Each metric's value with its 95% bootstrap interval."""
+    intervals = confidence_intervals(metrics, n, resamples, seed)
+    return {m.name: MetricValue(m.value, *intervals[m.name]) for m in metrics}
+
+
+def make_signature(task: str, options: ScoringOptions, resamples: int, seed: int, provenance: dict[str, str]) -> str:
+    return signature(task, {**provenance, "bootstrap": f"{resamples}:{seed}"}, scorer_for(task).signature(options))
+
+
 def score_files(
     task: str,
     gold_path: Path,
@@ -55,20 +86,6 @@ def score_files(
     limits: Limits = Limits(),
 ) -> ScoreResult:
     """Scores with 95% intervals; raises InvalidSubmission (exit code 2 on the command line) for a bad file."""
-    scorer = scorer_for(task)
-    gold = scorer.read_gold(gold_path)
-    problems = Problems(predictions_path)
-    predictions = scorer.read_predictions(predictions_path, gold, problems, limits, options)
-    problems.check()
-    metrics = scorer.metrics(gold, predictions, options)
-    if only is not None:
-        metrics = sorted((m for m in metrics if m.name in only), key=lambda m: only.index(m.name))
-    ids = scorer.item_ids(gold)
-    intervals = confidence_intervals(metrics, len(ids), resamples, seed)
-    sign = signature(
-        task,
-        {**(provenance or {}), "bootstrap": f"{resamples}:{seed}"},
-        scorer.signature(options),
-    )
-    values = {m.name: MetricValue(m.value, *intervals[m.name]) for m in metrics}
-    return ScoreResult(task, len(ids), values, sign, ids, metrics)
+    ids, metrics = validated_items(task, gold_path, predictions_path, options, only=only, limits=limits)
+    sign = make_signature(task, options, resamples, seed, provenance or {})
+    return ScoreResult(task, len(ids), summarise(metrics, len(ids), resamples, seed), sign, ids, metrics)

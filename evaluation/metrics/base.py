@@ -28,13 +28,24 @@ class ItemStats:
 
 
 def mean_metric(name: str, scores: np.ndarray, value: float | None = None) -> ItemStats:
-    """A metric that is the mean of per-item scores."""
+    """A metric that is the mean of per-item scores; a count column keeps it right on any subset of items."""
     scores = np.asarray(scores, dtype=np.float64)
-    n = len(scores)
     return ItemStats(
         name=name,
         value=float(scores.mean()) if value is None else value,
-        stats=scores.reshape(-1, 1),
-        value_of=lambda sums: sums[..., 0] / n,
+        stats=np.column_stack([scores, np.ones_like(scores)]),
+        value_of=_mean,
         per_item=scores,
     )
+
+
+def _mean(sums: np.ndarray) -> np.ndarray:
+    return sums[..., 0] / np.maximum(sums[..., 1], 1)
+
+
+def subset(metric: ItemStats, rows: np.ndarray) -> ItemStats:
+    """The metric on some items only (the public or the private part of a test set), from the same statistics."""
+    stats = metric.stats[rows]
+    value = float(np.asarray(metric.value_of(np.asarray(stats.sum(axis=0)).reshape(1, -1)))[0])
+    per_item = None if metric.per_item is None else metric.per_item[rows]
+    return ItemStats(metric.name, value, stats, metric.value_of, per_item)

@@ -32,7 +32,15 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
-def benchmarks(session: nox.Session) -> None:
-    """Time dataset builds at scale (see benchmarks/)."""
+def evaluate(session: nox.Session) -> None:
+    """Evaluate submissions: `nox -s evaluate -- SLUG --team T --predictions FILE` (or --code DIR, --inbox DIR)."""
     session.install("-e", ".")
-    session.run("python", "benchmarks/build_datasets.py", *session.posargs, env=OFFLINE)
+    session.run("codefest", "evaluate", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Time dataset builds, scoring and evaluation latency at scale (see benchmarks/)."""
+    session.install("-e", ".")
+    for script in ("build_datasets.py", "scoring.py", "evaluation_latency.py"):
+        session.run("python", f"benchmarks/{script}", env=OFFLINE)

@@ -190,6 +190,62 @@ def _short_hash(path: Path) -> str:
 
 
 @app.command()
+def evaluate(
+    slug: Annotated[str, typer.Argument(help="The challenge.")],
+    team: Annotated[str | None, typer.Option(help="The submitting team.")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="A predictions file for the test set.")] = None,
+    code: Annotated[Path | None, typer.Option(help="A pilot folder to run in the sandbox (code submission).")] = None,
+    inbox: Annotated[Path | None, typer.Option(help="A folder with one folder per team; new entries only.")] = None,
+) -> None:
+    """Evaluate submissions on the test set (organisers): public and private scores, recorded in MLflow."""
+    from challenges.discovery import load
+    from codefest.workspace import home
+    from evaluation.evaluate import Evaluator, evaluate_inbox
+
+    given = [x is not None for x in (predictions, code, inbox)]
+    if sum(given) != 1 or (inbox is None and team is None) or (inbox is not None and team is not None):
+        raise CodefestError(
+            "give --team with --predictions or --code, or give --inbox alone",
+            f"codefest evaluate {slug} --team office-a --predictions test-predictions.jsonl",
+        )
+    with err.status(f"{slug}: starting") as status:
+        evaluator = Evaluator(load(slug), home(), lambda step: status.update(f"{slug}: {step}"))
+        if inbox is not None:
+            outcomes = evaluate_inbox(evaluator, inbox)
+        elif code is not None:
+            outcomes = [evaluator.code(str(team), code)]
+        else:
+            outcomes = [evaluator.predictions(str(team), predictions)]  # type: ignore[arg-type]
+    for outcome in outcomes:
+        _show_outcome(evaluator.spec.primary_metric, outcome)
+    if inbox is None and not outcomes[0].ok:
+        raise typer.Exit(2)
+
+
+def _show_outcome(primary: str, outcome: object) -> None:
+    from evaluation.evaluate import Outcome
+
+    assert isinstance(outcome, Outcome)
+    colour = "green" if outcome.ok else "red"
+    err.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.team}: {outcome.source}", highlight=False)
+    if outcome.public:
+        table = Table("metric (public part)", "value", "95% interval")
+        for name, value in outcome.public.items():
+            label = f"{name} (primary)" if name == primary else name
+            table.add_row(label, f"{value.value:.4f}", f"[{value.ci_low:.4f}, {value.ci_high:.4f}]")
+        out.print(table)
+    target = out if outcome.ok else err
+    target.print(outcome.message, highlight=False, markup=False)
+    if outcome.run_id:
+        target.print(f"MLflow run: {outcome.run_id}", highlight=False)
+    if outcome.quota and outcome.status != SCORED_STATUS:
+        target.print(outcome.quota.describe(), highlight=False)
+
+
+SCORED_STATUS = "scored"
+
+
+@app.command()
 def demo() -> None:
     """The code fest on the bundled data: for now, build every bundled challenge and list them."""
     build_challenges([])

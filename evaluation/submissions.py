@@ -1,0 +1,76 @@
+"""Who submitted what: team names, submission fingerprints, and the quota a challenge allows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from challenges.spec import SubmissionLimits
+from codefest.errors import CodefestError
+
+TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+IGNORED = {".git", ".venv", "__pycache__", ".nox", ".codefest", ".pytest_cache", ".ruff_cache"}
+
+
+def check_team(name: str) -> str:
+    if not TEAM.match(name):
+        raise CodefestError(
+            f"team name {name!r} is not allowed",
+            "use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+        )
+    return name
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of a predictions file, or of a pilot folder's files (names and contents, in a fixed order)."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    if not path.is_dir():
+        raise CodefestError(f"{path} not found", "give the path of the predictions file or the pilot folder")
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not IGNORED & set(p.relative_to(path).parts)):
+        digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Quota:
+    used_today: int
+    used_total: int
+    limits: SubmissionLimits
+
+    @property
+    def remaining(self) -> int:
+        return max(0, min(self.limits.per_team_per_day - self.used_today, self.limits.total - self.used_total))
+
+    def describe(self) -> str:
+        return (
+            f"{self.remaining} submission(s) left "
+            f"({self.used_today}/{self.limits.per_team_per_day} today, {self.used_total}/{self.limits.total} in all)"
+        )
+
+    def refusal(self) -> CodefestError:
+        if self.used_total >= self.limits.total:
+            return CodefestError(
+                f"the team has used all {self.limits.total} submissions of this challenge",
+                "no more submissions are possible; ask the organisers if you think this is wrong",
+            )
+        tomorrow = dt.datetime.combine(utc_today() + dt.timedelta(days=1), dt.time(), dt.UTC)
+        return CodefestError(
+            f"the team has used its {self.limits.per_team_per_day} submissions of today (UTC)",
+            f"submit again from {tomorrow:%Y-%m-%d %H:%M} UTC",
+        )
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def day_start_ms(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)

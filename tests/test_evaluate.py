@@ -1,0 +1,183 @@
+"""Organiser evaluations against a real SQLite MLflow store: tags, artifacts, private scores, quota, duplicates."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from challenges.discovery import load
+from evaluation.evaluate import Evaluator, evaluate_inbox
+from evaluation.tracking import tracking_uri
+from shared_datasets.heldout import build
+from tests.helpers import bundled_spec, write_challenge
+from tests.test_cli import assert_clean_failure, codefest
+
+TAGS = {"team", "challenge", "phase", "status", "submission_sha256", "signature", "harness_version", "dataset_sha256"}
+
+
+@pytest.fixture(scope="module")
+def event(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small classification challenge (2 submissions a day) built into its own workspace."""
+    base = tmp_path_factory.mktemp("event")
+    spec = bundled_spec("ipc-classification") | {"slug": "eval-ipc"}
+    spec["dataset"] = {"builder": "synthetic-ipc", "version": "1", "options": {"size": 300, "seed": 8}}
+    spec["submission_limits"] = {"per_team_per_day": 2, "total": 10}
+    write_challenge(base / "challenges", spec)
+    os.environ["CODEFEST_CHALLENGES_PATH"] = str(base / "challenges")
+    try:
+        build(load("eval-ipc"), base / "home")
+    finally:
+        del os.environ["CODEFEST_CHALLENGES_PATH"]
+    return {"challenges": base / "challenges", "home": base / "home"}
+
+
+@pytest.fixture
+def evaluator(event: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Evaluator:
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(event["challenges"]))
+    return Evaluator(load("eval-ipc"), event["home"])
+
+
+def _test_ids(home: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in (home / "bundles/eval-ipc/test.jsonl").read_text().splitlines()]
+
+
+def _gold(home: Path) -> dict[str, list[str]]:
+    rows = (home / "vault/eval-ipc/test-labels.jsonl").read_text().splitlines()
+    return {r["id"]: r["labels"] for r in map(json.loads, rows)}
+
+
+def _predictions(home: Path, path: Path, right_every: int) -> Path:
+    """Gold labels for every `right_every`-th item, a wrong symbol elsewhere."""
+    gold = _gold(home)
+    lines = [
+        json.dumps({"id": i, "labels": gold[i] if n % right_every == 0 else ["Y02E 10/50"]})
+        for n, i in enumerate(_test_ids(home))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _client(home: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri(home))
+
+
+def test_a_submission_is_scored_and_logged_with_every_tag_and_artifact(evaluator: Evaluator, tmp_path: Path) -> None:
+    outcome = evaluator.predictions("team-a", _predictions(evaluator.root, tmp_path / "a.jsonl", 2))
+    assert outcome.status == "scored" and outcome.run_id
+    client = _client(evaluator.root)
+    run = client.get_run(outcome.run_id)
+    assert set(run.data.tags) >= TAGS
+    assert run.data.tags["status"] == "scored" and run.data.tags["team"] == "team-a"
+    assert run.data.tags["dataset_sha256"] == evaluator.manifest["dataset"]["sha256"]
+    assert run.data.tags["signature"].startswith("codefest:") and "split:test" in run.data.tags["signature"]
+    assert run.info.experiment_id == client.get_experiment_by_name("eval-ipc").experiment_id
+    primary = run.data.metrics["top_prediction_at_subclass"]
+    assert primary == pytest.approx(outcome.public["top_prediction@subclass"].value)
+    low, high = (
+        run.data.metrics["top_prediction_at_subclass_ci_low"],
+        run.data.metrics["top_prediction_at_subclass_ci_high"],
+    )
+    assert low <= primary <= high
+    assert {a.path for a in client.list_artifacts(outcome.run_id)} == {"result.json", "per_item.jsonl"}
+    per_item = client.download_artifacts(outcome.run_id, "per_item.jsonl", str(tmp_path))
+    rows = [json.loads(line) for line in Path(per_item).read_text().splitlines()]
+    assert {r["id"] for r in rows} == evaluator.public_ids
+    assert sum(r["top_prediction@subclass"] for r in rows) / len(rows) == pytest.approx(primary)
+
+
+def test_private_scores_are_only_in_the_private_experiment(evaluator: Evaluator, tmp_path: Path) -> None:
+    """Right on every public item, wrong on every private one: any private value in public view would show."""
+    gold = _gold(evaluator.root)
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": i, "labels": gold[i] if i in evaluator.public_ids else ["Y02E 10/50"]}) + "\n"
+            for i in _test_ids(evaluator.root)
+        )
+    )
+    outcome = evaluator.predictions("team-p", path)
+    client = _client(evaluator.root)
+    public = client.get_run(outcome.run_id)
+    private = client.get_run(public.data.tags["private_run_id"])
+    assert private.info.experiment_id == client.get_experiment_by_name("eval-ipc/private").experiment_id
+    assert private.data.tags["part"] == "private" and public.data.tags["part"] == "public"
+    assert public.data.metrics["precision_at_1"] == 1.0 and private.data.metrics["precision_at_1"] == 0.0
+    public_runs = client.search_runs([public.info.experiment_id], "tags.team = 'team-p'")
+    assert [r.info.run_id for r in public_runs] == [outcome.run_id]
+    assert all(v >= 0.99 for k, v in public.data.metrics.items() if k.startswith("precision_at_1"))
+    for name in ("result.json", "per_item.jsonl"):
+        text = Path(client.download_artifacts(outcome.run_id, name, str(tmp_path / "public"))).read_text()
+        assert not any(item in text for item in evaluator.private_ids), name
+    per_item = Path(client.download_artifacts(private.info.run_id, "per_item.jsonl", str(tmp_path / "private")))
+    assert {json.loads(line)["id"] for line in per_item.read_text().splitlines()} == evaluator.private_ids
+
+
+def test_the_same_file_twice_is_not_scored_twice(evaluator: Evaluator, tmp_path: Path) -> None:
+    path = _predictions(evaluator.root, tmp_path / "twice.jsonl", 4)
+    first = evaluator.predictions("team-d", path)
+    second = evaluator.predictions("team-d", path)
+    assert second.status == "duplicate" and second.run_id == first.run_id
+    assert "not scored twice" in second.message
+    assert len(evaluator.tracker.runs("tags.team = 'team-d'")) == 1
+
+
+def test_an_invalid_file_is_recorded_and_uses_no_quota(evaluator: Evaluator, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "nope", "labels": ["A01B"]}\n')
+    outcome = evaluator.predictions("team-i", bad)
+    assert outcome.status == "invalid" and "id 'nope' is not a test item" in outcome.message
+    run = _client(evaluator.root).get_run(outcome.run_id)
+    assert run.data.tags["status"] == "invalid" and run.data.metrics == {}
+    assert outcome.quota is not None and outcome.quota.used_total == 0 and outcome.quota.remaining == 2
+
+
+def test_the_daily_quota_is_enforced(evaluator: Evaluator, tmp_path: Path) -> None:
+    for n in (2, 3):
+        assert (
+            evaluator.predictions("team-q", _predictions(evaluator.root, tmp_path / f"{n}.jsonl", n)).status == "scored"
+        )
+    third = evaluator.predictions("team-q", _predictions(evaluator.root, tmp_path / "4.jsonl", 4))
+    assert third.status == "over-quota"
+    assert "used its 2 submissions of today (UTC)" in third.message and "submit again from" in third.message
+    assert third.quota is not None and third.quota.remaining == 0
+    statuses = sorted(r.tags["status"] for r in evaluator.tracker.runs("tags.team = 'team-q'"))
+    assert statuses == ["over-quota", "scored", "scored"]
+
+
+def test_inbox_evaluates_new_files_once_in_order_of_arrival(evaluator: Evaluator, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "team-x").mkdir(parents=True)
+    (inbox / "team-y").mkdir()
+    late = _predictions(evaluator.root, inbox / "team-x" / "a-late.jsonl", 2)
+    early = _predictions(evaluator.root, inbox / "team-y" / "z-early.jsonl", 3)
+    os.utime(early, (1_000_000, 1_000_000))
+    os.utime(late, (2_000_000, 2_000_000))
+    first = evaluate_inbox(evaluator, inbox)
+    assert [(o.team, o.status) for o in first] == [("team-y", "scored"), ("team-x", "scored")]
+    again = evaluate_inbox(evaluator, inbox)
+    assert [o.status for o in again] == ["duplicate", "duplicate"]
+
+
+def test_cli_evaluate_rejects_an_invalid_file_with_exit_2(event: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    env = {"CODEFEST_CHALLENGES_PATH": str(event["challenges"]), "CODEFEST_HOME": str(event["home"])}
+    result = codefest("evaluate", "eval-ipc", "--team", "team-c", "--predictions", str(bad), env=env)
+    assert_clean_failure(result, "line 1: not valid JSON", "uses none of your quota")
+    good = _predictions(event["home"], tmp_path / "good.jsonl", 2)
+    result = codefest("evaluate", "eval-ipc", "--team", "team-c", "--predictions", str(good), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "top_prediction@subclass (primary)" in result.stdout
+    assert "1 submission(s) left (1/2 today, 1/10 in all)" in result.stdout
+
+
+def test_cli_evaluate_needs_one_kind_of_submission(event: dict[str, Path]) -> None:
+    env = {"CODEFEST_CHALLENGES_PATH": str(event["challenges"]), "CODEFEST_HOME": str(event["home"])}
+    assert_clean_failure(codefest("evaluate", "eval-ipc", "--team", "t", env=env), "give --team with --predictions")
+    assert_clean_failure(
+        codefest("evaluate", "eval-ipc", "--team", "bad name!", "--predictions", "x", env=env), "is not allowed"
+    )

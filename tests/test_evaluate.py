@@ -27,9 +27,12 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     spec["dataset"] = {"builder": "synthetic-ipc", "version": "1", "options": {"size": 300, "seed": 8}}
     spec["submission_limits"] = {"per_team_per_day": 2, "total": 10}
     write_challenge(base / "challenges", spec)
+    code_spec = spec | {"slug": "eval-code", "resources": {"wall_time_seconds": 4, "memory_mb": 600}}
+    write_challenge(base / "challenges", code_spec)
     os.environ["CODEFEST_CHALLENGES_PATH"] = str(base / "challenges")
     try:
         build(load("eval-ipc"), base / "home")
+        build(load("eval-code"), base / "home")
     finally:
         del os.environ["CODEFEST_CHALLENGES_PATH"]
     return {"challenges": base / "challenges", "home": base / "home"}
@@ -181,3 +184,79 @@ def test_cli_evaluate_needs_one_kind_of_submission(event: dict[str, Path]) -> No
     assert_clean_failure(
         codefest("evaluate", "eval-ipc", "--team", "bad name!", "--predictions", "x", env=env), "is not allowed"
     )
+
+
+# -- code submissions: a pilot of our own, run through the sandbox ------------------------------------------
+
+PILOT = """\
+import argparse, json, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--input", type=pathlib.Path)
+parser.add_argument("--output", type=pathlib.Path)
+args = parser.parse_args()
+ids = [json.loads(line)["id"] for line in args.input.read_text().splitlines()]
+labels = {{}}
+{body}
+args.output.write_text("".join(json.dumps({{"id": i, "labels": labels.get(i, ["Y02E 10/50"])}}) + "\\n" for i in ids))
+"""
+
+
+def _pilot(root: Path, body: str) -> Path:
+    (root / "src" / "office_pilot").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "office-pilot"\nversion = "0.1"\n\n[tool.codefest]\npredict = "office_pilot.predict"\n'
+    )
+    (root / "src" / "office_pilot" / "predict.py").write_text(PILOT.format(body=body))
+    return root
+
+
+@pytest.fixture
+def code_evaluator(event: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Evaluator:
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(event["challenges"]))
+    return Evaluator(load("eval-code"), event["home"])
+
+
+def test_a_code_submission_is_run_and_scored(code_evaluator: Evaluator, tmp_path: Path) -> None:
+    outcome = code_evaluator.code("coders", _pilot(tmp_path / "pilot", "labels = {i: ['H01M 10/00'] for i in ids}"))
+    assert outcome.status == "scored", outcome.message
+    run = _client(code_evaluator.root).get_run(outcome.run_id)
+    assert run.data.tags["kind"] == "code" and run.data.tags["isolated"] == "true"
+    artifacts = {a.path for a in _client(code_evaluator.root).list_artifacts(outcome.run_id)}
+    assert {"result.json", "per_item.jsonl", "logs"} <= artifacts
+    again = code_evaluator.code("coders", tmp_path / "pilot")
+    assert again.status == "duplicate"
+
+
+def test_a_pilot_cannot_reach_the_labels(code_evaluator: Evaluator, tmp_path: Path) -> None:
+    vault_file = code_evaluator.vault / "test-labels.jsonl"
+    body = f"""
+try:
+    for line in open({str(vault_file)!r}):
+        row = json.loads(line)
+        labels[row["id"]] = row["labels"]
+except OSError:
+    pass
+"""
+    outcome = code_evaluator.code("peekers", _pilot(tmp_path / "pilot", body))
+    assert outcome.status == "scored", outcome.message
+    assert outcome.public["top_prediction@subclass"].value == 0.0  # it found nothing to copy
+
+
+@pytest.mark.parametrize(
+    ("team", "body", "status", "fragment"),
+    [
+        ("sleepers", "import time; time.sleep(30)", "timeout", "4"),
+        ("hoarders", "block = bytearray(2 * 1024**3)", "memory", "600 MB"),
+        ("callers", "import socket; socket.create_connection(('192.0.2.1', 80), timeout=2)", "network", "network"),
+        ("crashers", "raise ValueError('model file missing')", "crashed", "model file missing"),
+    ],
+)
+def test_failing_code_is_recorded_and_leaves_the_leaderboard_alone(
+    code_evaluator: Evaluator, tmp_path: Path, team: str, body: str, status: str, fragment: str
+) -> None:
+    outcome = code_evaluator.code(team, _pilot(tmp_path / "pilot", body))
+    assert outcome.status == status and fragment in outcome.message
+    runs = code_evaluator.tracker.runs(f"tags.team = '{team}'")
+    assert [r.tags["status"] for r in runs] == [status]
+    assert runs[0].metrics == {}
+    assert outcome.quota is not None and outcome.quota.used_total == 0

@@ -246,6 +246,21 @@ SCORED_STATUS = "scored"
 
 
 @app.command()
+def new(
+    task: Annotated[str, typer.Argument(help="classification, translation or search.")],
+    answers: Annotated[list[str] | None, typer.Argument(help="Answers as KEY=VALUE, e.g. team=office-a.")] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where the pilot's folder is created.")] = Path("."),
+    no_input: Annotated[bool, typer.Option("--no-input", help="Take the defaults for what is not answered.")] = False,
+) -> None:
+    """Generate a pilot repository from the task's template (office developers)."""
+    from codefest.scaffold import bake, parse_answers
+
+    path = bake(task, output_dir, no_input, parse_answers(task, answers or []))
+    out.print(f"[green]created[/green] {path}", highlight=False)
+    out.print(f"next: cd {path} && nox -s train predict score", highlight=False, markup=False)
+
+
+@app.command()
 def demo() -> None:
     """The code fest on the bundled data: for now, build every bundled challenge and list them."""
     build_challenges([])

@@ -79,7 +79,7 @@ class Evaluator:
         early = self._duplicate_or_over_quota(team, sha, str(pilot))
         if early:
             return early
-        inputs = [self.bundle / "test.jsonl"] + ([self.bundle / "corpus.jsonl"] if self.spec.task == "search" else [])
+        inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
         limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)
         with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")

@@ -51,7 +51,7 @@ def build(challenge: LoadedChallenge, root: Path, progress: Progress = lambda _:
     bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
     with _staging(bundle) as new_bundle, _staging(vault, private=True) as new_vault:
         progress("writing the public bundle and the private vault")
-        content = _content_hash(_write_splits(data, spec.task, new_bundle, new_vault))
+        content = _content_hash(write_splits(data, spec.task, new_bundle, new_vault))
         if spec.dataset.sha256 and spec.dataset.sha256 != content:
             raise CodefestError(
                 f"{challenge.folder / 'challenge.yaml'}: the dataset built has sha256 {content}, "
@@ -86,7 +86,7 @@ def _check_schema(data: DatasetDict, task: str, builder: str) -> None:
             raise CodefestError(f"builder '{builder}': split '{split}' is empty", "give the builder more data")
 
 
-def _write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dict[str, Path]:
+def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dict[str, Path]:
     """Public files in the bundle, test labels in the vault only; returns 'bundle/NAME' or 'vault/NAME' -> path."""
     info, search = TASKS.get(task), task == "search"
     files: dict[str, Path] = {}

@@ -1,0 +1,69 @@
+"""Sessions of the {{ cookiecutter.project_name }} pilot: `nox -l` lists them; arguments after `--` pass through."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+CHALLENGE = "{{ cookiecutter.challenge }}"
+PACKAGE = "{{ cookiecutter.package_name }}"
+OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+
+def bundle() -> str:
+    """The challenge's public bundle: CODEFEST_BUNDLE, else the codefest workspace's copy."""
+    home = Path(os.environ.get("CODEFEST_HOME", "{{ cookiecutter.codefest_home | codefest_home }}"))
+    return os.environ.get("CODEFEST_BUNDLE", str(home / "bundles" / CHALLENGE))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the pilot's tests."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def train(session: nox.Session) -> None:
+    """Train the baseline on the bundle, score it on dev, and log both to MLflow."""
+    session.install("-e", ".")
+    session.run("python", "-m", f"{PACKAGE}.train", "--bundle", bundle(), *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def predict(session: nox.Session) -> None:
+    """Write predictions/dev.jsonl and predictions/test.jsonl with the trained model."""
+    session.install("-e", ".")
+    for split in ("dev", "test"):
+        target = f"predictions/{split}.jsonl"
+        session.run("python", "-m", f"{PACKAGE}.predict", "--input", f"{bundle()}/{split}.jsonl", "--output", target)
+
+
+@nox.session
+def score(session: nox.Session) -> None:
+    """Score predictions/dev.jsonl with the framework's harness, against the public dev labels."""
+    session.install("-e", ".")
+    target = "predictions/dev.jsonl"
+    session.run("codefest", "score", CHALLENGE, target, "--split", "dev", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def submit(session: nox.Session) -> None:
+    """Submit predictions/test.jsonl (`-- --code` submits this repository instead); organisers run the evaluation."""
+    session.install("-e", ".")
+    team = "{{ cookiecutter.team }}"
+    what = ["--code", "."] if "--code" in session.posargs else ["--predictions", "predictions/test.jsonl"]
+    session.run("codefest", "evaluate", CHALLENGE, "--team", team, *what, env=OFFLINE)

@@ -1,0 +1,161 @@
+"""The pilot templates, tested by baking them: the tree, the answers, and inside each pilot its lint, tests,
+training on the bundled challenge, predictions the harness accepts, and a code submission."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from challenges.discovery import load
+from codefest.errors import CodefestError
+from codefest.scaffold import TEMPLATES, bake, parse_answers
+from evaluation.scoring import score_files
+from shared_datasets.heldout import build
+from tests.test_cli import assert_clean_failure, codefest
+
+CHALLENGE = {
+    "classification": "ipc-classification",
+    "translation": "patent-translation-en-fr",
+    "search": "prior-art-search",
+}
+TREE = [
+    ".cookiecutter.json",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "MODEL_CARD.md",
+    "README.md",
+    "noxfile.py",
+    "pyproject.toml",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/data.py",
+    "src/{pkg}/model.py",
+    "src/{pkg}/predict.py",
+    "src/{pkg}/tracking.py",
+    "src/{pkg}/train.py",
+    "tests/conftest.py",
+    "tests/test_model.py",
+    "tests/test_pilot.py",
+]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The three bundled challenges, built as organisers build them."""
+    root = tmp_path_factory.mktemp("workspace")
+    for slug in CHALLENGE.values():
+        build(load(slug), root)
+    return root
+
+
+@pytest.fixture(scope="module", params=list(CHALLENGE))
+def pilot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, workspace: Path) -> Path:
+    task = request.param
+    answers = {"project_name": f"Office A {task} pilot", "team": f"office-a-{task}", "codefest_home": str(workspace)}
+    return bake(task, tmp_path_factory.mktemp("baked"), no_input=True, answers=answers)
+
+
+def _run(pilot: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "CODEFEST_HOME")}
+    env["PYTHONPATH"] = str(pilot / "src")  # as `pip install -e .` of the pilot would make it importable
+    return subprocess.run(args, cwd=pilot, capture_output=True, text=True, env=env, timeout=900)
+
+
+def _task(pilot: Path) -> str:
+    return json.loads((pilot / ".cookiecutter.json").read_text())["task"]
+
+
+def test_the_tree_is_exact_and_fully_rendered(pilot: Path) -> None:
+    answers = json.loads((pilot / ".cookiecutter.json").read_text())
+    package = answers["package_name"]
+    assert package == f"office_a_{answers['task']}_pilot"
+    files = sorted(str(p.relative_to(pilot)) for p in pilot.rglob("*") if p.is_file())
+    assert files == sorted(t.format(pkg=package) for t in TREE)
+    for path in pilot.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert "{{" not in text and "{%" not in text, path
+            assert "pilotpkg" not in text, path
+    pyproject = (pilot / "pyproject.toml").read_text()
+    assert f'"codefest @ {TEMPLATES.parent.resolve().as_uri()}"' in pyproject
+    assert f'predict = "{package}.predict"' in pyproject
+    assert f"challenge `{CHALLENGE[answers['task']]}`" in (pilot / "README.md").read_text()
+    assert "## Human oversight" in (pilot / "MODEL_CARD.md").read_text()
+
+
+def test_lint_and_the_pilots_own_tests_pass(pilot: Path) -> None:
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        result = _run(pilot, sys.executable, "-m", *command)
+        assert result.returncode == 0, result.stdout + result.stderr
+    result = _run(pilot, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_the_baseline_trains_on_the_bundled_challenge_and_predicts_valid_files(pilot: Path, workspace: Path) -> None:
+    task = _task(pilot)
+    package = json.loads((pilot / ".cookiecutter.json").read_text())["package_name"]
+    bundle = workspace / "bundles" / CHALLENGE[task]
+    result = _run(pilot, sys.executable, "-m", f"{package}.train", "--bundle", str(bundle))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("trained ")
+    assert any((pilot / "models").iterdir())
+    client = MlflowClient(tracking_uri=f"sqlite:///{pilot / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name(pilot.name).experiment_id])[0]
+    assert run.data.params["model"] and "train_seconds" in run.data.metrics
+    assert any(key.startswith(("top_prediction", "bleu", "map")) for key in run.data.metrics)
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["model"]
+    output = pilot / "predictions" / "test.jsonl"
+    result = _run(
+        pilot,
+        sys.executable,
+        "-m",
+        f"{package}.predict",
+        "--input",
+        str(bundle / "test.jsonl"),
+        "--output",
+        str(output),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    vault = workspace / "vault" / CHALLENGE[task]
+    gold = vault / ("test.qrels" if task == "search" else "test-labels.jsonl")
+    assert score_files(task, gold, output, resamples=0).n_items > 0  # validated, or it raises
+
+
+def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, workspace: Path) -> None:
+    from evaluation.evaluate import Evaluator
+
+    pilot = bake("search", tmp_path, no_input=True, answers={"codefest_home": str(workspace)})
+    outcome = Evaluator(load("prior-art-search"), workspace).code("fresh-pilot", pilot)
+    assert outcome.status == "scored", outcome.message
+    assert outcome.public["map"].value > 0.05
+
+
+def test_the_hook_refuses_bad_answers(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(CodefestError, match="refused the answers"):
+        bake("classification", tmp_path, no_input=True, answers={"package_name": "mlflow"})
+    assert "package_name 'mlflow' would shadow a library" in capfd.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_answers_must_be_questions_of_the_template() -> None:
+    with pytest.raises(CodefestError, match="Did you mean 'team'"):
+        parse_answers("search", ["teams=x"])
+    with pytest.raises(CodefestError, match="is not KEY=VALUE"):
+        parse_answers("search", ["team"])
+
+
+def test_codefest_new_on_the_command_line(tmp_path: Path) -> None:
+    result = codefest(
+        "new", "translation", "team=office-b", "project_name=Office B MT", "--no-input", "--output-dir", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "office-b-mt" / "src" / "office_b_mt" / "model.py").is_file()
+    assert json.loads((tmp_path / "office-b-mt" / ".cookiecutter.json").read_text())["team"] == "office-b"
+    assert_clean_failure(codefest("new", "ranking", "--no-input"), "Unknown task 'ranking'")

@@ -16,6 +16,7 @@ from codefest.errors import CodefestError
 from codefest.offline import stay_offline
 
 if TYPE_CHECKING:
+    from evaluation.evaluate import Outcome
     from evaluation.scorers import ScoringOptions
 
 stay_offline()
@@ -222,10 +223,7 @@ def evaluate(
         raise typer.Exit(2)
 
 
-def _show_outcome(primary: str, outcome: object) -> None:
-    from evaluation.evaluate import Outcome
-
-    assert isinstance(outcome, Outcome)
+def _show_outcome(primary: str, outcome: Outcome) -> None:
     colour = "green" if outcome.ok else "red"
     err.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.team}: {outcome.source}", highlight=False)
     if outcome.public:
@@ -238,11 +236,8 @@ def _show_outcome(primary: str, outcome: object) -> None:
     target.print(outcome.message, highlight=False, markup=False)
     if outcome.run_id:
         target.print(f"MLflow run: {outcome.run_id}", highlight=False)
-    if outcome.quota and outcome.status != SCORED_STATUS:
+    if outcome.quota and outcome.status != "scored":  # a scored outcome's message already says it
         target.print(outcome.quota.describe(), highlight=False)
-
-
-SCORED_STATUS = "scored"
 
 
 @app.command()

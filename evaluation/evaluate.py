@@ -68,7 +68,7 @@ class Evaluator:
         if not path.is_file():
             raise CodefestError(f"predictions file {path} not found", "give the path of your predictions file")
         sha = fingerprint(path)
-        early = self._duplicate_or_over_quota(team, sha, str(path))
+        early = self._duplicate_or_over_quota(team, sha, str(path), kind)
         return early or self._score(team, path, sha, kind, {})
 
     def code(self, team: str, pilot: Path) -> Outcome:
@@ -76,7 +76,7 @@ class Evaluator:
 
         check_team(team)
         sha = fingerprint(pilot)
-        early = self._duplicate_or_over_quota(team, sha, str(pilot))
+        early = self._duplicate_or_over_quota(team, sha, str(pilot), "code")
         if early:
             return early
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
@@ -98,7 +98,7 @@ class Evaluator:
         today = day_start_ms(utc_today())
         return Quota(sum(r.start_time >= today for r in scored), len(scored), self.spec.submission_limits)
 
-    def _duplicate_or_over_quota(self, team: str, sha: str, source: str) -> Outcome | None:
+    def _duplicate_or_over_quota(self, team: str, sha: str, source: str, kind: str) -> Outcome | None:
         same = [
             r
             for r in self.tracker.runs(f"tags.team = '{team}' and tags.submission_sha256 = '{sha}'")
@@ -111,7 +111,7 @@ class Evaluator:
         quota = self.quota(team)
         if quota.remaining == 0:
             refusal = quota.refusal()
-            run_id = self._record_failure(team, sha, "predictions", "over-quota", refusal.problem, {}, {})
+            run_id = self._record_failure(team, sha, kind, "over-quota", refusal.problem, {}, {})
             return Outcome(team, source, "over-quota", refusal.render(), run_id, quota=quota)
         return None
 

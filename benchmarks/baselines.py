@@ -22,7 +22,7 @@ from challenges.discovery import load  # noqa: E402
 from codefest.scaffold import bake  # noqa: E402
 from evaluation.challenge import options_for  # noqa: E402
 from evaluation.scoring import score_files  # noqa: E402
-from shared_datasets.heldout import build  # noqa: E402
+from shared_datasets.heldout import build, gold_file  # noqa: E402
 
 CHALLENGE = {
     "classification": "ipc-classification",
@@ -44,7 +44,7 @@ def measure(task: str, root: Path) -> tuple[str, float, float, float, float]:
     start = time.perf_counter()
     model = model_module.Model().fit(bundle)
     seconds = time.perf_counter() - start
-    gold = bundle_dir / ("dev.qrels" if task == "search" else "dev.jsonl")
+    gold = gold_file(bundle_dir, task, "dev")
 
     def dev(records: list[dict], name: str) -> float:
         path = data.write_predictions(records, root / f"{task}-{name}.jsonl")

@@ -9,6 +9,7 @@ from challenges.spec import Challenge
 from codefest.errors import CodefestError
 from codefest.workspace import bundle_dir
 from evaluation.scorers import ScoringOptions
+from shared_datasets.heldout import gold_file
 
 PUBLIC_SPLITS = ("train", "dev")
 
@@ -37,7 +38,7 @@ def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str
             f"run: codefest data build {spec.slug}   (or set CODEFEST_HOME to where it was built)",
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    gold = bundle / (f"{split}.qrels" if spec.task == "search" else f"{split}.jsonl")
+    gold = gold_file(bundle, spec.task, split)
     provenance = {
         "challenge": f"{spec.slug}:{spec.version}",
         "dataset": manifest["dataset"]["sha256"][:12],

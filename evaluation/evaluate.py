@@ -24,6 +24,7 @@ from evaluation.problems import InvalidSubmission
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, make_signature, summarise, validated_items
 from evaluation.submissions import Quota, check_team, day_start_ms, fingerprint, utc_today
 from evaluation.tracking import SCORED, Tracker
+from shared_datasets.heldout import gold_file
 
 Progress = Callable[[str], None]
 COUNTED = (SCORED,)  # only scored submissions use quota; invalid files and failed code runs do not
@@ -130,7 +131,7 @@ class Evaluator:
         }
 
     def _gold(self) -> Path:
-        return self.vault / ("test.qrels" if self.spec.task == "search" else "test-labels.jsonl")
+        return gold_file(self.vault, self.spec.task, "test")
 
     def _score(
         self, team: str, path: Path, sha: str, kind: str, logs: dict[str, str], extra: dict[str, str] | None = None

@@ -20,15 +20,20 @@ class Problem:
         return f"{self.where}: {self.what}. Fix: {self.fix}"
 
 
+def listing(problems: list[Problem], total: int) -> str:
+    """The listed problems, one per line, and how many more there were."""
+    more = f"\n  ... and {total - len(problems)} more problems" if total > len(problems) else ""
+    return "\n".join(f"  - {p.render()}" for p in problems) + more
+
+
 class InvalidSubmission(CodefestError):
     """A predictions file that cannot be scored; never changes a leaderboard."""
 
     def __init__(self, path: Path, problems: list[Problem], total: int) -> None:
         self.path, self.problems, self.total = path, problems, total
-        more = f"\n  ... and {total - len(problems)} more problems" if total > len(problems) else ""
-        listed = "\n".join(f"  - {p.render()}" for p in problems)
         super().__init__(
-            f"{path} is not a valid submission ({total} problem{'s' if total != 1 else ''}):\n{listed}{more}",
+            f"{path} is not a valid submission ({total} problem{'s' if total != 1 else ''}):\n"
+            + listing(problems, total),
             "correct the file and submit it again; an invalid file uses none of your quota",
         )
 

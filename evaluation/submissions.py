@@ -10,6 +10,7 @@ from pathlib import Path
 
 from challenges.spec import SubmissionLimits
 from codefest.errors import CodefestError
+from shared_datasets.files import sha256_file
 
 TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IGNORED = {".git", ".venv", "__pycache__", ".nox", ".codefest", ".pytest_cache", ".ruff_cache"}
@@ -26,14 +27,11 @@ def check_team(name: str) -> str:
 
 def fingerprint(path: Path) -> str:
     """sha256 of a predictions file, or of a pilot folder's files (names and contents, in a fixed order)."""
-    digest = hashlib.sha256()
     if path.is_file():
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return sha256_file(path)
     if not path.is_dir():
         raise CodefestError(f"{path} not found", "give the path of the predictions file or the pilot folder")
+    digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file() and not IGNORED & set(p.relative_to(path).parts)):
         digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()

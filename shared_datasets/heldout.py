@@ -86,6 +86,13 @@ def _check_schema(data: DatasetDict, task: str, builder: str) -> None:
             raise CodefestError(f"builder '{builder}': split '{split}' is empty", "give the builder more data")
 
 
+def gold_file(folder: Path, task: str, split: str) -> Path:
+    """Where a split's labels are: the bundle's dev and train files, the vault's test file."""
+    if task == "search":
+        return folder / f"{split}.qrels"
+    return folder / ("test-labels.jsonl" if split == "test" else f"{split}.jsonl")
+
+
 def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dict[str, Path]:
     """Public files in the bundle, test labels in the vault only; returns 'bundle/NAME' or 'vault/NAME' -> path."""
     info, search = TASKS.get(task), task == "search"
@@ -98,21 +105,22 @@ def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dic
         write_jsonl(folder / name, rows(data[split], columns))
         record(folder, name)
 
-    def qrels(folder: Path, name: str, split: str) -> None:
-        write_qrels(folder / name, data[split])
-        record(folder, name)
+    def qrels(folder: Path, split: str) -> None:
+        path = gold_file(folder, task, split)
+        write_qrels(path, data[split])
+        record(folder, path.name)
 
     if search:
         jsonl(bundle, "corpus.jsonl", "corpus", CORPUS)
     for split in ("train", "dev"):
         jsonl(bundle, f"{split}.jsonl", split, info.inputs if search else [*info.inputs, *info.labels])
         if search:
-            qrels(bundle, f"{split}.qrels", split)
+            qrels(bundle, split)
     jsonl(bundle, "test.jsonl", "test", info.inputs)
     if search:
-        qrels(vault, "test.qrels", "test")
+        qrels(vault, "test")
     else:
-        jsonl(vault, "test-labels.jsonl", "test", ["id", *info.labels])
+        jsonl(vault, gold_file(vault, task, "test").name, "test", ["id", *info.labels])
     return files
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from codefest.errors import CodefestError
-from evaluation.problems import Problems
+from evaluation.problems import Problems, listing
 from evaluation.reading import Limits, csv_rows, jsonl_objects
 from evaluation.symbols import normalise
 
@@ -64,7 +64,7 @@ def read_gold(path: Path) -> dict[str, list[str]]:
             continue
         gold[item] = list(dict.fromkeys(s for s in symbols if s))
     if problems or not gold:
-        listed = "\n".join(f"  - {p.render()}" for p in problems.listed) or "  - no items"
+        listed = listing(problems.listed, problems.total) or "  - no items"
         raise CodefestError(f"gold file {path} cannot be used:\n{listed}", "the organisers must rebuild it")
     return gold
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from codefest.errors import CodefestError
-from evaluation.problems import Problems
+from evaluation.problems import Problems, listing
 from evaluation.reading import Limits, jsonl_objects
 
 PREDICTION_KEYS = ("id", "translation")
@@ -121,10 +121,9 @@ def _gold_references(row: dict[str, Any], where: str, problems: Problems) -> tup
 
 
 def _gold_error(problems: Problems) -> CodefestError:
-    listed = "\n".join(f"  - {p.render()}" for p in problems.listed)
-    more = f"\n  ... and {problems.total - len(problems.listed)} more" if problems.total > len(problems.listed) else ""
     return CodefestError(
-        f"{problems.path} is not a valid translation reference file ({problems.total} problem(s)):\n{listed}{more}",
+        f"{problems.path} is not a valid translation reference file ({problems.total} problem(s)):\n"
+        + listing(problems.listed, problems.total),
         "correct the organiser's reference file; no submission can be scored against it until then",
     )
 

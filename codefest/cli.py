@@ -197,6 +197,7 @@ def evaluate(
     predictions: Annotated[Path | None, typer.Option(help="A predictions file for the test set.")] = None,
     code: Annotated[Path | None, typer.Option(help="A pilot folder to run in the sandbox (code submission).")] = None,
     inbox: Annotated[Path | None, typer.Option(help="A folder with one folder per team; new entries only.")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="The organisers' baseline: marked, unranked.")] = False,
 ) -> None:
     """Evaluate submissions on the test set (organisers): public and private scores, recorded in MLflow."""
     from challenges.discovery import load
@@ -214,9 +215,9 @@ def evaluate(
         if inbox is not None:
             outcomes = evaluate_inbox(evaluator, inbox)
         elif code is not None:
-            outcomes = [evaluator.code(str(team), code)]
+            outcomes = [evaluator.code(str(team), code, baseline=baseline)]
         else:
-            outcomes = [evaluator.predictions(str(team), predictions)]  # type: ignore[arg-type]
+            outcomes = [evaluator.predictions(str(team), predictions, baseline=baseline)]  # type: ignore[arg-type]
     for outcome in outcomes:
         _show_outcome(evaluator.spec.primary_metric, outcome)
     if inbox is None and not outcomes[0].ok:

@@ -9,6 +9,7 @@ from challenges.spec import Challenge
 from codefest.errors import CodefestError
 from codefest.workspace import bundle_dir
 from evaluation.scorers import ScoringOptions
+from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_signature
 from shared_datasets.heldout import gold_file
 
 PUBLIC_SPLITS = ("train", "dev")
@@ -45,3 +46,9 @@ def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str
         "split": split,
     }
     return gold, provenance
+
+
+def evaluation_signature(spec: Challenge, dataset_sha256: str) -> str:
+    """The signature of test-set evaluations as the challenge declares them now; the leaderboard ranks only these."""
+    provenance = {"challenge": f"{spec.slug}:{spec.version}", "dataset": dataset_sha256[:12], "split": "test"}
+    return make_signature(spec.task, options_for(spec), DEFAULT_RESAMPLES, DEFAULT_SEED, provenance)

@@ -18,10 +18,11 @@ from challenges.discovery import LoadedChallenge
 from codefest import __version__
 from codefest.errors import CodefestError
 from codefest.workspace import bundle_dir, vault_dir
-from evaluation.challenge import options_for
+from evaluation.breakdown import Groups, breakdown, item_groups
+from evaluation.challenge import evaluation_signature, options_for
 from evaluation.metrics.base import ItemStats, subset
 from evaluation.problems import InvalidSubmission
-from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, make_signature, summarise, validated_items
+from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
 from evaluation.submissions import Quota, check_team, day_start_ms, fingerprint, utc_today
 from evaluation.tracking import SCORED, Tracker
 from shared_datasets.heldout import gold_file
@@ -46,6 +47,20 @@ class Outcome:
         return self.status in (SCORED, "duplicate")
 
 
+@dataclass(frozen=True)
+class Part:
+    """The scores of one part (public or private) of the test set."""
+
+    values: dict[str, MetricValue]
+    ids: list[str]
+    metrics: list[ItemStats]
+    breakdown: dict[str, object] | None
+
+
+def _role(baseline: bool) -> dict[str, str]:
+    return {"role": "baseline" if baseline else "participant"}
+
+
 class Evaluator:
     """Evaluations of one challenge against its vault, recorded in its experiments."""
 
@@ -64,15 +79,16 @@ class Evaluator:
 
     # -- the two kinds of submission ------------------------------------------------------------------------
 
-    def predictions(self, team: str, path: Path, kind: str = "predictions") -> Outcome:
+    def predictions(self, team: str, path: Path, kind: str = "predictions", *, baseline: bool = False) -> Outcome:
+        """Score a predictions file; `baseline` marks the organisers' reference entry on the leaderboard."""
         check_team(team)
         if not path.is_file():
             raise CodefestError(f"predictions file {path} not found", "give the path of your predictions file")
         sha = fingerprint(path)
         early = self._duplicate_or_over_quota(team, sha, str(path), kind)
-        return early or self._score(team, path, sha, kind, {})
+        return early or self._score(team, path, sha, kind, {}, _role(baseline))
 
-    def code(self, team: str, pilot: Path) -> Outcome:
+    def code(self, team: str, pilot: Path, *, baseline: bool = False) -> Outcome:
         from evaluation.sandbox import CodeLimits, run_pilot
 
         check_team(team)
@@ -86,7 +102,7 @@ class Evaluator:
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
             run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
-            extra = {"code_seconds": f"{run.seconds:.1f}", "isolated": str(run.isolated).lower()}
+            extra = {"code_seconds": f"{run.seconds:.1f}", "isolated": str(run.isolated).lower(), **_role(baseline)}
             if run.status != "ok" or run.predictions is None:
                 run_id = self._record_failure(team, sha, "code", run.status, run.message, logs, extra)
                 return Outcome(team, str(pilot), run.status, run.message, run_id, quota=self.quota(team))
@@ -144,39 +160,40 @@ class Evaluator:
             problems = "\n".join(p.render() for p in invalid.problems)
             run_id = self._record_failure(team, sha, kind, "invalid", invalid.problem, logs, extra or {}, problems)
             return Outcome(team, str(path), "invalid", invalid.render(), run_id, quota=self.quota(team))
-        provenance = {"challenge": f"{spec.slug}:{spec.version}", "dataset": self.manifest["dataset"]["sha256"][:12]}
-        sign = make_signature(spec.task, options, DEFAULT_RESAMPLES, DEFAULT_SEED, {**provenance, "split": "test"})
+        sign = evaluation_signature(spec, self.manifest["dataset"]["sha256"])
         tags = {**self._tags(team, sha, kind), "signature": sign, **(extra or {})}
         public_run = self.tracker.start(tags)
         self.progress(f"{team}: bootstrap intervals for the public and private parts")
         parts = {"public": self.public_ids, "private": self.private_ids}
-        scored = {part: self._part(ids, metrics, members) for part, members in parts.items()}
+        groups = item_groups(spec, self._gold(), ids)
+        scored = {part: self._part(ids, metrics, members, groups) for part, members in parts.items()}
         private_run = self.tracker.start({**tags, "part": "private", "public_run_id": public_run}, private=True)
         self._log_part(private_run, scored["private"], logs)
         self.tracker.finish(private_run, SCORED)
         self._log_part(public_run, scored["public"], logs)
         self.tracker.finish(public_run, SCORED, {"part": "public", "private_run_id": private_run})
         quota = self.quota(team)
-        values = scored["public"][0]
+        values = scored["public"].values
         return Outcome(team, str(path), SCORED, f"scored; {quota.describe()}", public_run, values, quota)
 
-    def _part(
-        self, ids: list[str], metrics: list[ItemStats], members: set[str]
-    ) -> tuple[dict[str, MetricValue], list[str], list[ItemStats]]:
+    def _part(self, ids: list[str], metrics: list[ItemStats], members: set[str], groups: Groups | None) -> Part:
         rows = np.array([i for i, item in enumerate(ids) if item in members], dtype=np.int64)
         part = [subset(m, rows) for m in metrics]
-        return summarise(part, len(rows), DEFAULT_RESAMPLES, DEFAULT_SEED), [ids[i] for i in rows], part
+        part_ids = [ids[i] for i in rows]
+        primary = next(m for m in part if m.name == self.spec.primary_metric)
+        values = summarise(part, len(rows), DEFAULT_RESAMPLES, DEFAULT_SEED)
+        return Part(values, part_ids, part, breakdown(groups, part_ids, primary))
 
-    def _log_part(
-        self, run_id: str, scored: tuple[dict[str, MetricValue], list[str], list[ItemStats]], logs: dict[str, str]
-    ) -> None:
-        values, ids, metrics = scored
+    def _log_part(self, run_id: str, scored: Part, logs: dict[str, str]) -> None:
+        values, ids, metrics = scored.values, scored.ids, scored.metrics
         self.tracker.log_scores(run_id, values)
         result = {
             "task": self.spec.task,
             "n_items": len(ids),
             "metrics": {name: vars(v) for name, v in values.items()},
         }
+        if scored.breakdown is not None:
+            result["breakdown"] = scored.breakdown
         self.tracker.log_json(run_id, "result.json", result)
         per_item = [m for m in metrics if m.per_item is not None]
         lines = (

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +20,7 @@ from codefest.offline import stay_offline
 if TYPE_CHECKING:
     from evaluation.evaluate import Outcome
     from evaluation.scorers import ScoringOptions
+    from leaderboard.board import Board
 
 stay_offline()
 
@@ -26,6 +29,14 @@ challenges_app = typer.Typer(no_args_is_help=True, help="The declared challenges
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: builders, public bundles and private vaults.")
 app.add_typer(challenges_app, name="challenges")
 app.add_typer(data_app, name="data")
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+
 
 out = Console()
 err = Console(stderr=True)
@@ -254,6 +265,116 @@ def new(
     path = bake(task, output_dir, no_input, parse_answers(task, answers or []))
     out.print(f"[green]created[/green] {path}", highlight=False)
     out.print(f"next: cd {path} && nox -s train predict score", highlight=False, markup=False)
+
+
+@app.command()
+def leaderboard(
+    slug: Annotated[str, typer.Argument(help="The challenge.")],
+    private: Annotated[bool, typer.Option("--private", help="Private scores and rank changes (organisers).")] = False,
+    format: Annotated[Format, typer.Option("--format", help="How to show it.")] = Format.table,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of the terminal.")] = None,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="With --private: publish the private leaderboard to participants.")
+    ] = False,
+    publish: Annotated[bool, typer.Option(help="Log the HTML page to the challenge's MLflow experiment.")] = True,
+) -> None:
+    """The leaderboard from the challenge's scored MLflow runs, with intervals, rank ranges and tied groups."""
+    from challenges.discovery import load
+    from codefest.workspace import home
+    from leaderboard import board as boards
+    from leaderboard.export import as_csv, as_json
+    from leaderboard.page import render
+    from leaderboard.terminal import table
+
+    if reveal and not private:
+        fix = f"codefest leaderboard {slug} --private --reveal"
+        raise CodefestError("--reveal publishes the private leaderboard, so it needs --private", fix)
+    with err.status(f"{slug}: building the leaderboard") as status:
+        built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
+        page = render(built)
+        if publish:
+            _publish(built, page, as_json(built), reveal)
+    if format is Format.table and out_file is None:
+        out.print(table(built))
+        return
+    text = {Format.table: None, Format.json: as_json, Format.csv: as_csv, Format.html: lambda _: page}[format]
+    rendered = text(built) if text else _plain_table(built)
+    if out_file is None:
+        sys.stdout.write(rendered)
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(rendered, encoding="utf-8")
+    err.print(f"[green]wrote[/green] {_rel(out_file)}", highlight=False)
+
+
+def _plain_table(built: Board) -> str:
+    from leaderboard.terminal import table
+
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))  # noqa: SIM115 (closed with the console)
+    console.print(table(built))
+    return console.export_text()
+
+
+def _publish(built: Board, page: str, data: str, reveal: bool) -> None:
+    """Keep the page in MLflow current; a participant without write access still gets the view."""
+    from mlflow.exceptions import MlflowException
+
+    from codefest.workspace import home
+    from evaluation.tracking import Tracker
+    from leaderboard.publish import publish
+
+    tracker = Tracker(built.slug, home())
+    try:
+        run_id = publish(tracker, built.view, page, data, public=built.view == "public")
+        if reveal:
+            run_id = publish(tracker, built.view, page, data, public=True)
+    except MlflowException as refused:
+        err.print(f"[yellow]not published to MLflow:[/yellow] {refused.message}", highlight=False, markup=False)
+        return
+    where = "the challenge's experiment" if built.view == "public" or reveal else "the private experiment"
+    err.print(f"published to {where} (run {run_id}, artifact leaderboard.html)", highlight=False)
+
+
+@app.command()
+def select(
+    slug: Annotated[str, typer.Argument(help="The challenge.")],
+    run_id: Annotated[str, typer.Argument(help="The MLflow run of the submission to rank.")],
+    team: Annotated[str, typer.Option(help="The team the submission belongs to.")],
+) -> None:
+    """Record a team's chosen final submission (challenges with final_submission: selected)."""
+    from challenges.discovery import load
+    from codefest.workspace import home
+    from leaderboard.selection import select_submission
+
+    spec = load(slug).spec
+    message = select_submission(spec, home(), team, run_id)
+    out.print(message, highlight=False, markup=False)
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="The address to listen on; keep localhost.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port.")] = 5000,
+) -> None:
+    """Start the MLflow UI over the workspace's store (participants read the experiments and leaderboard pages)."""
+    import subprocess
+
+    from codefest.ui import remote_store, server_command, server_environment
+    from codefest.workspace import home
+
+    remote = remote_store()
+    if remote:
+        out.print(f"the event's tracking server is {remote}: open it in a browser", highlight=False)
+        return
+    root = home()
+    root.mkdir(parents=True, exist_ok=True)
+    err.print(f"MLflow UI on http://{host}:{port} over {_rel(root)} (Ctrl+C stops it)", highlight=False)
+    try:
+        completed = subprocess.run(server_command(root, host, port), env=server_environment(), check=False)
+    except KeyboardInterrupt:
+        return
+    if completed.returncode not in (0, -2, 130):
+        raise typer.Exit(completed.returncode)
 
 
 @app.command()

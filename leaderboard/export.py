@@ -1,0 +1,49 @@
+"""The leaderboard as JSON and CSV, for tools and spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from leaderboard.board import Board
+from leaderboard.formatting import when
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as a formula (OWASP CSV injection)
+
+
+def as_json(board: Board) -> str:
+    return json.dumps(board.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def cell(value: object) -> str:
+    """Text a spreadsheet shows as text: a leading formula character is quoted with an apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def as_csv(board: Board) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["rank", "rank_low", "rank_high", "group", "team", "baseline", board.primary_metric, "ci_low", "ci_high"]
+    header += [*board.tie_breakers, "submissions", "last_submission", "run_id"]
+    if board.view == "private":
+        header += ["public_rank", "rank_change"]
+    writer.writerow([cell(h) for h in header])
+    for e in board.entries:
+        low, high = e.rank_range or (None, None)
+        row: list[object] = [e.rank, low, high, e.group, e.team, e.baseline, e.score.value, e.score.ci_low]
+        row += [e.score.ci_high, *(e.tie_breakers[n] for n in board.tie_breakers), e.submissions]
+        row += [when(e.last_submission_ms), e.run_id]
+        if board.view == "private":
+            row += [e.public_rank, e.rank_change]
+        writer.writerow([cell(v) for v in row])
+    return out.getvalue()

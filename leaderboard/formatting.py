@@ -1,0 +1,40 @@
+"""How numbers, times and ranks read in every view, so the table, the CSV and the page agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+
+def number(value: float, scale: float = 1.0) -> str:
+    """Four decimals on a 0-1 scale, two on sacrebleu's 0-100 scale."""
+    if math.isnan(value):
+        return "-"
+    return f"{value:.4f}" if scale <= 1 else f"{value:.2f}"
+
+
+def scale_of(values: list[float]) -> float:
+    finite = [abs(v) for v in values if not math.isnan(v)]
+    return max(finite, default=1.0)
+
+
+def when(ms: int, short: bool = False) -> str:
+    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return moment.strftime("%m-%d %H:%M") if short else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def rank_text(rank: int | None) -> str:
+    return "baseline" if rank is None else str(rank)
+
+
+def range_text(rank_range: tuple[int, int] | None) -> str:
+    if rank_range is None:
+        return "-"
+    low, high = rank_range
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def change_text(change: int | None) -> str:
+    if change is None:
+        return "-"
+    return "=" if change == 0 else f"{'+' if change > 0 else '-'}{abs(change)}"

@@ -1,0 +1,39 @@
+"""A team's choice of final submission, for challenges that rank selected submissions rather than each best one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from challenges.spec import Challenge
+from codefest.errors import CodefestError
+from evaluation.challenge import evaluation_signature
+from evaluation.submissions import check_team
+from evaluation.tracking import SCORED, Tracker
+from leaderboard.board import dataset_sha256
+from leaderboard.submissions import SELECTED_TAG
+
+
+def select_submission(spec: Challenge, root: Path, team: str, run_id: str) -> str:
+    """Tag the run as selected now; the latest selection of a team is the one ranked."""
+    check_team(team)
+    if spec.final_submission != "selected":
+        raise CodefestError(
+            f"challenge '{spec.slug}' ranks each team's best submission, so there is nothing to select",
+            "declare `final_submission: selected` in the challenge to let teams choose",
+        )
+    tracker = Tracker(spec.slug, root)
+    runs = {r.run_id: r for r in tracker.runs(f"tags.team = '{team}'")}
+    listing = f"codefest leaderboard {spec.slug} --format json   (each entry's run_id), or the MLflow UI"
+    if run_id not in runs:
+        raise CodefestError(f"run {run_id} is not a submission of team '{team}' to '{spec.slug}'", listing)
+    run = runs[run_id]
+    if run.tags.get("status") != SCORED:
+        raise CodefestError(f"run {run_id} has status '{run.tags.get('status')}', not scored", listing)
+    if run.tags.get("signature") != evaluation_signature(spec, dataset_sha256(spec, root)):
+        raise CodefestError(
+            f"run {run_id} was scored under an older evaluation signature and cannot be ranked",
+            "select a submission scored under the current signature",
+        )
+    tracker.client.set_tag(run_id, SELECTED_TAG, str(int(time.time() * 1000)))
+    return f"{team}: run {run_id} is now the final submission on the leaderboard of '{spec.slug}'"

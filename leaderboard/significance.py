@@ -1,0 +1,69 @@
+"""Uncertainty between entries: a paired bootstrap over test items gives each entry a rank range and tells which
+neighbours differ significantly; those that do not share a tied group.
+
+Paired: every resample draws the same items for all entries, so what differs between two entries on the same
+items is what is tested. Each entry's value on a resample is the mean of its per-item scores (for BLEU, chrF and
+TER, the sentence-level scores: the test is on items, as the corpus score has no per-item form).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEVEL = 0.95
+
+
+def resampled_means(scores: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, entries) means of the entries' per-item scores (entries, items) on shared resamples."""
+    entries, n = scores.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty((resamples, entries))
+    for start in range(0, resamples, 64):
+        size = min(64, resamples - start)
+        counts = rng.multinomial(n, np.full(n, 1 / n), size=size).astype(np.float64)
+        means[start : start + size] = counts @ scores.T / n
+    return means
+
+
+def oriented(means: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Larger is better in what this module returns."""
+    return means if higher_is_better else -means
+
+
+def rank_ranges(better: np.ndarray, ranked: list[int | None], level: float = LEVEL) -> list[tuple[int, int] | None]:
+    """Each ranked entry's central `level` interval of ranks over the resamples, always holding its own rank.
+
+    A rank on a resample is one plus the number of ranked entries strictly better there; the baseline takes none.
+    """
+    columns = [i for i, rank in enumerate(ranked) if rank is not None]
+    if not columns:
+        return [None] * len(ranked)
+    per_resample = np.array([_competition_ranks(row) for row in better[:, columns]])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(per_resample, [tail, 100 - tail], axis=0, method="nearest")
+    found: list[tuple[int, int] | None] = [None] * len(ranked)
+    for k, i in enumerate(columns):
+        rank = ranked[i] or 0
+        found[i] = (min(int(low[k]), rank), max(int(high[k]), rank))
+    return found
+
+
+def _competition_ranks(values: np.ndarray) -> np.ndarray:
+    """One plus how many values are strictly larger: equal values share the better rank."""
+    ascending = np.sort(values)
+    return 1 + len(values) - np.searchsorted(ascending, values, side="right")
+
+
+def differs(better: np.ndarray, upper: int, lower: int, level: float = LEVEL) -> bool:
+    """Whether entry `upper` is significantly better than `lower`: the difference's interval lies above zero."""
+    difference = better[:, upper] - better[:, lower]
+    low, high = np.percentile(difference, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return bool(low > 0 or high < 0)
+
+
+def tied_groups(better: np.ndarray, level: float = LEVEL) -> list[int]:
+    """Group numbers down the ordered entries: a new group starts where an entry differs from the one above."""
+    groups = [1] if better.shape[1] else []
+    for i in range(1, better.shape[1]):
+        groups.append(groups[-1] + differs(better, i - 1, i, level))
+    return groups

@@ -39,8 +39,22 @@ def evaluate(session: nox.Session) -> None:
 
 
 @nox.session
+def leaderboard(session: nox.Session) -> None:
+    """Build a leaderboard: `nox -s leaderboard -- SLUG [--private] [--format table|json|csv|html] [--out FILE]`."""
+    session.install("-e", ".")
+    session.run("codefest", "leaderboard", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def ui(session: nox.Session) -> None:
+    """Start the MLflow UI over the workspace's store on localhost: `nox -s ui -- [--port 5000]`."""
+    session.install("-e", ".")
+    session.run("codefest", "ui", *session.posargs, env=OFFLINE)
+
+
+@nox.session
 def benchmarks(session: nox.Session) -> None:
     """Time dataset builds, scoring and evaluation latency at scale (see benchmarks/)."""
     session.install("-e", ".")
-    for script in ("build_datasets.py", "scoring.py", "evaluation_latency.py"):
+    for script in ("build_datasets.py", "scoring.py", "evaluation_latency.py", "leaderboard.py"):
         session.run("python", f"benchmarks/{script}", env=OFFLINE)

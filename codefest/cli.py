@@ -279,6 +279,9 @@ def leaderboard(
     publish: Annotated[bool, typer.Option(help="Log the HTML page to the challenge's MLflow experiment.")] = True,
 ) -> None:
     """The leaderboard from the challenge's scored MLflow runs, with intervals, rank ranges and tied groups."""
+    if reveal and not private:
+        fix = f"codefest leaderboard {slug} --private --reveal"
+        raise CodefestError("--reveal publishes the private leaderboard, so it needs --private", fix)
     from challenges.discovery import load
     from codefest.workspace import home
     from leaderboard import board as boards
@@ -286,9 +289,6 @@ def leaderboard(
     from leaderboard.page import render
     from leaderboard.terminal import table
 
-    if reveal and not private:
-        fix = f"codefest leaderboard {slug} --private --reveal"
-        raise CodefestError("--reveal publishes the private leaderboard, so it needs --private", fix)
     with err.status(f"{slug}: building the leaderboard") as status:
         built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
         page = render(built)

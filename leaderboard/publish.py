@@ -6,6 +6,7 @@ from __future__ import annotations
 from evaluation.tracking import Tracker
 
 PAGE, DATA = "leaderboard.html", "leaderboard.json"
+UI_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs, not on GenAI traces
 
 
 def publish(tracker: Tracker, view: str, html: str, data: str, *, public: bool) -> str:
@@ -23,5 +24,6 @@ def _leaderboard_run(tracker: Tracker, view: str, public: bool) -> str:
         return found[0].run_id
     name = "leaderboard" if view == "public" else "final-leaderboard"
     experiment = tracker.public if public else tracker.private
+    tracker.client.set_experiment_tag(experiment, *UI_KIND)
     tags = {"kind": "leaderboard", "view": view, "status": "published"}
     return tracker.client.create_run(experiment, tags=tags, run_name=name).info.run_id

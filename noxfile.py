@@ -56,5 +56,5 @@ def ui(session: nox.Session) -> None:
 def benchmarks(session: nox.Session) -> None:
     """Time dataset builds, scoring and evaluation latency at scale (see benchmarks/)."""
     session.install("-e", ".")
-    for script in ("build_datasets.py", "scoring.py", "evaluation_latency.py", "leaderboard.py"):
+    for script in ("build_datasets.py", "scoring.py", "evaluation_latency.py", "leaderboard_build.py"):
         session.run("python", f"benchmarks/{script}", env=OFFLINE)

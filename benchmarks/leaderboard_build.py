@@ -1,0 +1,111 @@
+"""Time to build the leaderboard from many scored submissions in the SQLite store.
+
+    python benchmarks/leaderboard_build.py [--submissions 10000] [--teams 100] [--store DIR]
+
+Fills a store with `submissions` public runs (and their private runs) as evaluations record them: the tags, the
+metrics with their intervals, and per_item.jsonl. Then times the public and the private board, built as
+`codefest leaderboard` builds them (the paired bootstrap included; publishing not). `--store DIR` keeps the
+filled store for later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from codefest.offline import stay_offline
+
+stay_offline()
+
+import numpy as np  # noqa: E402
+from mlflow.entities import Metric  # noqa: E402
+
+from challenges.discovery import load  # noqa: E402
+from codefest.workspace import bundle_dir  # noqa: E402
+from evaluation.challenge import evaluation_signature  # noqa: E402
+from evaluation.names import mlflow_key  # noqa: E402
+from evaluation.tracking import Tracker  # noqa: E402
+from leaderboard.board import build  # noqa: E402
+
+SLUG = "ipc-classification"
+PUBLIC_ITEMS = 360  # the public part of the bundled challenge's test set
+
+
+def _metrics(spec_metrics: list[str], scores: np.ndarray, at: int) -> list[Metric]:
+    value = float(scores.mean())
+    found = []
+    for name in spec_metrics:
+        key = mlflow_key(name)
+        found += [Metric(key, value, at, 0), Metric(f"{key}_ci_low", value - 0.05, at, 0)]
+        found.append(Metric(f"{key}_ci_high", value + 0.05, at, 0))
+    return found
+
+
+def _record(tracker: Tracker, tags: dict[str, str], names: list[str], scores: np.ndarray, private: bool) -> str:
+    experiment = tracker.private if private else tracker.public
+    run_id = tracker.client.create_run(experiment, tags=tags, run_name=tags["team"]).info.run_id
+    at = int(time.time() * 1000)
+    tracker.client.log_batch(run_id, metrics=_metrics(names, scores, at))
+    rows = (json.dumps({"id": f"t{i}", names[0]: float(s)}) for i, s in enumerate(scores))
+    tracker.log_text(run_id, "per_item.jsonl", "\n".join(rows) + "\n")
+    return run_id
+
+
+def fill(root: Path, submissions: int, teams: int) -> None:
+    spec = load(SLUG).spec
+    sha = spec.dataset.sha256 or "0" * 64
+    folder = bundle_dir(SLUG, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps({"dataset": {"sha256": sha}}), encoding="utf-8")
+    signature = evaluation_signature(spec, sha)
+    names = [spec.primary_metric, *spec.tie_breakers]
+    tracker = Tracker(SLUG, root)
+    rng = np.random.default_rng(0)
+    skill = rng.uniform(0.3, 0.9, size=teams)
+    start = time.perf_counter()
+    for n in range(submissions):
+        team = n % teams
+        tags = {"team": f"team-{team:04d}", "signature": signature, "role": "participant", "kind": "predictions"}
+        public = _record(tracker, tags, names, rng.random(PUBLIC_ITEMS) < skill[team], False)
+        private = _record(tracker, {**tags, "part": "private"}, names, rng.random(PUBLIC_ITEMS) < skill[team], True)
+        tracker.finish(private, "scored")
+        tracker.finish(public, "scored", {"private_run_id": private})
+        if (n + 1) % 1000 == 0:
+            print(f"  {n + 1} submissions recorded ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=10_000)
+    parser.add_argument("--teams", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--store", type=Path, help="a folder to keep (and reuse) the filled workspace in")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.store or Path(tmp)
+        os.environ["CODEFEST_HOME"] = str(root)
+        if not (root / "mlflow.db").is_file():
+            print(f"filling the store with {args.submissions} submissions of {args.teams} teams ...", flush=True)
+            started = time.perf_counter()
+            fill(root, args.submissions, args.teams)
+            print(f"filled in {time.perf_counter() - started:.0f} s")
+        challenge = load(SLUG)
+        for view in ("public", "private"):
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                board = build(challenge, root, private=view == "private")
+                times.append(time.perf_counter() - started)
+            print(
+                f"{view} leaderboard from {board.runs_ranked} scored runs, {len(board.entries)} entries: "
+                f"median {statistics.median(times):.1f} s (min {min(times):.1f}, max {max(times):.1f})"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,17 @@ from pathlib import Path
 from codefest.errors import CodefestError
 
 MAX_LISTED = 20
+SHOWN_CHARS = 60  # of a participant's value quoted in a message
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """Text cut short: ids, keys and cells come from the participant and may be megabytes long."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object) -> str:
+    """A participant's value as Python writes it, cut short."""
+    return cut(repr(value))
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,16 @@ LEVELS = ("section", "class", "subclass", "group")
 _PRINTED = re.compile(r"^([A-HY]\d\d[A-Z])\s*(\d{1,4})\s*/\s*(\d{2,6})$")
 _ST8 = re.compile(r"^([A-HY]\d\d[A-Z])(\d{4})(\d{6})$")
 _PARTIAL = re.compile(r"^[A-HY](\d\d([A-Z])?)?$")
+MAX_CHARS = 40  # 'A01B0001024000' has 14: room for spaces, none for a payload that the cache below would keep
+
+
+def normalise(text: str) -> str | None:
+    """The canonical symbol, or None if `text` is not a symbol at any level."""
+    return _normalise(text) if len(text) <= MAX_CHARS else None
 
 
 @lru_cache(maxsize=1 << 16)
-def normalise(text: str) -> str | None:
-    """The canonical symbol, or None if `text` is not a symbol at any level."""
+def _normalise(text: str) -> str | None:
     value = text.strip().upper()
     if (match := _PRINTED.match(value)) or (match := _ST8.match(value)):
         subclass, group, subgroup = match.groups()

@@ -177,5 +177,5 @@ def test_csv_cells_never_start_a_formula() -> None:
         "0.5",
         "",
     ]
-    rows = list(csv.reader(io.StringIO(as_csv(_board_with_team("=HYPERLINK(\"http://x\")")))))
-    assert rows[1][4] == "'=HYPERLINK(\"http://x\")"
+    rows = list(csv.reader(io.StringIO(as_csv(_board_with_team('=HYPERLINK("http://x")')))))
+    assert rows[1][4] == '\'=HYPERLINK("http://x")'

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from codefest.errors import CodefestError
-from evaluation.problems import Problems, listing
+from evaluation.problems import Problems, listing, shown
 from evaluation.reading import Limits, csv_rows, jsonl_objects
 from evaluation.symbols import normalise
 
@@ -75,30 +75,33 @@ def read_predictions(
     """Validated predictions for every gold id; problems are collected, not raised."""
     predictions: dict[str, Prediction] = {}
     first_line: dict[str, int] = {}
+    read_any = False
     for number, record in _records(path, problems, limits):
+        read_any = True
         where = f"line {number}"
         item = record.get("id")
         if not isinstance(item, str) or not item:
             problems.add(where, "no string 'id'", f"write one object per line like {EXAMPLE}")
             continue
         if item not in gold:
-            problems.add(where, f"id {item!r} is not a test item", "predict only the ids of the test file")
+            problems.add(where, f"id {shown(item)} is not a test item", "predict only the ids of the test file")
             continue
         if item in first_line:
-            problems.add(where, f"id {item!r} repeats line {first_line[item]}", "keep one prediction per id")
+            problems.add(where, f"id {shown(item)} repeats line {first_line[item]}", "keep one prediction per id")
             continue
         first_line[item] = number
         prediction = _prediction(record, where, problems, need_scores)
         if prediction:
             predictions[item] = prediction
-    _missing(gold, first_line, problems)
+    if read_any or not problems:  # a file refused whole (too big, empty, not one record) has its problems already
+        _missing(gold, first_line, problems)
     return predictions
 
 
 def _prediction(record: dict[str, Any], where: str, problems: Problems, need_scores: bool) -> Prediction | None:
     unknown = sorted(set(record) - {"id", "labels", "scores"})
     if unknown:
-        problems.add(where, f"unexpected key {', '.join(map(repr, unknown))}", "keep only id, labels and scores")
+        problems.add(where, f"unexpected key {', '.join(map(shown, unknown))}", "keep only id, labels and scores")
         return None
     labels = record.get("labels")
     if not isinstance(labels, list) or not labels:
@@ -111,7 +114,7 @@ def _prediction(record: dict[str, Any], where: str, problems: Problems, need_sco
     for label in labels:
         symbol = normalise(label) if isinstance(label, str) else None
         if symbol is None:
-            problems.add(where, f"{label!r} is not an IPC/CPC symbol", "write symbols like 'H01M 10/02' or 'H01M'")
+            problems.add(where, f"{shown(label)} is not an IPC/CPC symbol", "write symbols like 'H01M 10/02' or 'H01M'")
             return None
         symbols.append(symbol)
     if len(set(symbols)) != len(symbols):
@@ -134,13 +137,22 @@ def _scores(value: Any, count: int, where: str, problems: Problems, needed: bool
     if not all(isinstance(s, int | float) and not isinstance(s, bool) for s in value):
         problems.add(where, "'scores' holds something other than numbers", "write scores as numbers")
         return False
-    if not all(math.isfinite(s) for s in value):
+    scores = [_as_float(s) for s in value]
+    if not all(math.isfinite(s) for s in scores):
         problems.add(where, "'scores' holds NaN or an infinity", "write finite numbers")
         return False
-    if any(b > a for a, b in itertools.pairwise(value)):
+    if any(b > a for a, b in itertools.pairwise(scores)):
         problems.add(where, "scores increase along the labels", "order labels best first, with their scores")
         return False
-    return [float(s) for s in value]
+    return scores
+
+
+def _as_float(number: float) -> float:
+    """An integer beyond the float range (JSON allows 1000 digits) is the infinity it rounds to, as 1e999 is."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf
 
 
 def _missing(gold: dict[str, list[str]], seen: dict[str, int], problems: Problems) -> None:

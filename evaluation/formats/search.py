@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from codefest.errors import CodefestError
-from evaluation.problems import Problems
+from evaluation.problems import Problems, cut, shown
 from evaluation.reading import Limits, jsonl_objects, text_lines
 
 TREC_RUN = "topic Q0 doc rank score tag"
@@ -53,6 +53,8 @@ def _organiser_lines(path: Path) -> Iterator[tuple[int, str]]:
                 text = raw.decode("utf-8").removeprefix("\ufeff")
             except UnicodeDecodeError:
                 raise _qrels_error(path, number, "the line is not UTF-8") from None
+            if "\x00" in text:  # pytrec_eval would cut an id at it
+                raise _qrels_error(path, number, "the line holds a NUL byte")
             if text.strip():
                 yield number, text
 
@@ -106,8 +108,13 @@ def read_run(path: Path, topics: set[str], problems: Problems, limits: Limits, d
 
 
 def _looks_like_jsonl(path: Path, limits: Limits) -> bool:
-    """Whether the first non-blank line starts with '{'; reads no further and records nothing."""
+    """Whether the first non-blank line starts with '{'; reads no further and records nothing.
+
+    A file over the size limit is not read at all: text_lines refuses it.
+    """
     try:
+        if path.stat().st_size > limits.max_bytes:
+            return False
         with path.open("rb") as handle:
             while line := handle.readline(limits.max_line_bytes + 1):
                 text = line.removeprefix(b"\xef\xbb\xbf").strip()
@@ -134,7 +141,7 @@ def _read_trec(path: Path, topics: set[str], problems: Problems, limits: Limits)
         if earlier is not None:
             problems.add(
                 f"line {number}",
-                f"document {entry.doc} of topic {topic} is repeated (lines {earlier} and {number})",
+                f"document {cut(entry.doc)} of topic {topic} is repeated (lines {earlier} and {number})",
                 "list each document at most once per topic",
             )
             continue
@@ -158,19 +165,21 @@ def _trec_line(number: int, text: str, problems: Problems) -> tuple[str, _Entry]
         rank = int(rank_text)
     except ValueError:
         problems.add(
-            f"line {number}", f"the rank {rank_text!r} is not an integer", "write the rank as a whole number, 1 first"
+            f"line {number}",
+            f"the rank {shown(rank_text)} is not an integer",
+            "write the rank as a whole number, 1 first",
         )
         return None
     try:
         score = float(score_text)
     except ValueError:
         problems.add(
-            f"line {number}", f"the score {score_text!r} is not a number", "write the score as a number, e.g. 12.5"
+            f"line {number}", f"the score {shown(score_text)} is not a number", "write the score as a number, e.g. 12.5"
         )
         return None
     if not math.isfinite(score):
         problems.add(
-            f"line {number}", f"the score {score_text!r} is not finite", "write a finite number, higher for better"
+            f"line {number}", f"the score {shown(score_text)} is not finite", "write a finite number, higher for better"
         )
         return None
     return topic, _Entry(number, doc, rank, score)
@@ -188,7 +197,7 @@ def _unknown_topic(number: int, topic: str, reported: set[str], problems: Proble
     reported.add(topic)
     problems.add(
         f"line {number}",
-        f"topic {topic!r} is not one of the test topics",
+        f"topic {shown(topic)} is not one of the test topics",
         "use only the topic ids of the test topics file",
     )
 
@@ -224,8 +233,8 @@ def _jsonl_record(number: int, record: dict[str, Any], problems: Problems) -> tu
     extra = [key for key in record if key not in JSONL_KEYS]
     missing = [key for key in JSONL_KEYS if key not in record]
     if extra or missing:
-        wrong = [f"lacks {', '.join(map(repr, missing))}"] * bool(missing)
-        wrong += [f"has unexpected keys {', '.join(map(repr, extra))}"] * bool(extra)
+        wrong = [f"lacks {', '.join(map(shown, missing))}"] * bool(missing)
+        wrong += [f"has unexpected keys {', '.join(map(shown, extra))}"] * bool(extra)
         problems.add(
             where,
             f"the object {' and '.join(wrong)}",
@@ -234,7 +243,7 @@ def _jsonl_record(number: int, record: dict[str, Any], problems: Problems) -> tu
         return None
     topic, ranking = record["id"], record["ranking"]
     if not isinstance(topic, str):
-        problems.add(where, f"the id {topic!r} is not a string", f'quote the topic id: "id": "{topic}"')
+        problems.add(where, f"the id {shown(topic)} is not a string", f'quote the topic id: "id": "{cut(str(topic))}"')
         return None
     if not isinstance(ranking, list) or not all(isinstance(doc, str) for doc in ranking):
         problems.add(where, _not_strings(ranking), f"write the ranking as a list of document ids: {JSONL_EXAMPLE}")
@@ -242,9 +251,13 @@ def _jsonl_record(number: int, record: dict[str, Any], problems: Problems) -> tu
     if not ranking:
         problems.add(
             where,
-            f"the ranking of topic {topic} is empty",
+            f"the ranking of topic {cut(topic)} is empty",
             "list at least one document, or leave the topic out (it then scores 0)",
         )
+        return None
+    nul = next((i for i, doc in enumerate(ranking, start=1) if "\x00" in doc), None)
+    if nul is not None:  # pytrec_eval would cut the id there: 'd1\x00x' would count as 'd1'
+        problems.add(where, f"the ranking's item {nul} holds a NUL character (\\u0000)", "write document ids as text")
         return None
     return topic, ranking
 
@@ -262,7 +275,7 @@ def _no_repeats(number: int, topic: str, ranking: list[str], problems: Problems)
         if doc in positions:
             problems.add(
                 f"line {number}",
-                f"document {doc} of topic {topic} is repeated (positions {positions[doc]} and {position})",
+                f"document {cut(doc)} of topic {topic} is repeated (positions {positions[doc]} and {position})",
                 "list each document at most once per topic",
             )
             return False

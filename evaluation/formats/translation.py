@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from codefest.errors import CodefestError
-from evaluation.problems import Problems, listing
+from evaluation.problems import Problems, cut, listing
 from evaluation.reading import Limits, jsonl_objects
 
 PREDICTION_KEYS = ("id", "translation")
@@ -248,7 +248,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return "an empty string" if not value.strip() else f"the string {_show(value)}"
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
-    return f"{kind} ({json.dumps(value)})" if isinstance(value, bool | int | float) else kind
+    return f"{kind} ({cut(json.dumps(value))})" if isinstance(value, bool | int | float) else kind
 
 
 def _show(value: Any) -> str:

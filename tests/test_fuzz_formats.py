@@ -1,0 +1,507 @@
+"""Fuzzing the three tasks' readers: any file ends in scores or in a message, never in a traceback or a crash.
+
+Each test writes a small gold file, then lets hypothesis write predictions files: arbitrary bytes (bad UTF-8, NUL,
+BOM, CRLF, huge numbers, deep nesting) and near-valid files (a valid file with a few lines replaced, inserted,
+repeated or removed, the new lines built from right and wrong keys, types and values). The outcome must be a
+result that keeps the metrics' invariants, or an InvalidSubmission listing short problems tied to a line, id, topic
+or the whole file. Gold files get arbitrary bytes too. Failures found stay as `@example`s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from codefest.errors import CodefestError
+from evaluation.problems import MAX_LISTED, InvalidSubmission
+from evaluation.reading import Limits
+from evaluation.scorers import ScoringOptions, scorer_for
+from evaluation.scoring import ScoreResult, score_files
+
+FUZZ = settings(
+    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+FUZZ_BYTES = settings(FUZZ, max_examples=100)  # per task and file kind: eight of them
+RESAMPLES = 20
+MAX_PROBLEM_CHARS = 600  # a message echoes a participant's value only cut short
+WHERE = re.compile(r"line [1-9]\d*|file|topic .+|id .+")
+
+# --- gold files -------------------------------------------------------------------------------------------------
+
+CLASSIFICATION_GOLD = {"D0": ["A01B 1/02", "A01C 5/00"], "D1": ["H01M 10/02"], "D2": ["G06F 16/00", "G06N 3/00"]}
+TRANSLATION_GOLD = {
+    "T-01": ["the cell has a porous electrode ."],
+    "T-02": ["a method of making steel", "a process for producing steel"],
+    "T-03": ["the pump delivers 5 litres per minute"],
+}
+QRELS = {"t1": {"d1": 1, "d2": 0, "d3": 2}, "t2": {"d4": 1}, "t3": {"d5": 0}}
+
+
+def write_gold(folder: Path, task: str) -> Path:
+    """A small valid gold file for the task, as the organisers would write it."""
+    if task == "classification":
+        lines = [json.dumps({"id": i, "labels": labels}) for i, labels in CLASSIFICATION_GOLD.items()]
+    elif task == "translation":
+        lines = [json.dumps({"id": i, "references": refs}) for i, refs in TRANSLATION_GOLD.items()]
+    else:
+        lines = [f"{topic} 0 {doc} {grade}" for topic, docs in QRELS.items() for doc, grade in docs.items()]
+    path = folder / f"gold-{task}.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --- the outcome ------------------------------------------------------------------------------------------------
+
+RANGES: dict[str, Callable[[str], tuple[float, float]]] = {
+    "classification": lambda name: (0.0, 1.0),
+    "search": lambda name: (0.0, 1.0),
+    "translation": lambda name: (0.0, math.inf) if name == "ter" else (0.0, 100.0),
+}
+N_ITEMS = {"classification": len(CLASSIFICATION_GOLD), "translation": len(TRANSLATION_GOLD), "search": len(QRELS)}
+
+
+def outcome(
+    task: str, gold: Path, predictions: Path, content: bytes, options: ScoringOptions, limits: Limits = Limits()
+) -> None:
+    """Scores the file; checks whichever of result or message comes back; anything else propagates as a bug."""
+    predictions.write_bytes(content)
+    try:
+        result = score_files(task, gold, predictions, options, resamples=RESAMPLES, limits=limits)
+    except InvalidSubmission as err:
+        event("invalid submission")
+        check_problems(err)
+        return
+    except CodefestError as err:
+        message = err.render()
+        assert message and ("line " in message or "id " in message), message
+        return
+    event("scored")
+    check_result(task, result)
+    CONSISTENT[task]({name: metric.value for name, metric in result.metrics.items()}, options)
+
+
+def check_problems(err: InvalidSubmission) -> None:
+    """Some problems, each tied to a place in the file, short, and all of them in the rendered message."""
+    message = err.render()
+    assert message and err.problems and err.total >= len(err.problems) and len(err.problems) <= MAX_LISTED
+    for problem in err.problems:
+        assert WHERE.fullmatch(problem.where), problem
+        assert problem.what and problem.fix, problem
+        assert len(problem.render()) <= MAX_PROBLEM_CHARS, problem.render()[:200]
+        assert problem.render() in message
+
+
+def check_result(task: str, result: ScoreResult) -> None:
+    """Every item scored; every value finite, within its metric's range and within its interval."""
+    assert result.task == task and result.n_items == N_ITEMS[task] and result.metrics
+    for name, metric in result.metrics.items():
+        low, high = RANGES[task](name)
+        assert all(math.isfinite(v) for v in (metric.value, metric.ci_low, metric.ci_high)), (name, metric)
+        assert low <= metric.value <= high, (name, metric)
+        assert metric.ci_low - 1e-9 <= metric.value <= metric.ci_high + 1e-9, (name, metric)
+
+
+def consistent_classification(values: dict[str, float], options: ScoringOptions) -> None:
+    """A WIPO measure is at least as high at a coarser level, and the looser measures at least the strict one."""
+    levels = ["section", "class", "subclass", "group"]
+    for measure in ("top_prediction", "three_guesses", "all_categories"):
+        at = [values[f"{measure}@{level}"] for level in levels]
+        assert at == sorted(at, reverse=True), (measure, at)
+    for level in levels:
+        top = values[f"top_prediction@{level}"]
+        assert top <= values[f"three_guesses@{level}"] and top <= values[f"all_categories@{level}"], level
+
+
+def consistent_search(values: dict[str, float], options: ScoringOptions) -> None:
+    """ir_measures and PRES (computed here) see the same documents: both find a relevant one in the top 100 or not.
+
+    A document id that pytrec_eval reads differently from Python (cut at a NUL) breaks this.
+    """
+    if options.pres_depth == 100:
+        assert (values["recall@100"] > 0) == (values["pres@100"] > 0), values
+    assert (values["rr"] > 0) == (values["map"] > 0), values
+
+
+CONSISTENT: dict[str, Callable[[dict[str, float], ScoringOptions], None]] = {
+    "classification": consistent_classification,
+    "translation": lambda values, options: None,
+    "search": consistent_search,
+}
+
+
+# --- arbitrary bytes --------------------------------------------------------------------------------------------
+
+NASTY = [
+    b"\x00",
+    b"\xff",
+    b"\xc3",
+    b"\xef\xbb\xbf",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\t",
+    b" ",
+    b",",
+    b";",
+    b'"',
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b"[" * 5000,
+    b'{"id":' * 3000,
+    b"9" * 5000,
+    b"9" * 400,
+    b"1e999",
+    b"-1e999",
+    b"NaN",
+    b"Infinity",
+    b"null",
+    b'"\\ud800"',
+    b'"id": "D0", ',
+    b'"id": "T-01", ',
+    b'"id": "t1", ',
+    b'"labels": ["A01B 1/00"]',
+    b'"translation": "x"',
+    b'"ranking": ["d1"]',
+    b"t1 Q0 d1 1 2.5 run\n",
+    b"id,labels\n",
+    b"D0,A01B 1/00;H01M\n",
+]
+raw_files = st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.one_of(st.sampled_from(NASTY), st.binary(max_size=6)), max_size=25).map(b"".join),
+)
+DEEP_ARRAY = b'{"id": ' + b"[" * 100_000 + b"}\n"
+DEEP_OBJECT = b'{"id": "D0", "labels": ' + b'{"a": ' * 50_000 + b"1}\n"
+
+RAW_CASES = [
+    ("classification", "pred.jsonl"),
+    ("classification", "pred.csv"),
+    ("translation", "pred.jsonl"),
+    ("search", "run.txt"),
+]
+
+
+SMALL_LIMITS = Limits(max_bytes=300, max_line_bytes=40)
+
+
+@pytest.mark.parametrize(("task", "name"), RAW_CASES)
+@FUZZ_BYTES
+@given(content=raw_files, limits=st.sampled_from([Limits(), SMALL_LIMITS]))
+@example(content=DEEP_ARRAY, limits=Limits())  # RecursionError from json
+@example(content=DEEP_OBJECT, limits=Limits())
+@example(content=b'{"id": "t1", "ranking": ' + b"[" * 2000 + b"]" * 2000 + b"}\n", limits=Limits())
+@example(content=b"x" * 4000 + b",labels\n", limits=Limits())  # the CSV header was echoed whole
+@example(content='{"id": "T-01"}\n'.encode("utf-16"), limits=Limits())  # UTF-16: NUL bytes
+def test_arbitrary_bytes_get_scores_or_a_message(
+    tmp_path: Path, task: str, name: str, content: bytes, limits: Limits
+) -> None:
+    outcome(task, write_gold(tmp_path, task), tmp_path / name, content, ScoringOptions(), limits)
+
+
+GOLD_CASES = [("classification", "gold.jsonl"), ("classification", "gold.csv"), ("translation", "gold.jsonl")]
+
+
+@pytest.mark.parametrize(("task", "name"), [*GOLD_CASES, ("search", "qrels.txt")])
+@FUZZ_BYTES
+@given(content=raw_files)
+@example(content=DEEP_ARRAY)
+@example(content=b"t1 0 d1\x00x 1\n")  # pytrec_eval would cut the id at the NUL
+def test_arbitrary_gold_files_load_or_get_a_message(tmp_path: Path, task: str, name: str, content: bytes) -> None:
+    """The organisers' files too: a bad one stops the scoring with a CodefestError naming the file."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    scorer = scorer_for(task)
+    try:
+        gold = scorer.read_gold(path)
+    except CodefestError as err:
+        assert str(path) in err.render() and err.fix
+        return
+    ids = scorer.item_ids(gold)
+    docs = [doc for grades in gold.values() for doc in grades] if task == "search" else []
+    assert ids and not any("\x00" in text for text in ids + docs)  # pytrec_eval would cut an id at a NUL
+
+
+# --- near-valid files: shared pieces ----------------------------------------------------------------------------
+
+big_integers = st.sampled_from([10**400, -(10**400), 2**53 + 1])  # beyond float, or beyond its exact integers
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | big_integers
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | st.sampled_from(["", " ", "\ud800", "\x00", "x" * 3000]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+RAW_VALUES = ["9" * 5000, "9" * 4000, "1e999", "-1e999", "NaN", "-Infinity", "[" * 3000 + "]" * 3000, "tru", "'x'"]
+
+
+def value_text(value: Any) -> str:
+    """JSON text of a value; NaN and infinities come out as the literals a careless writer produces."""
+    return json.dumps(value, allow_nan=True)
+
+
+values_as_text = st.one_of(json_values.map(value_text), st.sampled_from(RAW_VALUES))
+
+
+def object_text(pairs: list[tuple[str, str]]) -> str:
+    """A JSON object from (key, value text) pairs; repeated keys are kept, as a hand-written file may hold them."""
+    return "{" + ", ".join(f"{json.dumps(key)}: {value}" for key, value in pairs) + "}"
+
+
+@st.composite
+def mutated(draw: st.DrawFn, valid: list[str], bad_lines: st.SearchStrategy[str]) -> bytes:
+    """The valid lines in some order, a few of them replaced, inserted, repeated or removed, joined somehow."""
+    lines = list(draw(st.permutations(valid)))
+    for _ in range(draw(st.integers(0, 3))):
+        action = draw(st.sampled_from(["replace", "insert", "repeat", "remove", "blank"]))
+        at = draw(st.integers(0, max(len(lines) - 1, 0)))
+        if action == "replace" and lines:
+            lines[at] = draw(bad_lines)
+        elif action == "insert":
+            lines.insert(at, draw(bad_lines))
+        elif action == "repeat" and lines:
+            lines.insert(at, lines[draw(st.integers(0, len(lines) - 1))])
+        elif action == "remove" and lines:
+            del lines[at]
+        else:
+            lines.insert(at, draw(st.sampled_from(["", " ", "\t"])))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    text = newline.join(lines) + draw(st.sampled_from(["", newline]))
+    return draw(st.sampled_from([b"", b"\xef\xbb\xbf"])) + text.encode("utf-8", "surrogatepass")
+
+
+# --- classification ---------------------------------------------------------------------------------------------
+
+SYMBOL_FORMS = {
+    "A01B 1/00": ["A01B 1/00", "A01B1/00", "a01b  1/00", "A01B0001000000"],
+    "A01C 5/00": ["A01C 5/00", "A01C0005000000"],
+    "H01M 10/02": ["H01M 10/02", "H01M 10/020", "H01M0010020000"],
+    "H01M": ["H01M", "h01m"],
+    "H01": ["H01"],
+    "G": ["G"],
+    "G06N 3/00": ["G06N 3/00"],
+    "Y02E 10/50": ["Y02E 10/50"],
+}
+bad_symbols = st.sampled_from(["Z99Q 1/00", "A01B 0/00", "A01B 1/0", "", " ", "A01B 1/00 ;", "x" * 3000])
+any_symbol = st.one_of(st.sampled_from([f for forms in SYMBOL_FORMS.values() for f in forms]), bad_symbols)
+
+
+@st.composite
+def valid_labels(draw: st.DrawFn) -> tuple[list[str], list[float]]:
+    """Distinct symbols in any of their written forms, with scores that never increase."""
+    canonical = draw(st.lists(st.sampled_from(list(SYMBOL_FORMS)), min_size=1, max_size=4, unique=True))
+    labels = [draw(st.sampled_from(SYMBOL_FORMS[symbol])) for symbol in canonical]
+    scores = sorted(draw(st.lists(st.floats(-10, 10), min_size=len(labels), max_size=len(labels))), reverse=True)
+    return labels, scores
+
+
+def valid_classification(draw: st.DrawFn, with_scores: bool) -> list[str]:
+    lines = []
+    for item in CLASSIFICATION_GOLD:
+        labels, scores = draw(valid_labels())
+        lines.append(json.dumps({"id": item, "labels": labels} | ({"scores": scores} if with_scores else {})))
+    return lines
+
+
+classification_ids = st.one_of(
+    st.sampled_from([*CLASSIFICATION_GOLD, "D9", " D0", "d0", "", "x" * 3000]), json_values
+).map(value_text)
+classification_labels = st.one_of(
+    st.lists(any_symbol, max_size=5).map(value_text),
+    st.lists(any_symbol, min_size=101, max_size=102).map(value_text),
+    any_symbol.map(value_text),
+    values_as_text,
+)
+classification_scores = st.one_of(
+    st.lists(
+        st.floats(allow_nan=True, allow_infinity=True) | st.integers() | big_integers | st.text(max_size=3), max_size=5
+    ).map(value_text),
+    values_as_text,
+)
+
+
+@st.composite
+def classification_record(draw: st.DrawFn) -> str:
+    """An object with the right keys mostly, and any values; sometimes no object at all."""
+    pairs = [("id", draw(classification_ids)), ("labels", draw(classification_labels))]
+    if draw(st.booleans()):
+        pairs.append(("scores", draw(classification_scores)))
+    if draw(st.integers(0, 4)) == 0:
+        pairs.append((draw(st.sampled_from(["id", "title", "label", "Labels"])), draw(values_as_text)))
+    pairs = draw(st.lists(st.sampled_from(pairs), max_size=len(pairs) + 1)) if draw(st.integers(0, 5)) == 0 else pairs
+    return object_text(pairs) if draw(st.integers(0, 9)) else draw(values_as_text)
+
+
+@st.composite
+def classification_jsonl(draw: st.DrawFn) -> bytes:
+    return draw(mutated(valid_classification(draw, draw(st.booleans())), classification_record()))
+
+
+CLASSIFICATION_OPTIONS = st.sampled_from([ScoringOptions(), ScoringOptions(top_k=1), ScoringOptions(threshold=0.0)])
+
+
+@FUZZ
+@given(content=classification_jsonl(), options=CLASSIFICATION_OPTIONS)
+@example(content=b'{"id": "' + b"x" * 3000 + b'", "labels": ["A01B"]}\n', options=ScoringOptions())  # echoed whole
+@example(content=b'{"id": "D0", "labels": ["A01B"], "scores": [1' + b"0" * 400 + b"]}\n", options=ScoringOptions())
+def test_near_valid_classification_jsonl(tmp_path: Path, content: bytes, options: ScoringOptions) -> None:
+    gold = write_gold(tmp_path, "classification")
+    outcome("classification", gold, tmp_path / "pred.jsonl", content, options)
+
+
+csv_cells = st.one_of(
+    any_symbol,
+    st.lists(any_symbol, max_size=4).map(";".join),
+    st.sampled_from([*CLASSIFICATION_GOLD, "D9", "0.5;0.2", "nan", "inf", "1e999", "x", '"', '"a,b"', "a,b", ""]),
+    st.text(max_size=6),
+)
+CSV_HEADERS = [
+    "id,labels",
+    "id,labels,scores",
+    "labels,id",
+    "id",
+    "id,labels,extra",
+    "id,labels,labels",
+    " id , labels",
+]
+
+
+@st.composite
+def classification_csv(draw: st.DrawFn) -> bytes:
+    """A CSV file under some header, valid rows mutated into rows of arbitrary cells."""
+    header = draw(st.sampled_from(CSV_HEADERS))
+    rows = []
+    for item in CLASSIFICATION_GOLD:
+        labels, scores = draw(valid_labels())
+        cells = [item, ";".join(labels), ";".join(map(str, scores))][: len(header.split(","))]
+        rows.append(",".join(cells))
+    bad_rows = st.lists(csv_cells, min_size=1, max_size=4).map(",".join)
+    return draw(mutated([header, *rows], bad_rows))
+
+
+@FUZZ
+@given(content=classification_csv(), options=CLASSIFICATION_OPTIONS)
+def test_near_valid_classification_csv(tmp_path: Path, content: bytes, options: ScoringOptions) -> None:
+    gold = write_gold(tmp_path, "classification")
+    outcome("classification", gold, tmp_path / "pred.csv", content, options)
+
+
+# --- translation ------------------------------------------------------------------------------------------------
+
+translations = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["", " ", "\ud800", "the cell has an electrode .", "x" * 1001, "steel " * 200]),
+)
+
+
+@st.composite
+def translation_record(draw: st.DrawFn) -> str:
+    item = draw(
+        st.one_of(st.sampled_from([*TRANSLATION_GOLD, "T-99", " t-01", "", "x" * 3000]), json_values).map(value_text)
+    )
+    text = draw(st.one_of(translations.map(value_text), values_as_text))
+    pairs = [("id", item), ("translation", text)]
+    if draw(st.integers(0, 4)) == 0:
+        pairs.append((draw(st.sampled_from(["id", "source", "reference", "x" * 3000])), draw(values_as_text)))
+    pairs = draw(st.lists(st.sampled_from(pairs), max_size=len(pairs) + 1)) if draw(st.integers(0, 5)) == 0 else pairs
+    return object_text(pairs) if draw(st.integers(0, 9)) else draw(values_as_text)
+
+
+@st.composite
+def translation_jsonl(draw: st.DrawFn) -> bytes:
+    valid = [json.dumps({"id": item, "translation": draw(translations)}) for item in TRANSLATION_GOLD]
+    return draw(mutated(valid, translation_record()))
+
+
+@FUZZ
+@given(content=translation_jsonl(), language=st.sampled_from(["en", "zh", "de"]))
+@example(content=b'{"id": 1' + b"0" * 4000 + b', "translation": "x"}\n', language="en")  # echoed whole
+def test_near_valid_translation_jsonl(tmp_path: Path, content: bytes, language: str) -> None:
+    gold = write_gold(tmp_path, "translation")
+    outcome("translation", gold, tmp_path / "pred.jsonl", content, ScoringOptions(target_language=language))
+
+
+# --- search -----------------------------------------------------------------------------------------------------
+
+DOCS = ["d1", "d2", "d3", "d4", "d5", "d6", "d9"]
+ODD_DOCS = ["d1\x00x", "d1\x00y", "\ud800", "", " ", "d1 x", "\x85", "D1"]
+documents = st.one_of(st.sampled_from(DOCS), st.sampled_from(ODD_DOCS))
+topics = st.sampled_from([*QRELS, "t9", "T1", "x" * 3000])
+numbers = st.one_of(
+    st.integers(-3, 1000).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["1.5", "x", "9" * 5000, "1e999", "-0", "1_000", "0x10", "٣", "nan", "-inf", "Infinity"]),
+)
+
+
+@st.composite
+def valid_run_lines(draw: st.DrawFn) -> list[str]:
+    """TREC run lines for some topics, documents distinct per topic, ranks and scores in any agreement."""
+    lines = []
+    for topic in draw(st.lists(st.sampled_from(list(QRELS)), min_size=1, unique=True)):
+        docs = draw(st.lists(st.sampled_from(DOCS), min_size=1, max_size=5, unique=True))
+        for rank, doc in enumerate(docs, start=1):
+            score = draw(st.floats(-100, 100) | st.integers(-5, 5))
+            sep = draw(st.sampled_from([" ", "\t", "  "]))
+            lines.append(sep.join([topic, "Q0", doc, str(rank), str(score), "run"]))
+    return lines
+
+
+@st.composite
+def trec_line(draw: st.DrawFn) -> str:
+    """A run line with any column count and any text where numbers belong."""
+    fields = [draw(topics), "Q0", draw(documents), draw(numbers), draw(numbers), "run"]
+    count = draw(st.sampled_from([6, 6, 6, 0, 1, 5, 7]))
+    return " ".join([*fields, "extra"][:count])
+
+
+@st.composite
+def search_trec(draw: st.DrawFn) -> bytes:
+    return draw(mutated(draw(valid_run_lines()), trec_line()))
+
+
+@st.composite
+def jsonl_ranking(draw: st.DrawFn) -> str:
+    topic = draw(st.one_of(topics.map(value_text), values_as_text))
+    ranking = draw(st.one_of(st.lists(documents | json_values, max_size=5).map(value_text), values_as_text))
+    pairs = [("id", topic), ("ranking", ranking)]
+    if draw(st.integers(0, 4)) == 0:
+        pairs.append((draw(st.sampled_from(["id", "scores", "x" * 3000])), draw(values_as_text)))
+    pairs = draw(st.lists(st.sampled_from(pairs), max_size=len(pairs) + 1)) if draw(st.integers(0, 5)) == 0 else pairs
+    return object_text(pairs) if draw(st.integers(0, 9)) else draw(values_as_text)
+
+
+@st.composite
+def search_jsonl(draw: st.DrawFn) -> bytes:
+    valid = [
+        json.dumps({"id": topic, "ranking": draw(st.lists(st.sampled_from(DOCS), min_size=1, max_size=5, unique=True))})
+        for topic in draw(st.lists(st.sampled_from(list(QRELS)), min_size=1, unique=True))
+    ]
+    return draw(mutated(valid, jsonl_ranking()))
+
+
+SEARCH_OPTIONS = st.sampled_from([ScoringOptions(), ScoringOptions(ranking_depth=3, pres_depth=2)])
+
+
+@FUZZ
+@given(content=st.one_of(search_trec(), search_jsonl()), options=SEARCH_OPTIONS)
+@example(content=b'{"id": "t1", "ranking": ["\\ud800", "d1"]}\n', options=ScoringOptions())  # pytrec_eval segfault
+@example(content=b'{"id": "t1", "ranking": ["d1\\u0000x", "d2"]}\n', options=ScoringOptions())  # counted as d1
+@example(content=b"t1 Q0 d1\x00x 1 2 run\n", options=ScoringOptions())  # counted as d1
+@example(content=(b"t1 Q0 " + b"x" * 3000 + b" 1 2 run\n") * 2, options=ScoringOptions())  # echoed whole
+def test_near_valid_search_runs(tmp_path: Path, content: bytes, options: ScoringOptions) -> None:
+    outcome("search", write_gold(tmp_path, "search"), tmp_path / "run.txt", content, options)

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from codefest.access_cli import app as access_app
 from codefest.errors import CodefestError
 from codefest.offline import stay_offline
 
@@ -29,6 +30,7 @@ challenges_app = typer.Typer(no_args_is_help=True, help="The declared challenges
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: builders, public bundles and private vaults.")
 app.add_typer(challenges_app, name="challenges")
 app.add_typer(data_app, name="data")
+app.add_typer(access_app, name="access")
 
 
 class Format(StrEnum):

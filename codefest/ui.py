@@ -17,23 +17,15 @@ def remote_store() -> str | None:
     return uri if uri.startswith(("http://", "https://")) else None
 
 
+def mlflow_server(store_uri: str, artifacts: Path, host: str, port: int, *extra: str) -> list[str]:
+    """`mlflow server` with one worker, run by codefest's own interpreter; `extra` adds options (an auth app)."""
+    command = [sys.executable, "-m", "mlflow", "server", *extra, "--backend-store-uri", store_uri]
+    served = ["--artifacts-destination", artifacts.as_uri()]
+    return [*command, *served, "--host", host, "--port", str(port), "--workers", "1"]
+
+
 def server_command(root: Path, host: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        tracking_uri(root),
-        "--artifacts-destination",
-        str(root / "mlartifacts"),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    return mlflow_server(tracking_uri(root), root / "mlartifacts", host, port)
 
 
 def server_environment() -> dict[str, str]:

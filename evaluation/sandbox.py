@@ -1,7 +1,9 @@
 """Running a participant's pilot on the test inputs: its own process, no labels, no network, the challenge's limits.
 
 The pilot only writes a predictions file; codefest validates and scores it afterwards in its own process, so the
-participant's code never runs where the held-out labels can be read. The contract for participants is in
+participant's code never runs where the held-out labels can be read. This side prepares the run folder, reads the
+pilot's streams and gives the verdict; `evaluation.jail` builds the isolation (namespaces, read-only mounts, the
+bounded writable space). The contract for participants, and what the isolation guarantees, are in
 docs/code-submissions.md.
 """
 
@@ -12,8 +14,10 @@ import functools
 import os
 import pwd
 import re
+import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,13 +34,20 @@ from evaluation import jail
 NETWORK_MARKER = "codefest-sandbox: network access blocked:"
 TAIL_BYTES = 64 * 1024
 TAIL_LINES = 20
+CALL_BYTES = 400  # what is kept of a blocked network call's description
+CHUNK_BYTES = 64 * 1024
+STOP_GRACE_SECONDS = 30.0  # how long the jail may take to empty the pilot's namespace (1024 processes) at the wall time
+STREAM_GRACE_SECONDS = 2.0  # how long the streams may stay open after the kill (a process escaped it, unisolated)
+MAX_PYPROJECT_BYTES = 1024**2
+DEFAULT_DISK_MB = 1024
 PREDICTIONS = "predictions.jsonl"
 TEST_INPUT = "test.jsonl"
 IGNORED = (".git", ".venv", "__pycache__", ".nox", ".codefest")
 MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
+DISK_SIGNS = ("No space left on device", "Disk quota exceeded")
+PROCESS_SIGNS = ("Resource temporarily unavailable", "can't start new thread")
 NEAR_LIMIT = 0.75  # a share of the memory limit: a kill or crash above it is taken for running out of memory
 CODEFEST_ROOT = Path(__file__).resolve().parents[1]
-UNSHARE = ("unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child")
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 # Injected into the pilot's interpreter: names the call that tried the network, which the empty network namespace
@@ -60,6 +71,7 @@ sys.addaudithook(_codefest_no_network)
 class CodeLimits:
     wall_time_seconds: float
     memory_mb: int
+    disk_mb: int = DEFAULT_DISK_MB  # all the pilot writes in a run: its folder's changes, output, temp folders
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ class CodeRun:
 
 @dataclass(frozen=True)
 class _Layout:
-    """The run folder: a private copy of the pilot, its inputs, its output, and the captured streams."""
+    """The run folder: a private copy of the pilot, its inputs, its output, and the network hook."""
 
     root: Path
 
@@ -95,14 +107,6 @@ class _Layout:
     def site(self) -> Path:
         return self.root / "sandbox-site"
 
-    @property
-    def stdout(self) -> Path:
-        return self.root / "stdout.txt"
-
-    @property
-    def stderr(self) -> Path:
-        return self.root / "stderr.txt"
-
 
 @dataclass(frozen=True)
 class _Exit:
@@ -114,17 +118,28 @@ class _Exit:
 # --- the entry point ---------------------------------------------------------------------------------------
 
 
+def _pyproject_text(path: Path) -> str:
+    """The file itself, never what a link points at: a link to the vault, a FIFO or /dev/zero stays unread."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise CodefestError(
+            f"the pilot {path.parent} has no pyproject.toml",
+            'add one with [tool.codefest] predict = "<package>.predict" (see docs/code-submissions.md)',
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CodefestError(f"{path} is a link or a special file", "make pyproject.toml a plain file")
+    if info.st_size > MAX_PYPROJECT_BYTES:
+        raise CodefestError(f"{path} is over {MAX_PYPROJECT_BYTES // 1024**2} MiB", "keep pyproject.toml small")
+    return path.read_text(encoding="utf-8")
+
+
 def _pyproject(pilot: Path) -> dict:
     if not pilot.is_dir():
         raise CodefestError(f"the pilot folder {pilot} does not exist", "give the path of the pilot's repository")
     path = pilot / "pyproject.toml"
-    if not path.is_file():
-        raise CodefestError(
-            f"the pilot {pilot} has no pyproject.toml",
-            'add one with [tool.codefest] predict = "<package>.predict" (see docs/code-submissions.md)',
-        )
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(_pyproject_text(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CodefestError(f"{path} is not valid TOML ({err})", "fix the file's syntax") from err
 
@@ -205,12 +220,26 @@ def _copy_inputs(inputs: list[Path], folder: Path) -> None:
         target.chmod(0o644)
 
 
+def _copy_plain(source: str, target: str) -> str:
+    """copytree's copy function: links are copied as links before this, and anything but a file is refused.
+
+    A FIFO or a device node in a pilot would stall or flood the organiser's copy.
+    """
+    if not stat.S_ISREG(os.lstat(source).st_mode):
+        raise CodefestError(
+            f"the pilot holds {source}, which is neither a file, a folder nor a link",
+            "remove it from the repository",
+        )
+    return shutil.copy2(source, target)
+
+
 def _prepare(pilot: Path, inputs: list[Path], workdir: Path) -> _Layout:
-    """Copy, never link: the pilot may write in its copy, and a link in it must not reach the organiser's files."""
+    """Copy, never link, never follow: a link in the pilot is copied as a link and resolved only in the sandbox."""
     layout = _Layout(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
-    shutil.copytree(pilot, layout.pilot, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED))
+    ignore = shutil.ignore_patterns(*IGNORED)
+    shutil.copytree(pilot, layout.pilot, symlinks=True, ignore=ignore, copy_function=_copy_plain)
     _copy_inputs(inputs, layout.input)
     layout.output.mkdir()
     layout.site.mkdir(exist_ok=True)
@@ -248,43 +277,6 @@ def _command(module: str, layout: _Layout) -> list[str]:
 # --- isolation ---------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def isolation_available() -> bool:
-    """Root on Linux with a working `unshare` and a `nobody` user: the normal case on an organiser's server."""
-    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    try:
-        pwd.getpwnam(jail.SANDBOX_USER)
-        probe = subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=30, check=False)
-    except (KeyError, OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-def _reachable(layout: _Layout) -> list[str]:
-    """What the sandbox user must reach: the run folder and the interpreter with its installed packages."""
-    places = {layout.root, Path(sys.executable).resolve().parent}
-    places |= {Path(prefix).resolve() for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix)}
-    places.add(Path(sys.base_exec_prefix).resolve())
-    return sorted(str(path) for path in places)
-
-
-def _jailed(
-    command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, hidden: list[Path], stage: Path
-) -> list[str]:
-    spec = jail.JailSpec(
-        argv=command,
-        env=env,
-        cwd=str(layout.pilot),
-        memory_mb=limits.memory_mb,
-        hidden=[str(path) for path in hidden],
-        reachable=_reachable(layout),
-        writable=[str(layout.pilot), str(layout.output)],
-        stage=str(stage),
-    )
-    return [*UNSHARE, sys.executable, "-m", "evaluation.jail", spec.to_json()]
-
-
 def _launcher_env() -> dict[str, str]:
     """The jail runs codefest's own code as root: found from codefest's folder, never from the current one."""
     return {
@@ -296,12 +288,138 @@ def _launcher_env() -> dict[str, str]:
     }
 
 
+def _launcher() -> list[str]:
+    return [sys.executable, "-m", "evaluation.jail"]
+
+
+@functools.cache
+def isolation_available() -> bool:
+    """Root on Linux, a `nobody` user, and every namespace and mount the jail needs: the normal case on a server."""
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return False
+    try:
+        pwd.getpwnam(jail.SANDBOX_USER)
+        probe = subprocess.run(
+            [*_launcher(), "--probe"], env=_launcher_env(), cwd="/", capture_output=True, timeout=30, check=False
+        )
+    except (KeyError, OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def _reachable(layout: _Layout) -> list[str]:
+    """What the sandbox user must reach: the run folder and the interpreter with its installed packages."""
+    return sorted(str(path) for path in {layout.root, *jail.interpreter_paths()})
+
+
+def _jailed(command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, place: _Place) -> list[str]:
+    spec = jail.JailSpec(
+        argv=command,
+        env=env,
+        memory_mb=limits.memory_mb,
+        disk_mb=limits.disk_mb,
+        hidden=[str(path) for path in place.hidden],
+        reachable=_reachable(layout),
+        pilot=str(layout.pilot),
+        output=str(layout.output),
+        stage=str(place.stage),
+        report_fd=place.report_fd,
+    )
+    return [*_launcher(), spec.to_json()]
+
+
 def _fallback_limits(limits: CodeLimits) -> None:
     """Without namespaces: the limits still hold (no process cap: it would count the organiser's own processes)."""
     jail.set_limits(limits.memory_mb, max_processes=None)
 
 
+# --- the output streams ------------------------------------------------------------------------------------
+
+
+class _Stream:
+    """What codefest keeps of one stream: its last 64 KiB, and the first blocked network call, wherever it is."""
+
+    def __init__(self) -> None:
+        self.tail = bytearray()
+        self._carry = b""
+        self._call: bytes | None = None
+
+    def feed(self, data: bytes) -> None:
+        self.tail += data
+        del self.tail[:-TAIL_BYTES]
+        self._scan(data)
+
+    def _scan(self, data: bytes) -> None:
+        marker = NETWORK_MARKER.encode()
+        if self._call is None:
+            text = self._carry + data
+            found = text.find(marker)
+            self._carry = text[-len(marker) :]
+            if found < 0:
+                return
+            self._call, data = b"", text[found + len(marker) :]
+        if len(self._call) < CALL_BYTES and b"\n" not in self._call:
+            self._call += data[:CALL_BYTES]
+
+    @property
+    def network_call(self) -> str | None:
+        if self._call is None:
+            return None
+        return self._call[:CALL_BYTES].split(b"\n")[0].decode("utf-8", errors="replace").strip()
+
+    @property
+    def text(self) -> str:
+        return self.tail.decode("utf-8", errors="replace")
+
+
+class _Capture:
+    """Reads the pilot's stdout and stderr as they flow: a pilot that prints without end fills no disk."""
+
+    def __init__(self, streams: dict[int, _Stream]) -> None:
+        self._streams = streams
+        self._deadline: float | None = None
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            for fd, stream in self._streams.items():
+                selector.register(fd, selectors.EVENT_READ, stream)
+            while selector.get_map() and (self._deadline is None or time.monotonic() < self._deadline):
+                for key, _ in selector.select(timeout=0.1):
+                    data = os.read(key.fd, CHUNK_BYTES)
+                    if data:
+                        key.data.feed(data)
+                    else:
+                        selector.unregister(key.fd)
+
+    def finish(self) -> None:
+        """Read to the end, but not past a grace period: an unisolated process may have escaped and kept them."""
+        self._deadline = time.monotonic() + STREAM_GRACE_SECONDS
+        self._thread.join()
+        for fd in self._streams:
+            os.close(fd)
+
+
 # --- running -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where the jail works: the paths it hides, its staging folder, and the pipe for its setup failures."""
+
+    hidden: list[Path]
+    stage: Path
+    report_fd: int
+
+
+@dataclass(frozen=True)
+class _Ran:
+    done: _Exit
+    stdout: _Stream
+    stderr: _Stream
+    isolated: bool
+    setup_problem: str = ""
 
 
 def _kill_group(pid: int) -> None:
@@ -314,15 +432,21 @@ def _wait_unreaped(pid: int) -> None:
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
-def _wait(proc: subprocess.Popen, timeout: float) -> _Exit:
+def _wait(proc: subprocess.Popen, timeout: float, jailed: bool) -> _Exit:
     """Wait without reaping, kill the group (on timeout, or stragglers after a normal exit), then reap.
 
-    Reaping last keeps the group id taken until it is killed; wait4 gives the peak memory of the whole tree.
+    At the wall time a jail is first asked to stop (SIGTERM): it kills the pilot and ends only once every process
+    of the pilot has. Reaping last keeps the group id taken until it is killed; wait4 gives the peak memory of the
+    whole tree.
     """
     waiter = threading.Thread(target=_wait_unreaped, args=(proc.pid,), daemon=True)
     waiter.start()
     waiter.join(timeout)
     timed_out = waiter.is_alive()
+    if timed_out and jailed:
+        with contextlib.suppress(ProcessLookupError):  # not reaped yet, so the pid is still the jail's
+            os.kill(proc.pid, signal.SIGTERM)
+        waiter.join(STOP_GRACE_SECONDS)
     _kill_group(proc.pid)
     _, status, usage = os.wait4(proc.pid, 0)
     waiter.join()
@@ -330,37 +454,64 @@ def _wait(proc: subprocess.Popen, timeout: float) -> _Exit:
     return _Exit(code=proc.returncode, peak_kib=usage.ru_maxrss, timed_out=timed_out)
 
 
-def _tail(path: Path) -> str:
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - TAIL_BYTES))
-        return handle.read().decode("utf-8", errors="replace")
-
-
-def _execute(command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, isolated: bool) -> _Exit:
-    with layout.stdout.open("wb") as out, layout.stderr.open("wb") as err:
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            cwd="/" if isolated else layout.pilot,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=None if isolated else functools.partial(_fallback_limits, limits),
-        )
-        return _wait(proc, limits.wall_time_seconds)
-
-
-def _run(command: list[str], layout: _Layout, limits: CodeLimits, hidden: list[Path]) -> tuple[_Exit, bool]:
-    env = _environment(layout)
-    if not isolation_available():
-        return _execute(command, env, layout, limits, isolated=False), False
-    stage = Path(tempfile.mkdtemp(prefix="codefest-stage-"))
+def _execute(
+    command: list[str], env: dict[str, str], limits: CodeLimits, cwd: Path, report_fd: int | None = None
+) -> tuple[_Exit, _Stream, _Stream]:
+    """Run `command` (the jail when it gets `report_fd`) in a session of its own, its streams read through pipes."""
+    stdout, stderr = _Stream(), _Stream()
+    (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe()
+    capture = _Capture({out_read: stdout, err_read: stderr})
     try:
-        jailed = _jailed(command, env, layout, limits, hidden, stage)
-        return _execute(jailed, _launcher_env(), layout, limits, isolated=True), True
+        try:
+            proc = subprocess.Popen(
+                command,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=err_write,
+                start_new_session=True,
+                pass_fds=() if report_fd is None else (report_fd,),
+                preexec_fn=functools.partial(_fallback_limits, limits) if report_fd is None else None,
+            )
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+        done = _wait(proc, limits.wall_time_seconds, jailed=report_fd is not None)
     finally:
+        capture.finish()
+    return done, stdout, stderr
+
+
+def _drain(fd: int) -> str:
+    """What the jail reported, without waiting: every holder of the pipe has ended."""
+    os.set_blocking(fd, False)
+    with contextlib.suppress(BlockingIOError), open(fd, "rb") as pipe:
+        return (pipe.read(CHUNK_BYTES) or b"").decode("utf-8", errors="replace")
+    return ""
+
+
+def _run_isolated(
+    command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, hidden: list[Path]
+) -> _Ran:
+    stage = Path(tempfile.mkdtemp(prefix="codefest-stage-"))
+    report_read, report_write = os.pipe()
+    try:
+        jailed = _jailed(command, env, layout, limits, _Place(hidden, stage, report_write))
+        done, stdout, stderr = _execute(jailed, _launcher_env(), limits, Path("/"), report_write)
+    finally:
+        os.close(report_write)
         stage.rmdir()
+        problem = _drain(report_read)
+    return _Ran(done, stdout, stderr, isolated=True, setup_problem=problem)
+
+
+def _run(command: list[str], layout: _Layout, limits: CodeLimits, hidden: list[Path]) -> _Ran:
+    env = _environment(layout)
+    if isolation_available():
+        return _run_isolated(command, env, layout, limits, hidden)
+    done, stdout, stderr = _execute(command, env, limits, layout.pilot)
+    return _Ran(done, stdout, stderr, isolated=False)
 
 
 # --- the verdict -------------------------------------------------------------------------------------------
@@ -384,26 +535,26 @@ def _last_lines(stderr: str) -> str:
     return "\n".join(stderr.rstrip().splitlines()[-TAIL_LINES:])
 
 
-def _crash_message(done: _Exit, stderr: str) -> str:
+def _limit_hit(stderr: str, limits: CodeLimits) -> str:
+    """The limit a crash most likely hit, named from its error output, or nothing."""
+    if any(sign in stderr for sign in DISK_SIGNS):
+        return (
+            f"it filled its writable space: the limit is {limits.disk_mb} MB for all it writes "
+            "(changes to its folder, the output folder and the temp folders together)"
+        )
+    if any(sign in stderr for sign in PROCESS_SIGNS):
+        return f"it may have started too many processes or threads: the limit is {jail.MAX_PROCESSES}"
+    return ""
+
+
+def _crash_message(done: _Exit, stderr: str, limits: CodeLimits) -> str:
     if done.code == -signal.SIGXFSZ:
         return f"your code wrote a file over the limit of {jail.MAX_FILE_BYTES // 1024**3} GiB and was stopped"
     how = f"was killed by {_signal_name(done.code)}" if done.code < 0 else f"stopped with exit code {done.code}"
+    limit = _limit_hit(stderr, limits)
+    how += f"; {limit}" if limit else ""
     tail = _last_lines(stderr)
     return f"your code {how}; the last lines of its error output:\n{tail}" if tail else f"your code {how}."
-
-
-def _network_call(path: Path) -> str | None:
-    """The first blocked call, searched in the whole stderr file: later output must not push it out of sight."""
-    marker, chunk_size, carry = NETWORK_MARKER.encode(), 1024**2, b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            text = carry + chunk
-            found = text.find(marker)
-            if found >= 0:
-                line = (text[found + len(marker) :] + handle.read(400))[:400].split(b"\n")[0]
-                return line.decode("utf-8", errors="replace").strip()
-            carry = text[-len(marker) :]
-    return None
 
 
 def _predictions_file(layout: _Layout) -> tuple[Path | None, str]:
@@ -419,8 +570,8 @@ def _predictions_file(layout: _Layout) -> tuple[Path | None, str]:
     return path, ""
 
 
-def _verdict(done: _Exit, stderr: str, layout: _Layout, limits: CodeLimits) -> tuple[str, str, Path | None]:
-    network_call = _network_call(layout.stderr)
+def _verdict(ran: _Ran, layout: _Layout, limits: CodeLimits) -> tuple[str, str, Path | None]:
+    done, stderr, network_call = ran.done, ran.stderr.text, ran.stderr.network_call
     if network_call is not None:
         return (
             "network",
@@ -449,7 +600,7 @@ def _verdict(done: _Exit, stderr: str, layout: _Layout, limits: CodeLimits) -> t
             None,
         )
     if done.code != 0:
-        return "crashed", _crash_message(done, stderr), None
+        return "crashed", _crash_message(done, stderr, limits), None
     predictions, problem = _predictions_file(layout)
     if predictions is None:
         return "no-output", problem, None
@@ -464,15 +615,14 @@ def run_pilot(pilot: Path, inputs: list[Path], limits: CodeLimits, hidden: list[
     _check_places(workdir, secrets)
     layout = _prepare(pilot, inputs, workdir)
     started = time.monotonic()
-    done, isolated = _run(_command(module, layout), layout, limits, secrets)
+    ran = _run(_command(module, layout), layout, limits, secrets)
     seconds = time.monotonic() - started
-    stderr = _tail(layout.stderr)
-    if isolated and done.code == jail.SETUP_FAILED and jail.SETUP_MARKER in stderr:
+    if jail.SETUP_MARKER in ran.setup_problem:
         raise CodefestError(
-            f"the sandbox could not be set up: {_last_lines(stderr)}",
+            f"the sandbox could not be set up: {_last_lines(ran.setup_problem)}",
             f"check that user {jail.SANDBOX_USER} can read codefest's Python installation and that mount works",
         )
-    status, message, predictions = _verdict(done, stderr, layout, limits)
-    if not isolated:
-        message += " (network and file isolation were not available: run codefest as root with unshare)"
-    return CodeRun(status, message, predictions, seconds, _tail(layout.stdout), stderr, isolated)
+    status, message, predictions = _verdict(ran, layout, limits)
+    if not ran.isolated:
+        message += " (network and file isolation were not available: run codefest as root on Linux 5.12 or later)"
+    return CodeRun(status, message, predictions, seconds, ran.stdout.text, ran.stderr.text, ran.isolated)

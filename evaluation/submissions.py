@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +27,35 @@ def check_team(name: str) -> str:
 
 
 def fingerprint(path: Path) -> str:
-    """sha256 of a predictions file, or of a pilot folder's files (names and contents, in a fixed order)."""
+    """sha256 of a predictions file, or of a pilot folder's entries (names and contents, in a fixed order).
+
+    Links are never followed: a link to the vault would otherwise be read, here or as the predictions themselves.
+    """
+    if path.is_symlink():
+        raise CodefestError(f"{path} is a link", "submit the predictions file or the pilot folder itself")
     if path.is_file():
         return sha256_file(path)
     if not path.is_dir():
         raise CodefestError(f"{path} not found", "give the path of the predictions file or the pilot folder")
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and not IGNORED & set(p.relative_to(path).parts)):
-        digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes() + b"\0")
+    for entry in _entries(path):
+        name = str(entry.relative_to(path)).encode()
+        if entry.is_symlink():
+            digest.update(name + b"\0link\0" + os.readlink(entry).encode() + b"\0")
+        elif entry.is_file():
+            digest.update(name + b"\0" + bytes.fromhex(sha256_file(entry)) + b"\0")
     return digest.hexdigest()
+
+
+def _entries(folder: Path) -> list[Path]:
+    """Every file and link under the folder, sorted, without descending into links or ignored folders."""
+    found = []
+    for parent, folders, files in os.walk(folder, followlinks=False):
+        here = Path(parent)
+        folders[:] = [f for f in folders if f not in IGNORED and not (here / f).is_symlink()]
+        found += [here / f for f in files]
+        found += [here / f for f in os.listdir(here) if (here / f).is_symlink() and (here / f).is_dir()]
+    return sorted(found)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from evaluation.sandbox import CODEFEST_ROOT, CodeLimits, CodeRun, isolation_ava
 from evaluation.tracking import tracking_uri
 from shared_datasets.heldout import build, gold_file
 from tests.helpers import bundled_spec, write_challenge
+from tests.test_sandbox import PREAMBLE as SANDBOX_PREAMBLE
 
 pytestmark = pytest.mark.skipif(not isolation_available(), reason="needs root on Linux 5.12+ with namespaces")
 
@@ -41,20 +42,7 @@ KILLED_WITHIN = 30  # seconds: a pilot that was not stopped would sleep (or fork
 SECRET = "SECRET-LABEL-G06F-Q7X"
 TEST_IDS = [f"T{n}" for n in range(3)]
 
-PREAMBLE = """\
-import argparse, json, os, sys
-from pathlib import Path
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--input", type=Path, required=True)
-parser.add_argument("--output", type=Path, required=True)
-args = parser.parse_args()
-
-
-def report(**seen):
-    (args.output.parent / "seen.json").write_text(json.dumps(seen))
-
-
+PREAMBLE = SANDBOX_PREAMBLE + """\
 def predict():
     rows = [json.loads(line) for line in args.input.read_text().splitlines()]
     args.output.write_text("".join(json.dumps({"id": r["id"], "labels": ["G06F"]}) + "\\n" for r in rows))

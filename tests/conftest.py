@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,9 +16,21 @@ if TYPE_CHECKING:
 stay_offline()
 
 
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its schema in place: creating one costs seconds of migrations, copying none."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture(autouse=True)
-def _workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CODEFEST_HOME", str(tmp_path_factory.mktemp("codefest-home")))
+def _workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _empty_store: Path) -> None:
+    home = tmp_path_factory.mktemp("codefest-home")
+    shutil.copyfile(_empty_store, home / "mlflow.db")
+    monkeypatch.setenv("CODEFEST_HOME", str(home))
     monkeypatch.delenv("CODEFEST_CHALLENGES_PATH", raising=False)
 
 

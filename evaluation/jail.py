@@ -433,14 +433,17 @@ def run(spec: JailSpec) -> NoReturn:
     exit_as(status)
 
 
-def probe() -> NoReturn:
-    """Every kernel feature a run needs, tried once in throwaway namespaces: exit code 0 if they all work."""
+def probe(scratch: Path) -> NoReturn:
+    """Every kernel feature a run needs, tried once in throwaway namespaces: exit code 0 if they all work.
+
+    `scratch` is an empty folder of the caller's: mounting over /tmp instead would hide an interpreter that lives
+    there, as in a checkout cloned into /tmp.
+    """
     user = pwd.getpwnam(SANDBOX_USER)
     host = _host_handles("/")
     _unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC)
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     read_only_everywhere()
-    scratch = Path("/tmp")
     mount_scratch(scratch, 1)
     make_reachable(interpreter_paths(), _scratch_folder(scratch / "stage", 0o755), user)
     pilot = _scratch_folder(scratch / "probe", 0o755)
@@ -465,8 +468,8 @@ def probe() -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
-        if args == ["--probe"]:
-            probe()
+        if args[:1] == ["--probe"]:
+            probe(Path(args[1]))
         spec = JailSpec.from_json(args[0])
     except (SetupError, OSError, KeyError, IndexError, ValueError, TypeError) as err:
         print(f"{SETUP_MARKER} {err}", file=sys.stderr, flush=True)

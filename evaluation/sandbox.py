@@ -299,9 +299,9 @@ def isolation_available() -> bool:
         return False
     try:
         pwd.getpwnam(jail.SANDBOX_USER)
-        probe = subprocess.run(
-            [*_launcher(), "--probe"], env=_launcher_env(), cwd="/", capture_output=True, timeout=30, check=False
-        )
+        with tempfile.TemporaryDirectory(prefix="codefest-probe-") as scratch:
+            command = [*_launcher(), "--probe", scratch]
+            probe = subprocess.run(command, env=_launcher_env(), cwd="/", capture_output=True, timeout=30, check=False)
     except (KeyError, OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0

@@ -380,10 +380,16 @@ def ui(
 
 
 @app.command()
-def demo() -> None:
-    """The code fest on the bundled data: for now, build every bundled challenge and list them."""
-    build_challenges([])
-    challenges_list()
+def demo(
+    challenge: Annotated[
+        list[str] | None,
+        typer.Option("--challenge", help="A challenge to run it on (repeatable); default: the three bundled ones."),
+    ] = None,
+) -> None:
+    """The whole code fest offline: build, bake and train pilots, simulated teams submit, evaluate, leaderboards."""
+    from codefest.demo import run
+
+    run(challenge or [], out, err)
 
 
 def _rel(path: Path) -> str:

@@ -42,7 +42,9 @@ KILLED_WITHIN = 30  # seconds: a pilot that was not stopped would sleep (or fork
 SECRET = "SECRET-LABEL-G06F-Q7X"
 TEST_IDS = [f"T{n}" for n in range(3)]
 
-PREAMBLE = SANDBOX_PREAMBLE + """\
+PREAMBLE = (
+    SANDBOX_PREAMBLE
+    + """\
 def predict():
     rows = [json.loads(line) for line in args.input.read_text().splitlines()]
     args.output.write_text("".join(json.dumps({"id": r["id"], "labels": ["G06F"]}) + "\\n" for r in rows))
@@ -56,6 +58,7 @@ def attempt(action):
 
 
 """
+)
 
 
 # --- the organiser's side ----------------------------------------------------------------------------------

@@ -1,0 +1,476 @@
+"""`codefest demo`: a whole code fest on the embedded default, offline, as organisers and teams would run it.
+
+For each challenge: build its public bundle and private vault; bake the organisers' pilot from the task's template
+and train it with its own training (logged to the workspace's MLflow store); have simulated teams submit (the
+organisers' baseline, teams with a baseline and a variant of it, an invalid file, a code submission run in the
+sandbox); evaluate them; build, print, write and publish the leaderboard. Everything lands under
+<workspace>/demo/ and in the store. A second run reuses all of it: the same files are duplicates, so nothing is
+scored twice and the leaderboards stay the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+
+from codefest.errors import CodefestError
+
+if TYPE_CHECKING:
+    from challenges.discovery import LoadedChallenge
+    from evaluation.evaluate import Outcome
+    from leaderboard.board import Board
+
+Progress = Callable[[str], None]
+ORGANISERS = "organisers"
+CODE_TEAM = "office-d"
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `codefest ui` listens by default
+TAIL_LINES = 15  # of a failed pilot command's stderr
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A simulated team's model: the pilot's Model with other settings or more data, or the template's floor."""
+
+    label: str
+    params: dict[str, object] = field(default_factory=dict)
+    with_dev: bool = False  # fit on train and dev together
+    trivial: bool = False
+
+
+TRIVIAL = Variant("trivial floor", trivial=True)
+# Each team's second model: more training data where the model learns from it, other settings otherwise
+# (BM25 learns nothing from training topics).
+VARIANTS: dict[str, dict[str, Variant]] = {
+    "classification": {
+        "office-a": Variant("trained on train+dev", with_dev=True),
+        "office-b": Variant("labels_weight 0.5", {"labels_weight": 0.5}),
+    },
+    "translation": {
+        "office-a": Variant("trained on train+dev", with_dev=True),
+        "office-b": Variant("16 memory candidates", {"candidates": 16}),
+    },
+    "search": {
+        "office-a": Variant("BM25 k1 2.0, b 1.0", {"k1": 2.0, "b": 1.0}),
+        "office-b": Variant("BM25 k1 1.5, b 0.75", {"k1": 1.5, "b": 0.75}),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One submission of the demo: a predictions file, or a pilot folder for a code submission."""
+
+    team: str
+    label: str
+    path: Path
+    code: bool = False
+    baseline: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the demo writes: <workspace>/demo/, beside the bundles, vaults and store it shares with codefest."""
+
+    root: Path
+
+    @property
+    def base(self) -> Path:
+        return self.root / "demo"
+
+    @property
+    def pilots(self) -> Path:
+        return self.base / "pilots"
+
+    @property
+    def leaderboards(self) -> Path:
+        return self.base / "leaderboards"
+
+    def submissions(self, slug: str) -> Path:
+        return self.base / "submissions" / slug
+
+
+@dataclass(frozen=True)
+class Published:
+    """A challenge's leaderboard: the board, its page on disk, and where MLflow shows it."""
+
+    board: Board
+    page: Path
+    experiment_id: str
+    run_id: str | None
+
+
+# -- the whole demo -------------------------------------------------------------------------------------------
+
+
+def bundled_slugs() -> list[str]:
+    from challenges.discovery import BUNDLED, SPEC_FILE
+
+    return sorted(path.parent.name for path in BUNDLED.glob(f"*/{SPEC_FILE}"))
+
+
+def run(slugs: list[str], out: Console, err: Console) -> None:
+    """The demo on the given challenges (the bundled ones if none), in the workspace (CODEFEST_HOME)."""
+    from challenges.discovery import load
+    from codefest.workspace import home
+
+    started = time.monotonic()
+    layout = Layout(home())
+    challenges = [load(slug) for slug in dict.fromkeys(slugs or bundled_slugs())]  # unknown slugs fail first
+    published = [run_challenge(item, layout, out, err) for item in challenges]
+    show_where(published, layout, out)
+    err.print(f"demo done in {time.monotonic() - started:.0f} s", highlight=False)
+
+
+def run_challenge(item: LoadedChallenge, layout: Layout, out: Console, err: Console) -> Published:
+    """One challenge from its build to its published leaderboard; each step reuses what an earlier run made."""
+    from leaderboard.terminal import table
+
+    slug, started = item.spec.slug, time.monotonic()
+    out.rule(f"{item.spec.title} ({slug})")
+    ensure_built(item, layout.root, err)
+    pilot = ensure_pilot(item, ORGANISERS, layout, err)
+    ensure_trained(pilot, item, layout.root, err)
+    planned = plan_submissions(item, pilot, layout, err)
+    for submission in planned:
+        show_outcome(evaluate(item, layout.root, submission, err), submission, item.spec.primary_metric, out)
+    published = publish_leaderboard(item, layout, err)
+    out.print(table(published.board))
+    err.print(f"{slug} done in {time.monotonic() - started:.0f} s", highlight=False)
+    return published
+
+
+@contextlib.contextmanager
+def step(err: Console, text: str) -> Iterator[Progress]:
+    """A long step: a spinner on stderr whose text follows the step's own progress."""
+    with err.status(escape(text)) as status:
+        yield lambda detail: status.update(escape(f"{text}: {detail}"))
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# -- challenges -----------------------------------------------------------------------------------------------
+
+
+def _manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _intact(folder: Path, manifest: dict) -> bool:
+    """Every file the manifest lists is there with its recorded hash."""
+    from shared_datasets.files import sha256_file
+
+    files = manifest.get("files", {})
+    return all(
+        (folder / name).is_file() and sha256_file(folder / name) == meta["sha256"] for name, meta in files.items()
+    )
+
+
+def is_built(item: LoadedChallenge, root: Path) -> bool:
+    """The bundle and the vault hold, intact, the dataset the challenge declares (and its pinned hash, if any)."""
+    from codefest.workspace import bundle_dir, vault_dir
+
+    spec = item.spec
+    declared = spec.dataset.model_dump(exclude={"sha256"})
+    hashes = set()
+    for folder in (bundle_dir(spec.slug, root), vault_dir(spec.slug, root)):
+        manifest = _manifest(folder)
+        if manifest is None or manifest.get("challenge_version") != spec.version:
+            return False
+        dataset = manifest.get("dataset", {})
+        if {key: dataset.get(key) for key in declared} != declared or not _intact(folder, manifest):
+            return False
+        hashes.add(dataset.get("sha256"))
+    return len(hashes) == 1 and (spec.dataset.sha256 is None or hashes == {spec.dataset.sha256})
+
+
+def ensure_built(item: LoadedChallenge, root: Path, err: Console) -> None:
+    """Build the bundle and the vault, unless they already hold the declared dataset."""
+    from shared_datasets.heldout import build
+
+    slug = item.spec.slug
+    if is_built(item, root):
+        err.print(f"{slug}: bundle and vault already built with the declared dataset; reused", highlight=False)
+        return
+    with step(err, f"{slug}: building") as progress:
+        result = build(item, root, progress)
+    err.print(f"[green]built[/green] {slug} (dataset sha256 {result.dataset_sha256[:16]})", highlight=False)
+
+
+# -- pilots ---------------------------------------------------------------------------------------------------
+
+
+def ensure_pilot(item: LoadedChallenge, team: str, layout: Layout, err: Console) -> Path:
+    """The team's pilot for the challenge, baked once from the task's template; later runs reuse it unchanged."""
+    from codefest.scaffold import bake
+
+    spec = item.spec
+    pilot = layout.pilots / f"{team}-{spec.slug}"
+    if (pilot / ".cookiecutter.json").is_file():
+        return pilot
+    if pilot.exists():
+        raise CodefestError(
+            f"{pilot} exists but is not a baked pilot", f"remove it, then run the demo again: rm -r {pilot}"
+        )
+    answers = {"project_name": f"{team} {spec.slug}", "team": team, "challenge": spec.slug}
+    try:
+        baked = bake(spec.task, layout.pilots, True, {**answers, "codefest_home": str(layout.root)})
+    except BaseException:
+        shutil.rmtree(pilot, ignore_errors=True)  # half-baked: the next run bakes it again
+        raise
+    err.print(
+        f"[green]baked[/green] {escape(_rel(baked))} from the {spec.task} template (team {team})", highlight=False
+    )
+    return baked
+
+
+def package_of(pilot: Path) -> str:
+    return json.loads((pilot / ".cookiecutter.json").read_text(encoding="utf-8"))["package_name"]
+
+
+def run_in_pilot(pilot: Path, args: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    """codefest's interpreter in the pilot's folder with its src importable, as the team runs it; its stdout."""
+    paths = [str(pilot / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environment = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, *args]
+    done = subprocess.run(command, cwd=pilot, env=environment, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-TAIL_LINES:])
+        raise CodefestError(
+            f"{what} failed with exit code {done.returncode}:\n{tail}",
+            f"run it yourself to see all of its output: cd {pilot} && PYTHONPATH=src {shlex.join(command)}",
+        )
+    return done.stdout
+
+
+def is_trained(pilot: Path, root: Path) -> bool:
+    """A saved model and a finished training run in the pilot's MLflow experiment."""
+    from mlflow import MlflowClient
+
+    from evaluation.tracking import tracking_uri
+
+    models = pilot / "models"
+    if not (models.is_dir() and any(models.iterdir())):
+        return False
+    client = MlflowClient(tracking_uri=tracking_uri(root))
+    experiment = client.get_experiment_by_name(pilot.name)
+    if experiment is None:
+        return False
+    return bool(client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=1))
+
+
+def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, err: Console) -> None:
+    """The pilot's own training on the public bundle, logged to the workspace's store so `codefest ui` shows it."""
+    from codefest.workspace import bundle_dir
+    from evaluation.tracking import tracking_uri
+
+    if is_trained(pilot, root):
+        err.print(f"{pilot.name}: already trained; reused", highlight=False)
+        return
+    args = ["-m", f"{package_of(pilot)}.train", "--bundle", str(bundle_dir(item.spec.slug, root))]
+    with step(err, f"{item.spec.slug}: training the baseline of {pilot.name} (logged to MLflow)"):
+        said = run_in_pilot(pilot, args, f"training {pilot.name}", {"MLFLOW_TRACKING_URI": tracking_uri(root)})
+    summary = said.strip().split(", ")[0] or "trained"  # the pilot's line, up to its first dev metric
+    err.print(f"[green]{escape(summary)}[/green] ({pilot.name})", highlight=False)
+
+
+# -- the teams' submissions -----------------------------------------------------------------------------------
+
+
+def _partial(path: Path) -> Path:
+    """Where `path` is written before it is renamed, so an interrupted run never leaves half a file."""
+    return path.with_name(f".{path.name}.partial")
+
+
+def _fresh_partial(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _partial(path).unlink(missing_ok=True)
+    return _partial(path)
+
+
+def ensure_file(path: Path, make: Callable[[Path], None]) -> Path:
+    """`path`, made once by `make`; later runs reuse it, so the same file is submitted again."""
+    if not path.is_file():
+        partial = _fresh_partial(path)
+        make(partial)
+        partial.rename(path)
+    return path
+
+
+def pilot_predictions(pilot: Path, bundle: Path, target: Path) -> None:
+    """Test predictions from the pilot's entry point (the code-submission contract) with its trained model."""
+    args = ["-m", f"{package_of(pilot)}.predict", "--input", str(bundle / "test.jsonl"), "--output", str(target)]
+    run_in_pilot(pilot, args, f"predicting with {pilot.name}")
+
+
+def merged_bundle(bundle: Path, target: Path) -> Path:
+    """A copy of the bundle whose training split is train and dev together: more data for a team's variant."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in bundle.iterdir():
+        if path.is_file() and path.name not in ("train.jsonl", "train.qrels"):
+            shutil.copyfile(path, target / path.name)
+    for suffix in (".jsonl", ".qrels"):
+        parts = [bundle / f"{split}{suffix}" for split in ("train", "dev") if (bundle / f"{split}{suffix}").is_file()]
+        if parts:
+            texts = [part.read_text(encoding="utf-8") for part in parts]
+            merged = "".join(text if text.endswith("\n") else text + "\n" for text in texts)
+            (target / f"train{suffix}").write_text(merged, encoding="utf-8")
+    return target
+
+
+def variant_files(pilot: Path, bundle: Path, folder: Path, variants: list[tuple[str, Variant]]) -> list[Path]:
+    """Each team variant's test predictions, made once; the missing ones are fitted in one process of the pilot."""
+    targets = [folder / team / _file_name(variant.label) for team, variant in variants]
+    missing = [
+        (variant, target) for (_, variant), target in zip(variants, targets, strict=True) if not target.is_file()
+    ]
+    if not missing:
+        return targets
+    with tempfile.TemporaryDirectory(prefix="codefest-demo-") as work:
+        merged = merged_bundle(bundle, Path(work) / "train-dev") if any(v.with_dev for v, _ in missing) else bundle
+        jobs = [
+            {
+                "bundle": str(merged if variant.with_dev else bundle),
+                "output": str(_fresh_partial(target)),
+                "params": variant.params,
+                "trivial": variant.trivial,
+            }
+            for variant, target in missing
+        ]
+        args = ["-m", "codefest.demo_variant", "--package", package_of(pilot), *map(json.dumps, jobs)]
+        run_in_pilot(pilot, args, f"the teams' variants of {pilot.name}")
+    for _, target in missing:
+        _partial(target).rename(target)
+    return targets
+
+
+def broken_copy(valid: Path, target: Path) -> None:
+    """What a team may really send: a record cut short, an id that is not in the test set, an item left out."""
+    lines = valid.read_text(encoding="utf-8").splitlines()
+    second = {**json.loads(lines[1]), "id": "NOT-A-TEST-ID"}
+    kept = [lines[0][: len(lines[0]) // 2], json.dumps(second, ensure_ascii=False), *lines[2:-1]]
+    target.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "-" for c in label.lower()) + ".jsonl"
+
+
+def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Console) -> list[Planned]:
+    """Each team's files (made once) and the code submission's pilot, in the order they are submitted."""
+    from codefest.workspace import bundle_dir
+
+    spec, bundle, folder = item.spec, bundle_dir(item.spec.slug, layout.root), layout.submissions(item.spec.slug)
+    variants = [("office-b", TRIVIAL), *VARIANTS[spec.task].items()]
+    with step(err, f"{spec.slug}: the teams prepare their submissions") as progress:
+        progress("the organisers' baseline")
+        baseline = ensure_file(folder / ORGANISERS / "baseline.jsonl", lambda p: pilot_predictions(pilot, bundle, p))
+        as_baked = ensure_file(folder / "office-a" / "template.jsonl", lambda p: shutil.copyfile(baseline, p))
+        broken = ensure_file(folder / "office-c" / "predictions.jsonl", lambda p: broken_copy(baseline, p))
+        progress("; ".join(f"{team}: {variant.label}" for team, variant in variants))
+        trivial, *improved = variant_files(pilot, bundle, folder, variants)
+    code = ensure_pilot(item, CODE_TEAM, layout, err)
+    return [
+        Planned(ORGANISERS, "baseline: the template's model", baseline, baseline=True),
+        Planned("office-a", "the template's model, as baked", as_baked),
+        Planned("office-b", TRIVIAL.label, trivial),
+        Planned("office-c", "a broken predictions file", broken),
+        *(Planned(team, variant.label, path) for (team, variant), path in zip(variants[1:], improved, strict=True)),
+        Planned(CODE_TEAM, "code: its freshly baked pilot, run in the sandbox", code, code=True),
+    ]
+
+
+# -- evaluation and leaderboard -------------------------------------------------------------------------------
+
+
+def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Console) -> Outcome:
+    """One submission through the organisers' evaluation: validated, scored (or refused), recorded in MLflow."""
+    from evaluation.evaluate import Evaluator
+
+    text = f"{item.spec.slug}: evaluating {submission.team} ({submission.label})"
+    with step(err, text) as progress:
+        evaluator = Evaluator(item, root, progress)
+        if submission.code:
+            return evaluator.code(submission.team, submission.path, baseline=submission.baseline)
+        return evaluator.predictions(submission.team, submission.path, baseline=submission.baseline)
+
+
+def show_outcome(outcome: Outcome, submission: Planned, primary: str, out: Console) -> None:
+    colour = {"scored": "green", "duplicate": "yellow"}.get(outcome.status, "red")
+    head = f"[{colour}]{outcome.status:>9}[/{colour}] {escape(submission.team)} ({escape(submission.label)})"
+    if outcome.status == "scored" and primary in outcome.public:
+        value = outcome.public[primary]
+        detail = f"{primary} {value.value:.4f} [{value.ci_low:.4f}, {value.ci_high:.4f}] on the public part"
+    else:
+        detail = outcome.message
+    out.print(f"{head}: {escape(detail)}", highlight=False, soft_wrap=True)
+
+
+def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> Published:
+    """Build the public leaderboard, write its page to demo/leaderboards/SLUG.html and publish it to MLflow."""
+    from mlflow.exceptions import MlflowException
+
+    from evaluation.tracking import Tracker
+    from leaderboard.board import build
+    from leaderboard.export import as_json
+    from leaderboard.page import render
+    from leaderboard.publish import publish
+
+    slug = item.spec.slug
+    with step(err, f"{slug}: building the leaderboard") as progress:
+        board = build(item, layout.root, progress=progress)
+        page = render(board)
+        path = layout.leaderboards / f"{slug}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+        tracker = Tracker(slug, layout.root)
+        try:
+            run_id: str | None = publish(tracker, "public", page, as_json(board), public=True)
+        except MlflowException as refused:
+            err.print(f"[yellow]not published to MLflow:[/yellow] {escape(refused.message)}", highlight=False)
+            run_id = None
+    return Published(board, path, tracker.public, run_id)
+
+
+def show_where(published: list[Published], layout: Layout, out: Console) -> None:
+    """How to open what the demo made: the MLflow UI with each challenge's experiment, and the pages."""
+    from codefest.ui import remote_store
+
+    remote = remote_store()
+    address = (remote or UI_ADDRESS).rstrip("/")
+    say = functools.partial(out.print, highlight=False, markup=False, soft_wrap=True)
+    out.rule("Where to look")
+    if remote:
+        say(f"The event's tracking server: open {address} in a browser.")
+    else:
+        say(f"Start the MLflow UI over this workspace ({_rel(layout.root)}) with:  codefest ui")
+        say(f"then open {address} in a browser:")
+    for item in published:
+        experiment = f"{address}/#/experiments/{item.experiment_id}"
+        say(f"  {item.board.slug}: {experiment}")
+        if item.run_id:
+            say(f"    its leaderboard page in MLflow: {experiment}/runs/{item.run_id}/artifacts/leaderboard.html")
+        say(f"    the same page as a file: {_rel(item.page)}")
+    say(f"Pilots baked from templates/: {_rel(layout.pilots)}/; submitted files: {_rel(layout.base / 'submissions')}/")

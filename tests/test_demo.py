@@ -1,0 +1,222 @@
+"""`codefest demo` end to end: the real command, on small copies of the three bundled challenges, run twice.
+
+The first run builds, bakes and trains the pilots, has the simulated teams submit and publishes the leaderboards;
+the second must reuse all of it: the same files are duplicates, nothing is scored twice, the boards are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from challenges.discovery import LoadedChallenge, load
+from codefest.demo import is_built
+from evaluation.tracking import Tracker, tracking_uri
+from leaderboard.board import Board, build
+from shared_datasets.heldout import build as build_challenge
+from tests.helpers import SMALL, small_copy
+from tests.test_cli import assert_clean_failure
+
+SLUGS = [f"small-{slug}" for slug in SMALL]
+RANKED = {"office-a", "office-b", "office-d"}
+SUBMISSIONS = {"organisers": 1, "office-a": 2, "office-b": 2, "office-d": 1}  # scored ones, per challenge
+EVALUATED = 7  # per challenge: the above, and office-c's invalid file
+
+
+@dataclass(frozen=True)
+class DemoRuns:
+    home: Path
+    challenges: Path
+    first: subprocess.CompletedProcess[str]
+    second: subprocess.CompletedProcess[str]
+    scored_before: dict[str, int]  # scored public runs per challenge after the first run
+    boards_before: dict[str, list[tuple]]
+
+
+def _demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    args = [arg for slug in SLUGS for arg in ("--challenge", slug)]
+    return subprocess.run(
+        [sys.executable, "-m", "codefest", "demo", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **env},
+        timeout=1200,
+    )
+
+
+@pytest.fixture
+def event_env(demo: DemoRuns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process sees the demo's workspace and challenges, to read what it recorded."""
+    monkeypatch.setenv("CODEFEST_HOME", str(demo.home))
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(demo.challenges))
+
+
+def _scored(home: Path, slug: str) -> int:
+    return len(Tracker(slug, home).runs("tags.status = 'scored'"))
+
+
+def _rows(board: Board) -> list[tuple]:
+    """What a reader compares between two builds: everything but when the board was generated."""
+    return [
+        (e.team, e.baseline, e.rank, e.rank_range, e.group, e.score, e.run_id, e.submissions) for e in board.entries
+    ]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRuns]:
+    base = tmp_path_factory.mktemp("demo")
+    for slug in SMALL:
+        small_copy(base / "challenges", slug)
+    home = base / "home"
+    env = {"CODEFEST_HOME": str(home), "CODEFEST_CHALLENGES_PATH": str(base / "challenges")}
+    first = _demo(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        scored = {slug: _scored(home, slug) for slug in SLUGS}
+        boards = {slug: _rows(build(load(slug), home)) for slug in SLUGS}
+    second = _demo(env)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    yield DemoRuns(home, base / "challenges", first, second, scored, boards)
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.usefixtures("event_env")
+def test_each_leaderboard_ranks_the_teams_and_marks_the_baseline(demo: DemoRuns, slug: str) -> None:
+    board = build(load(slug), demo.home)
+    entries = {e.team: e for e in board.entries}
+    assert set(entries) == {"organisers", *RANKED}
+    baseline = entries["organisers"]
+    assert baseline.baseline and baseline.rank is None
+    assert sorted(entries[team].rank for team in RANKED) == [1, 2, 3]
+    assert all(entries[team].rank_range and entries[team].group for team in RANKED)
+    assert {team: e.submissions for team, e in entries.items()} == SUBMISSIONS
+    assert board.runs_ranked == sum(SUBMISSIONS.values())
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.usefixtures("event_env")
+def test_the_invalid_file_is_recorded_not_ranked_and_its_problems_shown(demo: DemoRuns, slug: str) -> None:
+    tracker = Tracker(slug, demo.home)
+    runs = tracker.runs("tags.team = 'office-c'")
+    assert [r.tags["status"] for r in runs] == ["invalid"]
+    problems = tracker.client.download_artifacts(runs[0].run_id, "problems.txt")
+    assert "NOT-A-TEST-ID" in Path(problems).read_text()
+    assert "office-c" not in {e.team for e in build(load(slug), demo.home).entries}
+    shown = re.search(rf"invalid office-c .*{slug}.*\n(  - .*\n)+", demo.first.stdout)
+    assert shown and "NOT-A-TEST-ID" in shown.group(0), demo.first.stdout
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.usefixtures("event_env")
+def test_the_code_submission_ran_in_the_sandbox_and_was_scored(demo: DemoRuns, slug: str) -> None:
+    runs = Tracker(slug, demo.home).runs("tags.kind = 'code'")
+    assert [(r.tags["team"], r.tags["status"]) for r in runs] == [("office-d", "scored")]
+    assert "code_seconds" in runs[0].tags
+    pilot = demo.home / "demo" / "pilots" / f"office-d-{slug}"
+    assert json.loads((pilot / ".cookiecutter.json").read_text())["team"] == "office-d"
+    assert not (pilot / "models").exists()  # submitted as baked: the sandbox trained it, on the public bundle
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_the_teams_variants_are_their_own_predictions(demo: DemoRuns, slug: str) -> None:
+    folder = demo.home / "demo" / "submissions" / slug
+    baseline = (folder / "organisers" / "baseline.jsonl").read_bytes()
+    files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.glob("*/*.jsonl")}
+    assert files.pop("office-a/template.jsonl") == baseline  # a team that submits the template as baked
+    variants = {name: data for name, data in files.items() if name.startswith(("office-a/", "office-b/"))}
+    assert len(variants) == 3 and all(data != baseline for data in variants.values())
+    assert len(set(variants.values())) == 3
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.usefixtures("event_env")
+def test_the_pages_are_written_published_and_name_the_teams(demo: DemoRuns, slug: str) -> None:
+    page = (demo.home / "demo" / "leaderboards" / f"{slug}.html").read_text()
+    for team in RANKED:
+        assert f">{team}<" in page
+    assert "organisers (baseline)" in page and "office-c" not in page
+    tracker = Tracker(slug, demo.home)
+    published = tracker.runs("tags.kind = 'leaderboard'")
+    assert len(published) == 1
+    artifacts = [a.path for a in tracker.client.list_artifacts(published[0].run_id)]
+    assert artifacts == ["leaderboard.html", "leaderboard.json"]
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_the_organisers_pilot_was_baked_and_trained_with_mlflow_runs(demo: DemoRuns, slug: str) -> None:
+    pilot = demo.home / "demo" / "pilots" / f"organisers-{slug}"
+    answers = json.loads((pilot / ".cookiecutter.json").read_text())
+    assert (answers["team"], answers["challenge"]) == ("organisers", slug)
+    assert any((pilot / "models").iterdir())
+    client = MlflowClient(tracking_uri=tracking_uri(demo.home))
+    runs = client.search_runs([client.get_experiment_by_name(pilot.name).experiment_id])
+    assert [r.info.status for r in runs] == ["FINISHED"]  # trained once, though the demo ran twice
+    assert runs[0].data.params["model"] and "train_seconds" in runs[0].data.metrics
+
+
+@pytest.mark.usefixtures("event_env")
+def test_the_output_tells_how_to_open_the_ui_and_where_the_pages_are(demo: DemoRuns) -> None:
+    for run in (demo.first, demo.second):
+        assert "codefest ui" in run.stdout
+        for slug in SLUGS:
+            experiment = Tracker(slug, demo.home).public
+            assert f"{slug}: http://127.0.0.1:5000/#/experiments/{experiment}" in run.stdout
+        assert str(demo.home / "demo" / "leaderboards") in run.stdout
+        assert "Traceback" not in run.stdout + run.stderr
+
+
+@pytest.mark.usefixtures("event_env")
+def test_a_second_run_reuses_everything_and_scores_nothing_twice(demo: DemoRuns) -> None:
+    assert {slug: _scored(demo.home, slug) for slug in SLUGS} == demo.scored_before
+    assert demo.scored_before == dict.fromkeys(SLUGS, sum(SUBMISSIONS.values()))
+    statuses = re.findall(r"^\s*(scored|invalid|duplicate) ", demo.second.stdout, re.M)
+    assert statuses == ["duplicate"] * EVALUATED * len(SLUGS)
+    assert re.findall(r"^\s*(scored|invalid|duplicate) ", demo.first.stdout, re.M).count("scored") == 6 * len(SLUGS)
+    for slug in SLUGS:
+        assert f"{slug}: bundle and vault already built" in demo.second.stderr
+        assert f"organisers-{slug}: already trained" in demo.second.stderr
+        assert {slug: _rows(build(load(slug), demo.home))} == {slug: demo.boards_before[slug]}
+
+
+def test_an_unknown_challenge_is_a_clear_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "codefest", "demo", "--challenge", "ipc-clasification"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_clean_failure(result, "Unknown challenge 'ipc-clasification'. Did you mean 'ipc-classification'?")
+
+
+def _declaring(item: LoadedChallenge, **dataset: object) -> LoadedChallenge:
+    """The same challenge, declaring other dataset values."""
+    spec = item.spec.model_copy(update={"dataset": item.spec.dataset.model_copy(update=dataset)})
+    return LoadedChallenge(spec, item.folder)
+
+
+def test_a_built_challenge_is_reused_only_while_it_holds_the_declared_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
+    small_copy(tmp_path / "challenges", "prior-art-search", "tiny-search")
+    item, home = load("tiny-search"), tmp_path / "home"
+    assert not is_built(item, home)
+    content = build_challenge(item, home).dataset_sha256
+    assert is_built(item, home)
+    assert is_built(_declaring(item, sha256=content), home)
+    assert not is_built(_declaring(item, sha256="0" * 64), home)
+    assert not is_built(_declaring(item, options={**item.spec.dataset.options, "seed": 6}), home)
+    qrels = home / "vault" / "tiny-search" / "test.qrels"
+    qrels.write_text(qrels.read_text() + "PAC-X 0 DOC-X 1\n")
+    assert not is_built(item, home)

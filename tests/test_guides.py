@@ -1,0 +1,196 @@
+"""The guides' commands, run as written: every ```sh block of docs/guide-*.md, in order, in a fresh workspace.
+
+The three guides run one after another in one workspace (organiser, developer, participant), as an office follows
+them, in one shell each (so `cd` and `export` carry on). A bundled challenge is swapped for a small copy of it, and
+`codefest ui` is started, asked for /health and stopped. Each command must exit 0, or the code its comment gives
+(`# exit code 2: ...`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import SMALL, small_copy
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+GUIDES = ("guide-organiser.md", "guide-developer.md", "guide-participant.md")  # the order they run in
+SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
+HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
+EXIT_CODE = re.compile(r"#.*\bexit code (\d+)")
+BUNDLED_SLUG = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, SMALL)) + r")(?![\w-])")
+UI = "codefest ui"
+HEALTH = """import sys, time, urllib.request
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health", timeout=2) as answer:
+            sys.exit(0 if answer.status == 200 else 1)
+    except OSError:
+        time.sleep(0.5)
+sys.exit(1)
+"""
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str
+    expected: int = 0
+
+
+@dataclass(frozen=True)
+class Ran:
+    command: Command
+    code: int
+    output: str
+
+
+def commands(markdown: str) -> list[Command]:
+    """Each command of the ```sh blocks: lines joined by `\\` continuations and heredocs; comments skipped."""
+    found = []
+    for block in SH_BLOCK.findall(markdown):
+        lines = block.splitlines()
+        while lines:
+            first = lines.pop(0)
+            if not first.strip() or first.lstrip().startswith("#"):
+                continue
+            head = [first]
+            while head[-1].endswith("\\") and lines:
+                head.append(lines.pop(0))
+            body = []
+            heredoc = HEREDOC.search("\n".join(head))
+            if heredoc:
+                while lines and (not body or body[-1] != heredoc.group(1)):
+                    body.append(lines.pop(0))
+            code = EXIT_CODE.search("\n".join(head))
+            found.append(Command("\n".join(head + body), int(code.group(1)) if code else 0))
+    return found
+
+
+def on_small_data(command: Command) -> Command:
+    return Command(BUNDLED_SLUG.sub(r"small-\1", command.text), command.expected)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _ui_step(number: int, command: Command, logs: Path) -> str:
+    """`codefest ui` in the background, in a session of its own so that it stops with its MLflow server."""
+    port = _free_port()
+    return "\n".join(
+        [
+            f"setsid {command.text} --port {port} > {logs}/{number}.out 2>&1 < /dev/null &",
+            "ui=$!",
+            f"python {logs}/health.py {port}",
+            f"echo $? > {logs}/{number}.rc",
+            'kill -TERM -- "-$ui" 2> /dev/null',
+            'wait "$ui" 2> /dev/null',
+        ]
+    )
+
+
+def _step(number: int, command: Command, logs: Path) -> str:
+    if command.text.startswith(UI):
+        return _ui_step(number, command, logs)
+    return f"{{\n{command.text}\n}} > {logs}/{number}.out 2>&1 < /dev/null\necho $? > {logs}/{number}.rc"
+
+
+def run_guide(name: str, workdir: Path, env: dict[str, str]) -> list[Ran]:
+    steps = [on_small_data(c) for c in commands((DOCS / name).read_text(encoding="utf-8"))]
+    logs = workdir.parent / "logs" / name.removesuffix(".md")
+    logs.mkdir(parents=True)
+    (logs / "health.py").write_text(HEALTH, encoding="utf-8")
+    script = "\n".join(["set +e", *(_step(n, c, logs) for n, c in enumerate(steps))]) + "\n"
+    subprocess.run(["bash", "-c", script], cwd=workdir, env=env, timeout=1200, check=False)
+    return [Ran(c, _code(logs / f"{n}.rc"), _text(logs / f"{n}.out")) for n, c in enumerate(steps)]
+
+
+def _code(path: Path) -> int:
+    """The command's exit code; -1 if it never finished (the guide's shell was stopped)."""
+    return int(path.read_text()) if path.is_file() else -1
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+@pytest.fixture(scope="module")
+def guides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Ran]]:
+    """Every guide run in order in one fresh workspace, with the bundled challenges' small copies."""
+    base = tmp_path_factory.mktemp("guides")
+    for slug in SMALL:
+        small_copy(base / "small-challenges", slug)
+    workdir = base / "work"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    env |= {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "CODEFEST_HOME": str(workdir / ".codefest"),
+        "CODEFEST_CHALLENGES_PATH": str(base / "small-challenges"),
+        "COLUMNS": "200",
+    }
+    return {name: run_guide(name, workdir, env) for name in GUIDES}
+
+
+def _failures(ran: list[Ran]) -> str:
+    return "\n\n".join(
+        f"$ {r.command.text}\n-> exit code {r.code}, expected {r.command.expected}\n{r.output[-3000:]}"
+        for r in ran
+        if r.code != r.command.expected
+    )
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_command_of_the_guide_exits_as_documented(guide: str, guides: dict[str, list[Ran]]) -> None:
+    ran = guides[guide]
+    assert ran, f"{guide} shows no commands"
+    assert all(r.code == r.command.expected for r in ran), _failures(ran)
+    assert all("Traceback" not in r.output for r in ran), _failures([r for r in ran if "Traceback" in r.output])
+
+
+def test_the_guides_cover_their_roles() -> None:
+    shown = {name: " ".join(c.text for c in commands((DOCS / name).read_text())) for name in GUIDES}
+    for text in ("files-classification", "codefest data build", "--predictions", "--code", "--inbox", "--reveal"):
+        assert text in shown["guide-organiser.md"], text
+    for text in ("codefest new", ".train", ".predict", "codefest score", "codefest evaluate"):
+        assert text in shown["guide-developer.md"], text
+    for text in ("codefest leaderboard", "codefest ui"):
+        assert text in shown["guide-participant.md"], text
+    assert any(c.expected == 2 for c in commands((DOCS / "guide-organiser.md").read_text()))
+
+
+def test_commands_are_split_as_a_shell_reads_them() -> None:
+    markdown = "\n".join(
+        [
+            "```sh",
+            "# a comment",
+            "export A=1",
+            "cat > f <<'EOF'",
+            "x: 1",
+            "EOF",
+            "run --long \\",
+            "    --option   # exit code 2: refused",
+            "```",
+            "```yaml",
+            "not: run",
+            "```",
+        ]
+    )
+    assert commands(markdown) == [
+        Command("export A=1"),
+        Command("cat > f <<'EOF'\nx: 1\nEOF"),
+        Command("run --long \\\n    --option   # exit code 2: refused", 2),
+    ]
+    assert on_small_data(Command("codefest data build ipc-classification office-ipc")).text == (
+        "codefest data build small-ipc-classification office-ipc"
+    )

@@ -2,13 +2,21 @@
 
 Test labels are read here, in the organiser's process, only after a submission's predictions exist; a code
 submission runs first, in a sandbox that sees the test inputs only.
+
+Evaluations of one team take turns (a lock file in the workspace), so that two submitted at once cannot both pass
+the duplicate and quota checks; evaluations of different teams run side by side. A run that an evaluation killed
+midway left `running` is marked `interrupted` at the team's next turn, and the submission is evaluated again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +32,20 @@ from evaluation.metrics.base import ItemStats, subset
 from evaluation.problems import InvalidSubmission
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
 from evaluation.submissions import Quota, check_team, day_start_ms, fingerprint, utc_today
-from evaluation.tracking import SCORED, Tracker
+from evaluation.tracking import SCORED, StoreError, Tracker
 from shared_datasets.heldout import gold_file
 
 Progress = Callable[[str], None]
 COUNTED = (SCORED,)  # only scored submissions use quota; invalid files and failed code runs do not
 EVALUATED = ("scored", "invalid", "timeout", "memory", "network", "crashed", "no-output")
+PAUSE_AT = "CODEFEST_TEST_PAUSE_AT"  # tests only: a step (scoring, logging) where an evaluation waits to be killed
+
+
+def _step(name: str) -> None:
+    """A point where the fault tests kill an evaluation; it waits there only when CODEFEST_TEST_PAUSE_AT names it."""
+    if os.environ.get(PAUSE_AT) == name:
+        print(f"codefest: paused at {name}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 @dataclass
@@ -85,17 +101,20 @@ class Evaluator:
         if not path.is_file():
             raise CodefestError(f"predictions file {path} not found", "give the path of your predictions file")
         sha = fingerprint(path)
-        early = self._duplicate_or_over_quota(team, sha, str(path), kind)
-        return early or self._score(team, path, sha, kind, {}, _role(baseline))
+        with self._turn(team):
+            early = self._duplicate_or_over_quota(team, sha, str(path), kind)
+            return early or self._score(team, path, sha, kind, {}, _role(baseline))
 
     def code(self, team: str, pilot: Path, *, baseline: bool = False) -> Outcome:
-        from evaluation.sandbox import CodeLimits, run_pilot
-
         check_team(team)
         sha = fingerprint(pilot)
-        early = self._duplicate_or_over_quota(team, sha, str(pilot), "code")
-        if early:
-            return early
+        with self._turn(team):
+            early = self._duplicate_or_over_quota(team, sha, str(pilot), "code")
+            return early or self._run_code(team, pilot, sha, baseline)
+
+    def _run_code(self, team: str, pilot: Path, sha: str, baseline: bool) -> Outcome:
+        from evaluation.sandbox import CodeLimits, run_pilot
+
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
         limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)
         with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
@@ -109,6 +128,15 @@ class Evaluator:
             return self._score(team, run.predictions, sha, "code", logs, extra)
 
     # -- steps ----------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _turn(self, team: str) -> Iterator[None]:
+        """The team's turn: checks and records of its submissions never interleave, across processes."""
+        with self.tracker.team_turn(team, lambda: self.progress(f"{team}: waiting for its other evaluation")):
+            closed = self.tracker.close_interrupted(team)
+            if closed:
+                self.progress(f"{team}: marked {len(closed)} interrupted run(s)")
+            yield
 
     def quota(self, team: str) -> Quota:
         scored = [r for r in self.tracker.runs(f"tags.team = '{team}'") if r.tags.get("status") in COUNTED]
@@ -163,6 +191,7 @@ class Evaluator:
         sign = evaluation_signature(spec, self.manifest["dataset"]["sha256"])
         tags = {**self._tags(team, sha, kind), "signature": sign, **(extra or {})}
         public_run = self.tracker.start(tags)
+        _step("scoring")
         self.progress(f"{team}: bootstrap intervals for the public and private parts")
         parts = {"public": self.public_ids, "private": self.private_ids}
         groups = item_groups(spec, self._gold(), ids)
@@ -171,6 +200,7 @@ class Evaluator:
         self._log_part(private_run, scored["private"], logs)
         self.tracker.finish(private_run, SCORED)
         self._log_part(public_run, scored["public"], logs)
+        _step("logging")
         self.tracker.finish(public_run, SCORED, {"part": "public", "private_run_id": private_run})
         quota = self.quota(team)
         values = scored["public"].values
@@ -245,6 +275,8 @@ def evaluate_inbox(evaluator: Evaluator, inbox: Path) -> list[Outcome]:
     for team, entry in inbox_items(inbox):
         try:
             outcome = evaluator.code(team, entry) if entry.is_dir() else evaluator.predictions(team, entry)
+        except StoreError:
+            raise  # the workspace itself fails: every later entry would too
         except CodefestError as problem:
             outcome = Outcome(team, str(entry), "refused", problem.render())
         outcomes.append(outcome)

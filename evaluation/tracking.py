@@ -2,19 +2,32 @@
 
 Participants read the public experiment `<slug>`; the private scores live in `<slug>/private`, which only the
 organisers read until the reveal (in tracking-server mode, MLflow's permissions enforce it). A run is marked
-`status=scored` last, after its metrics and artifacts, so an interrupted evaluation never looks scored.
+`status=scored` last, after its metrics and artifacts, so an interrupted evaluation never looks scored; the next
+evaluation of the team marks such a run `interrupted`.
+
+Many evaluations may share one store. With the embedded SQLite store, writers take turns through a lock file next
+to the database (SQLite alone answers "database is locked" to writers that collide), and a call that still meets a
+locked database is retried with backoff; it is never dropped. A full disk or an unwritable workspace becomes a
+`StoreError`, which says what to fix.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import hashlib
 import json
 import logging
 import os
+import socket
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from codefest.errors import CodefestError
 from codefest.offline import stay_offline
 from evaluation.names import mlflow_key
 from evaluation.scoring import MetricValue
@@ -23,18 +36,160 @@ stay_offline()
 
 from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
 from mlflow.entities import Metric, RunTag  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up notices are not the user's concern
 logging.getLogger("alembic").setLevel(logging.WARNING)
+# It logs every database error with a traceback before raising it; the errors are retried or explained here.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 PRIVATE_SUFFIX = "/private"
 SCORED = "scored"
+RUNNING = "running"
+INTERRUPTED = "interrupted"
 PAGE = 1000
+ATTEMPTS = 6  # a store call that meets a locked database: tried this often, waiting 0.25, 0.5, ... 4 s between
+FIRST_WAIT = 0.25
+EVALUATOR = "evaluator"  # tag: which workspace's evaluation made the run (a hash of host and folder)
+INTERRUPTED_MESSAGE = "the evaluation stopped before this run was complete; the submission is evaluated again"
+
+T = TypeVar("T")
+
+
+class StoreError(CodefestError):
+    """The workspace or the store cannot be written: the evaluation stops, and what is recorded stays as it was."""
 
 
 def tracking_uri(root: Path) -> str:
     """MLFLOW_TRACKING_URI when set (a tracking server), else a SQLite store in the workspace."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+# -- what can go wrong with the disk ------------------------------------------------------------------------
+
+FULL = {errno.ENOSPC, errno.EDQUOT}
+UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+SQLITE_FULL = ("database or disk is full",)
+SQLITE_UNWRITABLE = ("readonly database", "unable to open database file")
+SQLITE_IO = ("disk i/o error",)
+SQLITE_LOCKED = ("database is locked", "database table is locked")
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it: MLflow wraps SQLite's and the file system's errors."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _says(error: BaseException, fragments: tuple[str, ...]) -> bool:
+    return any(fragment in str(cause).lower() for cause in _chain(error) for fragment in fragments)
+
+
+def locked(error: BaseException) -> bool:
+    """SQLite's answer to a writer that met another one: worth waiting for."""
+    return _says(error, SQLITE_LOCKED)
+
+
+def storage_problem(error: BaseException, root: Path) -> StoreError | None:
+    """A full disk or an unwritable workspace, said so with the fix; None for any other error."""
+    if locked(error):
+        return None  # a turn to wait for, not a disk problem
+    for cause in _chain(error):
+        if isinstance(cause, OSError) and cause.errno in FULL:
+            return _full(root, cause.filename)
+        if isinstance(cause, OSError) and cause.errno in UNWRITABLE:
+            return _unwritable(root, f"{cause.strerror}: {cause.filename or root}")
+    if _says(error, SQLITE_FULL):
+        return _full(root, root / "mlflow.db")
+    if _says(error, SQLITE_UNWRITABLE):
+        return _unwritable(root, "the MLflow database is read-only")
+    if _says(error, SQLITE_IO):
+        return StoreError(
+            f"the MLflow store in {root} could not be written (disk I/O error: a full, failing or read-only disk)",
+            f"check the disk with `df -h {root}` and its system log, then run the evaluation again",
+        )
+    return None
+
+
+def _still_locked(root: Path) -> StoreError:
+    return StoreError(
+        f"the MLflow store in {root} stayed locked by another program through {ATTEMPTS} attempts",
+        "stop whatever holds the database open for writing (a long query, a stuck process), then run again",
+    )
+
+
+def _full(root: Path, filename: object) -> StoreError:
+    return StoreError(
+        f"the disk holding the workspace {root} is full (writing {filename or root})",
+        "free space on that disk, or set CODEFEST_HOME to a workspace on a disk with room, then run the evaluation "
+        "again: what was recorded before is intact, and an interrupted submission is evaluated again",
+    )
+
+
+def _unwritable(root: Path, detail: str) -> StoreError:
+    return StoreError(
+        f"the workspace {root} cannot be written ({detail})",
+        "make it writable for this user (it may be mounted read-only), or set CODEFEST_HOME to a writable "
+        "workspace, then run the evaluation again",
+    )
+
+
+@contextlib.contextmanager
+def storage_errors(root: Path) -> Iterator[None]:
+    """Turn a full disk or an unwritable workspace into a StoreError; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        problem = storage_problem(error, root)
+        if problem is None:
+            raise
+        raise problem from error
+
+
+def _nothing() -> None:
+    return None
+
+
+def _lock_file(path: Path, root: Path, required: bool) -> int | None:
+    """The lock file, open; None if it cannot be created and the lock is not `required`."""
+    try:
+        with storage_errors(root):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except StoreError:
+        if required:
+            raise
+        return None
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, root: Path, required: bool = True, on_wait: Callable[[], None] = _nothing) -> Iterator[None]:
+    """An exclusive lock among the processes that open `path`, released by the kernel when its holder dies.
+
+    Not `required`: where the lock file cannot be created (a read-only workspace), go on without it; whoever
+    reads there can write nothing that needs a turn.
+    """
+    handle = _lock_file(path, root, required)
+    if handle is None:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
 @dataclass(frozen=True)
@@ -49,36 +204,82 @@ class Tracker:
     """The MLflow experiments of one challenge."""
 
     def __init__(self, slug: str, root: Path) -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        self.slug, self.root = slug, root
-        self.client = MlflowClient(tracking_uri=tracking_uri(root))
-        self.public = self._experiment(slug)
-        self.private = self._experiment(slug + PRIVATE_SUFFIX)
+        with storage_errors(root):
+            root.mkdir(parents=True, exist_ok=True)
+        self.slug, self.root, self.uri = slug, root, tracking_uri(root)
+        self.evaluator = hashlib.sha256(f"{socket.gethostname()}:{root.resolve()}".encode()).hexdigest()[:16]
+        database = _sqlite_file(self.uri)
+        self._store_lock = database.with_name(database.name + ".lock") if database else None
+        with self._turn(required=False):  # a new database is created by one process, not by all at once
+            self.client = self._call(lambda: MlflowClient(tracking_uri=self.uri))
+            self.public = self._experiment(slug)
+            self.private = self._experiment(slug + PRIVATE_SUFFIX)
+
+    def _turn(self, required: bool = True) -> contextlib.AbstractContextManager[None]:
+        """The SQLite store's writers, one at a time; a tracking server orders its writes itself."""
+        if self._store_lock is None:
+            return contextlib.nullcontext()
+        return file_lock(self._store_lock, self.root, required)
+
+    def _call(self, call: Callable[[], T], write: bool = False) -> T:
+        """One store call: a write in its turn; retried while the database is locked; disk problems explained."""
+        for attempt in range(ATTEMPTS):
+            try:
+                with storage_errors(self.root), self._turn() if write else contextlib.nullcontext():
+                    return call()
+            except Exception as error:
+                if not locked(error):
+                    raise
+                if attempt + 1 == ATTEMPTS:
+                    raise _still_locked(self.root) from error
+                time.sleep(FIRST_WAIT * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _experiment(self, name: str) -> str:
-        found = self.client.get_experiment_by_name(name)
+        found = self._call(lambda: self.client.get_experiment_by_name(name))
         if found is not None:
             return found.experiment_id
         location = None
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             location = (self.root / "mlartifacts" / name.replace("/", "-")).as_uri()
-        return self.client.create_experiment(name, artifact_location=location, tags={"codefest.challenge": self.slug})
+        tags = {"codefest.challenge": self.slug}
+        try:
+            return self._call(lambda: self.client.create_experiment(name, artifact_location=location, tags=tags))
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return self._call(lambda: self.client.get_experiment_by_name(name)).experiment_id  # made by another process
+
+    # -- reading ----------------------------------------------------------------------------------------------
 
     def runs(self, filter_string: str = "", private: bool = False) -> list[RecordedRun]:
         """Every run matching the filter, paged through (MlflowClient stops at one page otherwise)."""
-        found, token = [], None
+        experiment = self.private if private else self.public
+        found: list[RecordedRun] = []
+        token = None
         while True:
-            page = self.client.search_runs(
-                [self.private if private else self.public], filter_string, max_results=PAGE, page_token=token
+            page = self._call(
+                lambda t=token: self.client.search_runs([experiment], filter_string, max_results=PAGE, page_token=t)
             )
             found += [RecordedRun(r.info.run_id, r.data.tags, r.data.metrics, r.info.start_time) for r in page]
             token = page.token
             if not token:
                 return found
 
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def team_turn(self, team: str, on_wait: Callable[[], None] = _nothing) -> contextlib.AbstractContextManager[None]:
+        """One evaluation of a team at a time, for every process sharing this workspace.
+
+        Its duplicate and quota checks then see every earlier submission of the team recorded, and a run of the
+        team still `running` can only be left over from an evaluation that died.
+        """
+        return file_lock(self.root / "locks" / self.slug / f"{team}.lock", self.root, on_wait=on_wait)
+
     def start(self, tags: dict[str, str], private: bool = False) -> str:
         """A run named after its team, so the MLflow UI's run list says whose it is."""
-        run = self.client.create_run(self.private if private else self.public, tags=tags, run_name=tags.get("team"))
+        experiment, tags = self.private if private else self.public, {**tags, EVALUATOR: self.evaluator}
+        run = self._call(lambda: self.client.create_run(experiment, tags=tags, run_name=tags.get("team")), write=True)
         return run.info.run_id
 
     def log_scores(self, run_id: str, values: dict[str, MetricValue]) -> None:
@@ -91,16 +292,34 @@ class Tracker:
                 Metric(f"{key}_ci_low", value.ci_low, now, 0),
                 Metric(f"{key}_ci_high", value.ci_high, now, 0),
             ]
-        self.client.log_batch(run_id, metrics=metrics)
+        self._call(lambda: self.client.log_batch(run_id, metrics=metrics), write=True)
 
     def log_json(self, run_id: str, name: str, value: Any) -> None:
-        self.client.log_text(run_id, json.dumps(value, indent=2, ensure_ascii=False), name)
+        self.log_text(run_id, name, json.dumps(value, indent=2, ensure_ascii=False))
 
     def log_text(self, run_id: str, name: str, text: str) -> None:
-        self.client.log_text(run_id, text, name)
+        """An artifact: a file in the artifact store, no database write."""
+        self._call(lambda: self.client.log_text(run_id, text, name))
 
     def finish(self, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
         """The status tag goes last: it is what the leaderboard reads."""
-        extra = [RunTag(k, v) for k, v in (tags or {}).items()]
-        self.client.log_batch(run_id, tags=[*extra, RunTag("status", status)])
-        self.client.set_terminated(run_id, "FINISHED" if status == SCORED else "FAILED")
+        batch = [*(RunTag(k, v) for k, v in (tags or {}).items()), RunTag("status", status)]
+        self._call(lambda: self.client.log_batch(run_id, tags=batch), write=True)
+        ending = {SCORED: "FINISHED", INTERRUPTED: "KILLED"}.get(status, "FAILED")
+        self._call(lambda: self.client.set_terminated(run_id, ending), write=True)
+
+    def close_interrupted(self, team: str) -> list[str]:
+        """Mark `interrupted` the runs of `team` that a dead evaluation left `running`, with their private runs.
+
+        Call it in the team's turn, where no live evaluation of the team from this workspace can be running; runs
+        made from other workspaces (another host on the same tracking server) are left alone. Private runs go
+        first: if this is interrupted too, the public run is still `running` and is found again next time.
+        """
+        mine = f"tags.evaluator = '{self.evaluator}'"
+        stale = self.runs(f"tags.team = '{team}' and tags.status = '{RUNNING}' and {mine}")
+        for run in stale:
+            for private in self.runs(f"tags.public_run_id = '{run.run_id}'", private=True):
+                if private.tags.get("status") != INTERRUPTED:
+                    self.finish(private.run_id, INTERRUPTED, {"message": INTERRUPTED_MESSAGE})
+            self.finish(run.run_id, INTERRUPTED, {"message": INTERRUPTED_MESSAGE})
+        return [run.run_id for run in stale]

@@ -297,7 +297,7 @@ def leaderboard(
         if publish:
             _publish(built, page, as_json(built), reveal)
     if format is Format.table and out_file is None:
-        out.print(table(built))
+        out.print(table(built, out.width))
         return
     text = {Format.table: None, Format.json: as_json, Format.csv: as_csv, Format.html: lambda _: page}[format]
     rendered = text(built) if text else _plain_table(built)

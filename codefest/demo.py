@@ -149,7 +149,7 @@ def run_challenge(item: LoadedChallenge, layout: Layout, out: Console, err: Cons
     for submission in planned:
         show_outcome(evaluate(item, layout.root, submission, err), submission, item.spec.primary_metric, out)
     published = publish_leaderboard(item, layout, err)
-    out.print(table(published.board))
+    out.print(table(published.board, out.width))
     err.print(f"{slug} done in {time.monotonic() - started:.0f} s", highlight=False)
     return published
 

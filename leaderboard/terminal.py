@@ -1,50 +1,81 @@
-"""The leaderboard as a rich table in the terminal."""
+"""The leaderboard as a rich table in the terminal; in a narrow one the least needed columns give way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.table import Table
 
-from leaderboard.board import Board
+from leaderboard.board import Board, Entry
 from leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
 
+BORDER = 3  # a column's separator and padding
 
-def table(board: Board) -> Table:
-    scale = scale_of([e.score.value for e in board.entries])
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cells: list[str]
+    keep: int  # the higher, the longer it stays as the terminal narrows
+    left: bool = False
+
+    @property
+    def width(self) -> int:
+        return max(len(self.header), *(len(c) for c in self.cells)) + BORDER
+
+
+def _columns(board: Board) -> list[Column]:
+    entries, scale = board.entries, scale_of([e.score.value for e in board.entries])
+
+    def score(e: Entry) -> str:
+        return f"{number(e.score.value, scale)} [{number(e.score.ci_low, scale)}, {number(e.score.ci_high, scale)}]"
+
+    columns = [
+        Column("rank", [rank_text(e.rank) for e in entries], 9),
+        Column("range", [range_text(e.rank_range) for e in entries], 5),
+        Column("group", ["-" if e.group is None else str(e.group) for e in entries], 6),
+        Column("team", [f"{e.team} (baseline)" if e.baseline else e.team for e in entries], 9, left=True),
+        Column("score [95% CI]", [score(e) for e in entries], 8),
+    ]
+    for name in board.tie_breakers:
+        values = [e.tie_breakers[name] for e in entries]
+        columns.append(Column(name, [number(v, scale_of([v])) for v in values], 1))
+    columns.append(Column("subs", [str(e.submissions) for e in entries], 3))
+    columns.append(Column("last (UTC)", [when(e.last_submission_ms, short=True) for e in entries], 2, left=True))
+    if board.view == "private":
+        columns.append(Column("public", [rank_text(e.public_rank) for e in entries], 7))
+        columns.append(Column("change", [change_text(e.rank_change) for e in entries], 7))
+    return columns
+
+
+def fitting(columns: list[Column], width: int) -> list[Column]:
+    """The columns that fit, dropping the least needed first; rank, team and score always stay."""
+    kept = list(columns)
+    for column in sorted(columns, key=lambda c: c.keep):
+        if sum(c.width for c in kept) + 1 <= width or column.keep >= 8:
+            break
+        kept.remove(column)
+    return kept
+
+
+def table(board: Board, width: int = 200) -> Table:
     direction = "higher is better" if board.higher_is_better else "lower is better"
     title = f"{board.title} — {board.view} leaderboard ({board.primary_metric}, {direction})"
-    grid = Table(title=title, caption=_caption(board))
-    for column in ("rank", "range", "group"):
-        grid.add_column(column, justify="right")
-    grid.add_column("team", no_wrap=True)
-    grid.add_column("score [95% CI]", justify="right", no_wrap=True)
-    for name in board.tie_breakers:
-        grid.add_column(name, justify="right")
-    grid.add_column("subs", justify="right")
-    grid.add_column("last (UTC)", no_wrap=True)
-    if board.view == "private":
-        grid.add_column("public", justify="right")
-        grid.add_column("change", justify="right")
-    for e in board.entries:
-        row = [
-            rank_text(e.rank),
-            range_text(e.rank_range),
-            "-" if e.group is None else str(e.group),
-            f"{e.team} (baseline)" if e.baseline else e.team,
-            f"{number(e.score.value, scale)} [{number(e.score.ci_low, scale)}, {number(e.score.ci_high, scale)}]",
-            *(number(e.tie_breakers[name], scale_of([e.tie_breakers[name]])) for name in board.tie_breakers),
-            str(e.submissions),
-            when(e.last_submission_ms, short=True),
-        ]
-        if board.view == "private":
-            row += [rank_text(e.public_rank), change_text(e.rank_change)]
-        grid.add_row(*row, style="dim" if e.baseline else None)
+    columns = fitting(_columns(board), width)
+    grid = Table(title=title, caption=_caption(board, len(columns) < len(_columns(board))))
+    for column in columns:
+        grid.add_column(column.header, justify="left" if column.left else "right", no_wrap=True)
+    for n, entry in enumerate(board.entries):
+        grid.add_row(*(c.cells[n] for c in columns), style="dim" if entry.baseline else None)
     return grid
 
 
-def _caption(board: Board) -> str:
+def _caption(board: Board, narrowed: bool) -> str:
     lines = [
         f"{board.runs_ranked} scored submissions; each team's {board.final_submission} submission; "
         "entries in one group do not differ significantly (paired bootstrap, 95%)",
         *board.notes,
     ]
+    if narrowed:
+        lines.append("(a wider terminal shows every column; --format csv or json has them all)")
     return "\n".join(lines)

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from rich.console import Console
 
 from challenges.discovery import load
 from evaluation.tracking import tracking_uri
 from leaderboard.board import Board, Entry, Score, build
 from leaderboard.export import as_csv, as_json, cell
 from leaderboard.page import render
+from leaderboard.terminal import table
 from tests.events import SLUG, Event
 from tests.test_cli import assert_clean_failure, codefest
 
@@ -179,3 +181,22 @@ def test_csv_cells_never_start_a_formula() -> None:
     ]
     rows = list(csv.reader(io.StringIO(as_csv(_board_with_team('=HYPERLINK("http://x")')))))
     assert rows[1][4] == '\'=HYPERLINK("http://x")'
+
+
+def _rendered(board: Board, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(table(board, width))
+    return console.export_text()
+
+
+def test_a_narrow_terminal_keeps_rank_team_and_score_and_says_what_it_left_out() -> None:
+    board = _board_with_team("office-a")
+    board.tie_breakers = ["three_guesses@subclass"]
+    board.entries[0].tie_breakers = {"three_guesses@subclass": 0.75}
+    wide, narrow = _rendered(board, 200), _rendered(board, 60)
+    for text in ("rank", "office-a", "0.5000 [0.4000, 0.6000]"):
+        assert text in wide and text in narrow
+    assert "three_guesses@subclass" in wide and "0.7500" in wide and "2023-11-14" not in wide
+    assert "three_guesses@subclass" not in narrow and "last (UTC)" not in narrow
+    assert "a wider terminal shows every column" in narrow and "wider terminal" not in wide
+    assert max(len(line) for line in narrow.splitlines()) <= 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +36,28 @@ def small_copy(root: Path, slug: str, new_slug: str | None = None) -> Path:
     spec["dataset"]["options"] = dict(SMALL[slug])
     spec["dataset"].pop("sha256", None)
     return write_challenge(root, spec)
+
+
+WRONG_SYMBOL = ["Y02E 10/50"]  # a valid symbol that no generated item carries
+
+
+def bundle_test_ids(home: Path, slug: str) -> list[str]:
+    """The test ids of a built classification challenge, in the bundle's order."""
+    return [json.loads(line)["id"] for line in (home / f"bundles/{slug}/test.jsonl").read_text().splitlines()]
+
+
+def vault_test_labels(home: Path, slug: str) -> dict[str, list[str]]:
+    """The held-out labels, read from the vault as only a test may."""
+    rows = (home / f"vault/{slug}/test-labels.jsonl").read_text().splitlines()
+    return {r["id"]: r["labels"] for r in map(json.loads, rows)}
+
+
+def right_every(home: Path, slug: str, path: Path, every: int) -> Path:
+    """Predictions with the gold labels on every `every`-th test item and a wrong symbol elsewhere."""
+    gold = vault_test_labels(home, slug)
+    lines = [
+        json.dumps({"id": i, "labels": gold[i] if n % every == 0 else WRONG_SYMBOL})
+        for n, i in enumerate(bundle_test_ids(home, slug))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -35,7 +35,7 @@ from codefest.errors import CodefestError
 from evaluation.access import Experiments, server_command, server_files
 from evaluation.evaluate import Evaluator
 from shared_datasets.heldout import build
-from tests.helpers import bundled_spec, write_challenge
+from tests.helpers import bundled_spec, right_every, write_challenge
 
 SLUG = "access-ipc"
 PRIMARY = "top_prediction_at_subclass"
@@ -148,18 +148,6 @@ def _challenge(base: Path) -> tuple[Path, Path]:
     return base / "challenges", base / "home"
 
 
-def _predictions(home: Path, path: Path, right_every: int) -> Path:
-    """Gold labels on every `right_every`-th test item, a wrong symbol elsewhere."""
-    rows = (home / "vault" / SLUG / "test-labels.jsonl").read_text().splitlines()
-    gold = [json.loads(row) for row in rows]
-    lines = [
-        json.dumps({"id": g["id"], "labels": g["labels"] if n % right_every == 0 else ["Y02E 10/50"]})
-        for n, g in enumerate(gold)
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @contextmanager
 def _server(home: Path, log: Path) -> Iterator[str]:
     """`mlflow server` as `codefest access server` would start it, in a process group of its own."""
@@ -213,7 +201,7 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
             _login(env, uri, "organiser")
             evaluator = Evaluator(load(SLUG), home)
             outcomes = {
-                team: evaluator.predictions(team, _predictions(home, base / f"{team}.jsonl", every))
+                team: evaluator.predictions(team, right_every(home, SLUG, base / f"{team}.jsonl", every))
                 for team, every in (("team-a", 2), ("team-b", 3))
             }
             assert all(o.status == "scored" and o.run_id for o in outcomes.values()), outcomes

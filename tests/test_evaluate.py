@@ -13,7 +13,14 @@ from challenges.discovery import load
 from evaluation.evaluate import Evaluator, evaluate_inbox
 from evaluation.tracking import tracking_uri
 from shared_datasets.heldout import build
-from tests.helpers import bundled_spec, write_challenge
+from tests.helpers import (
+    WRONG_SYMBOL,
+    bundle_test_ids,
+    bundled_spec,
+    right_every,
+    vault_test_labels,
+    write_challenge,
+)
 from tests.test_cli import assert_clean_failure, codefest
 
 TAGS = {"team", "challenge", "phase", "status", "submission_sha256", "signature", "harness_version", "dataset_sha256"}
@@ -45,23 +52,15 @@ def evaluator(event: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Evalua
 
 
 def _test_ids(home: Path) -> list[str]:
-    return [json.loads(line)["id"] for line in (home / "bundles/eval-ipc/test.jsonl").read_text().splitlines()]
+    return bundle_test_ids(home, "eval-ipc")
 
 
 def _gold(home: Path) -> dict[str, list[str]]:
-    rows = (home / "vault/eval-ipc/test-labels.jsonl").read_text().splitlines()
-    return {r["id"]: r["labels"] for r in map(json.loads, rows)}
+    return vault_test_labels(home, "eval-ipc")
 
 
-def _predictions(home: Path, path: Path, right_every: int) -> Path:
-    """Gold labels for every `right_every`-th item, a wrong symbol elsewhere."""
-    gold = _gold(home)
-    lines = [
-        json.dumps({"id": i, "labels": gold[i] if n % right_every == 0 else ["Y02E 10/50"]})
-        for n, i in enumerate(_test_ids(home))
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def _predictions(home: Path, path: Path, every: int) -> Path:
+    return right_every(home, "eval-ipc", path, every)
 
 
 def _client(home: Path) -> MlflowClient:
@@ -98,7 +97,7 @@ def test_private_scores_are_only_in_the_private_experiment(evaluator: Evaluator,
     path = tmp_path / "p.jsonl"
     path.write_text(
         "".join(
-            json.dumps({"id": i, "labels": gold[i] if i in evaluator.public_ids else ["Y02E 10/50"]}) + "\n"
+            json.dumps({"id": i, "labels": gold[i] if i in evaluator.public_ids else WRONG_SYMBOL}) + "\n"
             for i in _test_ids(evaluator.root)
         )
     )

@@ -18,6 +18,7 @@ from leaderboard.export import as_csv, as_json, cell
 from leaderboard.page import render
 from leaderboard.terminal import table
 from tests.events import SLUG, Event
+from tests.helpers import bundle_test_ids, vault_test_labels
 from tests.test_cli import assert_clean_failure, codefest
 
 
@@ -35,11 +36,10 @@ def boards(evaluated: Event) -> dict[str, dict]:
 
 
 def _public_items(evaluated: Event) -> tuple[list[str], dict[str, list[str]]]:
-    """(test ids in bundle order, public ids' gold labels), read from the vault as only a test may."""
-    ids = [json.loads(x)["id"] for x in (evaluated.home / f"bundles/{SLUG}/test.jsonl").read_text().splitlines()]
+    """(test ids in bundle order, public ids' gold labels)."""
     public = set(json.loads((evaluated.home / f"vault/{SLUG}/partition.json").read_text())["public"])
-    rows = map(json.loads, (evaluated.home / f"vault/{SLUG}/test-labels.jsonl").read_text().splitlines())
-    return ids, {r["id"]: r["labels"] for r in rows if r["id"] in public}
+    gold = vault_test_labels(evaluated.home, SLUG)
+    return bundle_test_ids(evaluated.home, SLUG), {item: labels for item, labels in gold.items() if item in public}
 
 
 def test_json_ranks_the_evaluated_teams_with_ties_and_the_baseline(evaluated: Event, boards: dict) -> None:

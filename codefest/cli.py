@@ -293,7 +293,7 @@ def leaderboard(
 
     with err.status(f"{slug}: building the leaderboard") as status:
         built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
-        page = render(built)
+        page = render(built) if publish or format is Format.html else ""  # the chart costs matplotlib
         if publish:
             _publish(built, page, as_json(built), reveal)
     if format is Format.table and out_file is None:

@@ -86,6 +86,11 @@ def dataset_sha256(spec: Challenge, root: Path) -> str:
     )
 
 
+def current_signature(spec: Challenge, root: Path) -> str:
+    """The signature a run must carry to be ranked: the challenge's evaluation as declared and built now."""
+    return evaluation_signature(spec, dataset_sha256(spec, root))
+
+
 class View:
     """How one view reads scores: the public runs themselves, or the private runs they point to."""
 
@@ -113,7 +118,7 @@ def build(
     progress: Progress = lambda _: None,
 ) -> Board:
     spec = challenge.spec
-    signature = evaluation_signature(spec, dataset_sha256(spec, root))
+    signature = current_signature(spec, root)
     tracker = Tracker(spec.slug, root)
     progress("reading the scored runs")
     public = scored_submissions(tracker, signature, spec.primary_metric)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from challenges.spec import Challenge
 from codefest.errors import CodefestError
-from evaluation.challenge import evaluation_signature
 from evaluation.submissions import check_team
 from evaluation.tracking import SCORED, Tracker
-from leaderboard.board import dataset_sha256
+from leaderboard.board import current_signature
 from leaderboard.submissions import SELECTED_TAG
 
 
@@ -30,7 +29,7 @@ def select_submission(spec: Challenge, root: Path, team: str, run_id: str) -> st
     run = runs[run_id]
     if run.tags.get("status") != SCORED:
         raise CodefestError(f"run {run_id} has status '{run.tags.get('status')}', not scored", listing)
-    if run.tags.get("signature") != evaluation_signature(spec, dataset_sha256(spec, root)):
+    if run.tags.get("signature") != current_signature(spec, root):
         raise CodefestError(
             f"run {run_id} was scored under an older evaluation signature and cannot be ranked",
             "select a submission scored under the current signature",

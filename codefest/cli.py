@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
 from dataclasses import replace
 from enum import StrEnum
@@ -312,8 +312,8 @@ def leaderboard(
 def _plain_table(built: Board) -> str:
     from leaderboard.terminal import table
 
-    console = Console(record=True, width=200, file=open(os.devnull, "w"))  # noqa: SIM115 (closed with the console)
-    console.print(table(built))
+    console = Console(record=True, width=200, file=io.StringIO())  # recorded, not shown
+    console.print(table(built, console.width))
     return console.export_text()
 
 

@@ -1,10 +1,11 @@
 """Running a participant's pilot on the test inputs: its own process, no labels, no network, the challenge's limits.
 
 The pilot only writes a predictions file; codefest validates and scores it afterwards in its own process, so the
-participant's code never runs where the held-out labels can be read. This side prepares the run folder, reads the
-pilot's streams and gives the verdict; `evaluation.jail` builds the isolation (namespaces, read-only mounts, the
-bounded writable space). The contract for participants, and what the isolation guarantees, are in
-docs/code-submissions.md.
+participant's code never runs where the held-out labels can be read. This side copies the pilot (bounded, the same
+entries as its fingerprint), puts the run in a cgroup of its own (whole-run memory, tasks, CPU), reads the pilot's
+streams, stops it at the wall time and gives the verdict; `evaluation.jail` builds the isolation around Debian's
+bubblewrap (an allowlist of read-only host paths, one bounded writable space, no network, no nested namespaces).
+The contract for participants, and what the isolation guarantees, are in docs/code-submissions.md.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import pwd
 import re
 import selectors
 import shutil
@@ -29,25 +29,28 @@ from pathlib import Path
 
 from codefest.errors import CodefestError
 from codefest.offline import OFFLINE_DEFAULTS
-from evaluation import jail
+from evaluation import cgroups, jail, pilot_tree
 
 NETWORK_MARKER = "codefest-sandbox: network access blocked:"
 TAIL_BYTES = 64 * 1024
 TAIL_LINES = 20
 CALL_BYTES = 400  # what is kept of a blocked network call's description
 CHUNK_BYTES = 64 * 1024
-STOP_GRACE_SECONDS = 30.0  # how long the jail may take to empty the pilot's namespace (1024 processes) at the wall time
 STREAM_GRACE_SECONDS = 2.0  # how long the streams may stay open after the kill (a process escaped it, unisolated)
 MAX_PYPROJECT_BYTES = 1024**2
 DEFAULT_DISK_MB = 1024
+DEFAULT_TASKS = 1024  # processes and threads of one run together: stops fork bombs, not thread pools
+DEFAULT_CPUS = 2.0  # CPUs' worth of time a run may take at once (a CFS quota): a busy run cannot starve the others
+DEFAULT_OUTPUT_MB = 256  # apparent size of all the output folder's files that come back: a predictions file's worth
+DEFAULT_OUTPUT_FILES = 16  # files (and links) of the output folder that come back
 PREDICTIONS = "predictions.jsonl"
 TEST_INPUT = "test.jsonl"
-IGNORED = (".git", ".venv", "__pycache__", ".nox", ".codefest")
 MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
 DISK_SIGNS = ("No space left on device", "Disk quota exceeded")
 PROCESS_SIGNS = ("Resource temporarily unavailable", "can't start new thread")
 NEAR_LIMIT = 0.75  # a share of the memory limit: a kill or crash above it is taken for running out of memory
 CODEFEST_ROOT = Path(__file__).resolve().parents[1]
+STAGE_PARENT = "/tmp"  # where the jail mounts a run's scratch space: bwrap, as nobody, must reach it (mode 1777)
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 # Injected into the pilot's interpreter: names the call that tried the network, which the empty network namespace
@@ -70,8 +73,12 @@ sys.addaudithook(_codefest_no_network)
 @dataclass(frozen=True)
 class CodeLimits:
     wall_time_seconds: float
-    memory_mb: int
+    memory_mb: int  # the whole run (cgroup), and each process's address space
     disk_mb: int = DEFAULT_DISK_MB  # all the pilot writes in a run: its folder's changes, output, temp folders
+    max_tasks: int = DEFAULT_TASKS  # processes and threads of the whole run (cgroup pids.max)
+    cpus: float = DEFAULT_CPUS  # CPU time per second of wall time (cgroup CPU quota)
+    output_mb: int = DEFAULT_OUTPUT_MB  # what may come back from the output folder, by apparent size ...
+    output_files: int = DEFAULT_OUTPUT_FILES  # ... and by count; over either, nothing comes back
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ class CodeRun:
     stdout: str
     stderr: str
     isolated: bool
+    peak_memory_bytes: int | None = None  # the run's peak, all processes together (cgroup); None without one
+    cpu_seconds: float | None = None  # CPU time of all the run's processes (cgroup); None without one
 
 
 @dataclass(frozen=True)
@@ -220,26 +229,15 @@ def _copy_inputs(inputs: list[Path], folder: Path) -> None:
         target.chmod(0o644)
 
 
-def _copy_plain(source: str, target: str) -> str:
-    """copytree's copy function: links are copied as links before this, and anything but a file is refused.
+def _prepare(pilot: Path, entries: list[pilot_tree.Entry], inputs: list[Path], workdir: Path) -> _Layout:
+    """Copy, never link, never follow: a link in the pilot is copied as a link and resolved only in the sandbox.
 
-    A FIFO or a device node in a pilot would stall or flood the organiser's copy.
+    `entries` are the pilot's, walked (and bounded) before anything was copied: the fingerprint's own list.
     """
-    if not stat.S_ISREG(os.lstat(source).st_mode):
-        raise CodefestError(
-            f"the pilot holds {source}, which is neither a file, a folder nor a link",
-            "remove it from the repository",
-        )
-    return shutil.copy2(source, target)
-
-
-def _prepare(pilot: Path, inputs: list[Path], workdir: Path) -> _Layout:
-    """Copy, never link, never follow: a link in the pilot is copied as a link and resolved only in the sandbox."""
     layout = _Layout(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
-    ignore = shutil.ignore_patterns(*IGNORED)
-    shutil.copytree(pilot, layout.pilot, symlinks=True, ignore=ignore, copy_function=_copy_plain)
+    pilot_tree.copy(pilot, entries, layout.pilot)
     _copy_inputs(inputs, layout.input)
     layout.output.mkdir()
     layout.site.mkdir(exist_ok=True)
@@ -294,22 +292,26 @@ def _launcher() -> list[str]:
 
 @functools.cache
 def isolation_available() -> bool:
-    """Root on Linux, a `nobody` user, and every namespace and mount the jail needs: the normal case on a server."""
-    if sys.platform != "linux" or os.geteuid() != 0:
+    """Root on Linux, bubblewrap installed, and a probe run through the whole sandbox works: the normal case."""
+    if sys.platform != "linux" or os.geteuid() != 0 or not os.access(jail.BWRAP, os.X_OK):
         return False
     try:
-        pwd.getpwnam(jail.SANDBOX_USER)
         with tempfile.TemporaryDirectory(prefix="codefest-probe-") as scratch:
             command = [*_launcher(), "--probe", scratch]
             probe = subprocess.run(command, env=_launcher_env(), cwd="/", capture_output=True, timeout=30, check=False)
-    except (KeyError, OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
 
 
-def _reachable(layout: _Layout) -> list[str]:
-    """What the sandbox user must reach: the run folder and the interpreter with its installed packages."""
-    return sorted(str(path) for path in {layout.root, *jail.interpreter_paths()})
+def _read_only(layout: _Layout) -> list[str]:
+    """What the pilot reads besides the system: the interpreter with its packages, and the run folder.
+
+    The run folder holds the organiser's copy of the pilot and the output folder (both replaced by scratch space in
+    the sandbox), the inputs and the network hook. codefest's own packages are not shown: pilots do not import
+    them at predict time, and the checkout beside them holds the default workspace.
+    """
+    return sorted({str(layout.root), *(str(path) for path in jail.interpreter_paths())})
 
 
 def _jailed(command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, place: _Place) -> list[str]:
@@ -318,19 +320,30 @@ def _jailed(command: list[str], env: dict[str, str], layout: _Layout, limits: Co
         env=env,
         memory_mb=limits.memory_mb,
         disk_mb=limits.disk_mb,
-        hidden=[str(path) for path in place.hidden],
-        reachable=_reachable(layout),
+        read_only=_read_only(layout),
         pilot=str(layout.pilot),
         output=str(layout.output),
+        output_files=limits.output_files,
+        output_bytes=limits.output_mb * 1024**2,
         stage=str(place.stage),
+        cgroup_procs=place.group.procs_files if place.group else [],
+        max_processes=None if place.group else limits.max_tasks,
         report_fd=place.report_fd,
     )
     return [*_launcher(), spec.to_json()]
 
 
 def _fallback_limits(limits: CodeLimits) -> None:
-    """Without namespaces: the limits still hold (no process cap: it would count the organiser's own processes)."""
-    jail.set_limits(limits.memory_mb, max_processes=None)
+    """Without isolation: the limits still hold (no process cap: it would count the organiser's own processes)."""
+    jail.set_limits(limits.memory_mb)
+
+
+def _run_group(limits: CodeLimits) -> tuple[cgroups.RunGroup | None, str]:
+    """The run's cgroup, or why the host has none to give (then said in the verdict, never silently unlimited)."""
+    try:
+        return cgroups.create(limits.memory_mb * 1024**2, limits.max_tasks, limits.cpus), ""
+    except cgroups.Unavailable as err:
+        return None, str(err)
 
 
 # --- the output streams ------------------------------------------------------------------------------------
@@ -406,11 +419,11 @@ class _Capture:
 
 @dataclass(frozen=True)
 class _Place:
-    """Where the jail works: the paths it hides, its staging folder, and the pipe for its setup failures."""
+    """Where the jail works: its staging folder, the pipe for what it reports, and the run's cgroup."""
 
-    hidden: list[Path]
     stage: Path
     report_fd: int
+    group: cgroups.RunGroup | None
 
 
 @dataclass(frozen=True)
@@ -419,7 +432,9 @@ class _Ran:
     stdout: _Stream
     stderr: _Stream
     isolated: bool
-    setup_problem: str = ""
+    report: str = ""  # what the jail reported: a setup failure, or the output it refused to copy back
+    usage: cgroups.Usage | None = None
+    unlimited: str = ""  # why the run had no cgroup, when it was isolated
 
 
 def _kill_group(pid: int) -> None:
@@ -432,22 +447,19 @@ def _wait_unreaped(pid: int) -> None:
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
-def _wait(proc: subprocess.Popen, timeout: float, jailed: bool) -> _Exit:
-    """Wait without reaping, kill the group (on timeout, or stragglers after a normal exit), then reap.
+def _wait(proc: subprocess.Popen, timeout: float, group: cgroups.RunGroup | None) -> _Exit:
+    """Wait without reaping, kill the process group and the cgroup (at the wall time, or stragglers), then reap.
 
-    At the wall time a jail is first asked to stop (SIGTERM): it kills the pilot and ends only once every process
-    of the pilot has. Reaping last keeps the group id taken until it is killed; wait4 gives the peak memory of the
-    whole tree.
+    Killing the jail and bwrap kills the pilot's PID namespace (bwrap's --die-with-parent); the cgroup catches
+    anything else. Reaping last keeps the group id taken until it is killed; wait4 gives the tree's peak memory.
     """
     waiter = threading.Thread(target=_wait_unreaped, args=(proc.pid,), daemon=True)
     waiter.start()
     waiter.join(timeout)
     timed_out = waiter.is_alive()
-    if timed_out and jailed:
-        with contextlib.suppress(ProcessLookupError):  # not reaped yet, so the pid is still the jail's
-            os.kill(proc.pid, signal.SIGTERM)
-        waiter.join(STOP_GRACE_SECONDS)
     _kill_group(proc.pid)
+    if group is not None:
+        group.kill_all()
     _, status, usage = os.wait4(proc.pid, 0)
     waiter.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -455,9 +467,9 @@ def _wait(proc: subprocess.Popen, timeout: float, jailed: bool) -> _Exit:
 
 
 def _execute(
-    command: list[str], env: dict[str, str], limits: CodeLimits, cwd: Path, report_fd: int | None = None
+    command: list[str], env: dict[str, str], limits: CodeLimits, cwd: Path, place: _Place | None = None
 ) -> tuple[_Exit, _Stream, _Stream]:
-    """Run `command` (the jail when it gets `report_fd`) in a session of its own, its streams read through pipes."""
+    """Run `command` (the jail when there is a `place`) in a session of its own, its streams read through pipes."""
     stdout, stderr = _Stream(), _Stream()
     (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe()
     capture = _Capture({out_read: stdout, err_read: stderr})
@@ -471,13 +483,13 @@ def _execute(
                 stdout=out_write,
                 stderr=err_write,
                 start_new_session=True,
-                pass_fds=() if report_fd is None else (report_fd,),
-                preexec_fn=functools.partial(_fallback_limits, limits) if report_fd is None else None,
+                pass_fds=() if place is None else (place.report_fd,),
+                preexec_fn=functools.partial(_fallback_limits, limits) if place is None else None,
             )
         finally:
             os.close(out_write)
             os.close(err_write)
-        done = _wait(proc, limits.wall_time_seconds, jailed=report_fd is not None)
+        done = _wait(proc, limits.wall_time_seconds, None if place is None else place.group)
     finally:
         capture.finish()
     return done, stdout, stderr
@@ -491,25 +503,31 @@ def _drain(fd: int) -> str:
     return ""
 
 
-def _run_isolated(
-    command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, hidden: list[Path]
-) -> _Ran:
-    stage = Path(tempfile.mkdtemp(prefix="codefest-stage-"))
+def _run_isolated(command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits) -> _Ran:
+    group, unlimited = _run_group(limits)
+    stage = Path(tempfile.mkdtemp(prefix="codefest-stage-", dir=STAGE_PARENT))
     report_read, report_write = os.pipe()
+    usage = None
     try:
-        jailed = _jailed(command, env, layout, limits, _Place(hidden, stage, report_write))
-        done, stdout, stderr = _execute(jailed, _launcher_env(), limits, Path("/"), report_write)
+        place = _Place(stage, report_write, group)
+        done, stdout, stderr = _execute(
+            _jailed(command, env, layout, limits, place), _launcher_env(), limits, Path("/"), place
+        )
     finally:
         os.close(report_write)
         stage.rmdir()
-        problem = _drain(report_read)
-    return _Ran(done, stdout, stderr, isolated=True, setup_problem=problem)
+        report = _drain(report_read)
+        if group is not None:
+            group.kill_all()
+            usage = group.usage()
+            group.remove()
+    return _Ran(done, stdout, stderr, isolated=True, report=report, usage=usage, unlimited=unlimited)
 
 
-def _run(command: list[str], layout: _Layout, limits: CodeLimits, hidden: list[Path]) -> _Ran:
+def _run(command: list[str], layout: _Layout, limits: CodeLimits) -> _Ran:
     env = _environment(layout)
     if isolation_available():
-        return _run_isolated(command, env, layout, limits, hidden)
+        return _run_isolated(command, env, layout, limits)
     done, stdout, stderr = _execute(command, env, limits, layout.pilot)
     return _Ran(done, stdout, stderr, isolated=False)
 
@@ -524,9 +542,13 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def _ran_out_of_memory(done: _Exit, stderr: str, limits: CodeLimits) -> bool:
-    if any(sign in stderr for sign in MEMORY_SIGNS):
+def _ran_out_of_memory(ran: _Ran, limits: CodeLimits) -> bool:
+    """The cgroup's own evidence (the kernel killed a process for its limit) first, then the signs of a crash."""
+    if ran.usage is not None and ran.usage.oom_kills > 0:
         return True
+    if any(sign in ran.stderr.text for sign in MEMORY_SIGNS):
+        return True
+    done = ran.done
     killed = done.code in (-signal.SIGKILL, -signal.SIGSEGV, 128 + signal.SIGKILL, 128 + signal.SIGSEGV)
     return killed and done.peak_kib * 1024 >= NEAR_LIMIT * limits.memory_mb * 1024**2
 
@@ -543,7 +565,7 @@ def _limit_hit(stderr: str, limits: CodeLimits) -> str:
             "(changes to its folder, the output folder and the temp folders together)"
         )
     if any(sign in stderr for sign in PROCESS_SIGNS):
-        return f"it may have started too many processes or threads: the limit is {jail.MAX_PROCESSES}"
+        return f"it may have started too many processes or threads: the limit is {limits.max_tasks}"
     return ""
 
 
@@ -570,6 +592,14 @@ def _predictions_file(layout: _Layout) -> tuple[Path | None, str]:
     return path, ""
 
 
+def _output_refused(report: str) -> str:
+    """The jail's word that the output folder was over its bounds, and nothing came back."""
+    for line in report.splitlines():
+        if line.startswith(jail.OUTPUT_MARKER):
+            return "your code " + line.removeprefix(jail.OUTPUT_MARKER).strip().replace("the output folder", "left", 1)
+    return ""
+
+
 def _verdict(ran: _Ran, layout: _Layout, limits: CodeLimits) -> tuple[str, str, Path | None]:
     done, stderr, network_call = ran.done, ran.stderr.text, ran.stderr.network_call
     if network_call is not None:
@@ -590,17 +620,21 @@ def _verdict(ran: _Ran, layout: _Layout, limits: CodeLimits) -> tuple[str, str, 
             ),
             None,
         )
-    if done.code != 0 and _ran_out_of_memory(done, stderr, limits):
+    if done.code != 0 and _ran_out_of_memory(ran, limits):
         return (
             "memory",
             (
-                f"your code ran out of memory: the limit is {limits.memory_mb} MB of address space; "
+                f"your code ran out of memory: the limit is {limits.memory_mb} MB for the whole run (all its "
+                "processes and the files it keeps in /tmp together) and for each process's address space; "
                 "load a smaller model or process the input in batches"
             ),
             None,
         )
     if done.code != 0:
         return "crashed", _crash_message(done, stderr, limits), None
+    refused = _output_refused(ran.report)
+    if refused:
+        return "no-output", f"{refused}; write only {PREDICTIONS} (and small files) to the output folder", None
     predictions, problem = _predictions_file(layout)
     if predictions is None:
         return "no-output", problem, None
@@ -611,18 +645,35 @@ def run_pilot(pilot: Path, inputs: list[Path], limits: CodeLimits, hidden: list[
     """Run the pilot's entry point on `inputs` in `workdir`, unable to see `hidden` or the network."""
     pilot, workdir = pilot.resolve(), workdir.resolve()
     module = entry_point(pilot)
+    entries = pilot_tree.walk(pilot)  # bounded, and refused before anything is copied
     secrets = [path.resolve() for path in hidden]
     _check_places(workdir, secrets)
-    layout = _prepare(pilot, inputs, workdir)
+    layout = _prepare(pilot, entries, inputs, workdir)
     started = time.monotonic()
-    ran = _run(_command(module, layout), layout, limits, secrets)
+    ran = _run(_command(module, layout), layout, limits)
     seconds = time.monotonic() - started
-    if jail.SETUP_MARKER in ran.setup_problem:
+    if jail.SETUP_MARKER in ran.report:
         raise CodefestError(
-            f"the sandbox could not be set up: {_last_lines(ran.setup_problem)}",
-            f"check that user {jail.SANDBOX_USER} can read codefest's Python installation and that mount works",
+            f"the sandbox could not be set up: {_last_lines(ran.report)}\n{_last_lines(ran.stderr.text)}",
+            f"check that {jail.BWRAP} (Debian's bubblewrap) works for user nobody and that mount works",
         )
     status, message, predictions = _verdict(ran, layout, limits)
     if not ran.isolated:
-        message += " (network and file isolation were not available: run codefest as root on Linux 5.12 or later)"
-    return CodeRun(status, message, predictions, seconds, ran.stdout.text, ran.stderr.text, ran.isolated)
+        message += " (network and file isolation were not available: run codefest as root on Linux with bubblewrap)"
+    elif ran.unlimited:
+        message += (
+            f" (whole-run limits were not available: {ran.unlimited}; memory and processes were limited per "
+            "process only)"
+        )
+    usage = ran.usage or cgroups.Usage(None, None, 0)
+    return CodeRun(
+        status,
+        message,
+        predictions,
+        seconds,
+        ran.stdout.text,
+        ran.stderr.text,
+        ran.isolated,
+        usage.peak_memory_bytes,
+        usage.cpu_seconds,
+    )

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from challenges.spec import SubmissionLimits
 from codefest.errors import CodefestError
+from evaluation.pilot_tree import Entry, walk
 from shared_datasets.files import sha256_file
 
 TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-IGNORED = {".git", ".venv", "__pycache__", ".nox", ".codefest", ".pytest_cache", ".ruff_cache"}
 
 
 def check_team(name: str) -> str:
@@ -29,7 +29,9 @@ def check_team(name: str) -> str:
 def fingerprint(path: Path) -> str:
     """sha256 of a predictions file, or of a pilot folder's entries (names and contents, in a fixed order).
 
-    Links are never followed: a link to the vault would otherwise be read, here or as the predictions themselves.
+    A folder's entries are those the sandbox copies (`evaluation.pilot_tree`: one ignore list, one bounded walk), so
+    two pilots that run different code never share a fingerprint, and an oversized folder is refused before any of
+    it is read. Links are never followed: a link to the vault would otherwise be read, here or as the predictions.
     """
     if path.is_symlink():
         raise CodefestError(f"{path} is a link", "submit the predictions file or the pilot folder itself")
@@ -39,23 +41,17 @@ def fingerprint(path: Path) -> str:
         raise CodefestError(f"{path} not found", "give the path of the predictions file or the pilot folder")
     digest = hashlib.sha256()
     for entry in _entries(path):
-        name = str(entry.relative_to(path)).encode()
-        if entry.is_symlink():
-            digest.update(name + b"\0link\0" + os.readlink(entry).encode() + b"\0")
-        elif entry.is_file():
-            digest.update(name + b"\0" + bytes.fromhex(sha256_file(entry)) + b"\0")
+        name, where = os.fsencode(entry.relative), path / entry.relative
+        if entry.kind == "link":
+            digest.update(name + b"\0link\0" + os.fsencode(os.readlink(where)) + b"\0")
+        elif entry.kind == "file":
+            digest.update(name + b"\0" + bytes.fromhex(sha256_file(where)) + b"\0")
     return digest.hexdigest()
 
 
-def _entries(folder: Path) -> list[Path]:
-    """Every file and link under the folder, sorted, without descending into links or ignored folders."""
-    found = []
-    for parent, folders, files in os.walk(folder, followlinks=False):
-        here = Path(parent)
-        folders[:] = [f for f in folders if f not in IGNORED and not (here / f).is_symlink()]
-        found += [here / f for f in files]
-        found += [here / f for f in os.listdir(here) if (here / f).is_symlink() and (here / f).is_dir()]
-    return sorted(found)
+def _entries(folder: Path) -> list[Entry]:
+    """The files, links and folders the sandbox would copy, sorted; refused past the pilot folder's limits."""
+    return walk(folder)
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,64 @@
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from evaluation.problems import Problems, shown
+from codefest.errors import CodefestError
+from evaluation.problems import Problems, listing, shown
 
 
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 2 * 1024**3
     max_line_bytes: int = 4_000_000
+
+
+@dataclass(frozen=True)
+class PublicItems:
+    """The test items a predictions file is validated against, from public inputs only, never from labels.
+
+    So no message can depend on a held-out label. `lengths`, when known, are the characters of each item's public
+    input (a translation's source), from which per-item limits are derived.
+    """
+
+    ids: tuple[str, ...]
+    lengths: tuple[int, ...] | None = None
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {item: i for i, item in enumerate(self.ids)})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.index
+
+
+def read_test_items(path: Path, length_of: str | None = None) -> PublicItems:
+    """The ids of the organisers' public test inputs (JSONL), with the length of field `length_of` if given."""
+    problems, ids, lengths = Problems(path), {}, []
+    for number, row in jsonl_objects(path, problems):
+        item, text = row.get("id"), row.get(length_of, "") if length_of else ""
+        if not isinstance(item, str) or not item or item in ids or not isinstance(text, str):
+            wanted = f"a new string 'id'{f' and a string {length_of!r}' if length_of else ''}"
+            problems.add(f"line {number}", f"the line needs {wanted}", "repair the test inputs")
+            continue
+        ids[item] = number
+        lengths.append(len(text))
+    if problems or not ids:
+        raise CodefestError(
+            f"test inputs {path} cannot be used:\n{listing(problems.listed, problems.total) or '  - no items'}",
+            "the organisers must rebuild the challenge's bundle",
+        )
+    return PublicItems(tuple(ids), tuple(lengths) if length_of else None)
 
 
 def _size_ok(path: Path, problems: Problems, limits: Limits) -> bool:
@@ -38,31 +82,65 @@ def _size_ok(path: Path, problems: Problems, limits: Limits) -> bool:
 
 
 def text_lines(path: Path, problems: Problems, limits: Limits = Limits()) -> Iterator[tuple[int, str]]:
-    """(line number, text) of non-blank lines; bad bytes and overlong lines become problems, not exceptions."""
+    """(line number, text) of non-blank lines; bad bytes and overlong lines become problems, not exceptions.
+
+    Reading stops at the first line past `limits.max_bytes` (a file may grow after its size was checked) and once
+    `problems` is full, so that the work done for a bad file is bounded by the limits, not by the file's size.
+    """
     if not _size_ok(path, problems, limits):
         return
     try:
-        handle = path.open("rb")
+        handle = _open(path)
     except OSError as err:
         problems.add("file", f"cannot be read ({err.strerror})", "make the file readable")
         return
     with handle:
-        for number, raw in enumerate(_bounded_lines(handle, limits.max_line_bytes), start=1):
+        for number, raw in _lines(handle, limits.max_line_bytes):
             if problems.full:
+                return
+            if handle.tell() > limits.max_bytes:  # cheap: the buffered reader knows its position
+                problems.add(
+                    "file",
+                    f"the file grew past the limit of {limits.max_bytes:,} bytes while it was read",
+                    "submit a finished file, within the limit",
+                )
                 return
             text = _decoded(number, raw, problems, limits)
             if text is not None and text.strip():
                 yield number, text
 
 
-def _decoded(number: int, raw: bytes | None, problems: Problems, limits: Limits) -> str | None:
+def first_text(path: Path, limits: Limits = Limits()) -> bytes:
+    """The start of the first line holding more than ASCII spaces and a byte order mark, stripped; b"" if none.
+
+    Records nothing: text_lines reports the file's problems. At most one line's first bytes are held.
+    """
+    try:
+        with _open(path) as handle:
+            for _number, raw in _lines(handle, limits.max_line_bytes):
+                if text := raw.removeprefix(b"\xef\xbb\xbf").strip():
+                    return text
+    except OSError:
+        pass
+    return b""
+
+
+_BUFFER = 1 << 16  # bytes read from the file at a time; runs of blank lines are skipped within it
+
+
+def _open(path: Path) -> io.BufferedReader:
+    """The file, read through a large buffer that _lines looks into (a seam for tests that count what is read)."""
+    return path.open("rb", buffering=_BUFFER)
+
+
+def _decoded(number: int, raw: bytes, problems: Problems, limits: Limits) -> str | None:
     """The line's text without byte order mark and ending; None, with the problem recorded, if it is not text.
 
     A NUL byte is refused here: no format holds one, and C libraries (pytrec_eval) cut strings at it, so that a
     document id 'd1<NUL>x' would count as 'd1'. It is also what a UTF-16 file looks like when read as UTF-8.
     """
     where = f"line {number}"
-    if raw is None:
+    if isinstance(raw, Overlong):
         problems.add(where, f"the line is longer than {limits.max_line_bytes:,} bytes", "write one prediction per line")
         return None
     if (nul := raw.find(b"\x00")) >= 0:
@@ -80,21 +158,51 @@ def _decoded(number: int, raw: bytes | None, problems: Problems, limits: Limits)
 
 _SKIP_CHUNK = 1 << 16  # bytes read at a time while passing over an overlong line
 
+# What str.strip() removes, as UTF-8: a line of these alone is blank. A run of blank lines is skipped by one regular
+# expression match in C, so that a file of blank lines costs no Python work per line.
+_SPACE = (
+    rb"[\t\x0b\x0c\r\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80"
+)
+_BLANK_CHARS = 64  # longer blank lines are read one by one: they cost at least this many bytes each
 
-def _bounded_lines(handle: BinaryIO, limit: int) -> Iterator[bytes | None]:
-    """Lines of at most `limit` bytes besides their LF or CRLF; None stands for a longer one.
 
-    A longer line is passed over in small chunks, never held whole, so its length costs time, not memory.
+@functools.cache
+def _blank_run(limit: int) -> re.Pattern[bytes]:
+    """Consecutive blank lines short enough (3 bytes a character) that none can be over the line limit."""
+    return re.compile(rb"(?:(?:%s){0,%d}\n)+" % (_SPACE, min(_BLANK_CHARS, limit // 3)))
+
+
+class Overlong(bytes):
+    """The first bytes of a line longer than the limit (enough to tell a format by); the rest was passed over."""
+
+
+_HEAD = 1024
+
+
+def _lines(handle: io.BufferedReader, limit: int) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of lines of at most `limit` bytes besides their LF or CRLF, or an Overlong head.
+
+    Runs of short blank lines are counted and passed over within the read buffer, never yielded. A longer line is
+    passed over in small chunks, never held whole, so its length costs time, not memory.
     """
-    while line := handle.readline(limit + 2):  # room for `limit` bytes and a CRLF
+    blank, number = _blank_run(limit), 0
+    while ahead := handle.peek(1):
+        if run := blank.match(ahead):
+            number += ahead.count(b"\n", 0, run.end())
+            handle.seek(run.end(), io.SEEK_CUR)
+            continue
+        number += 1
+        line = handle.readline(limit + 2)  # room for `limit` bytes and a CRLF
         ended = line.endswith(b"\n")
         if len(line.removesuffix(b"\n").removesuffix(b"\r") if ended else line) <= limit:
-            yield line
+            yield number, line
             continue
+        head = Overlong(line[:_HEAD])
+        del line  # passed over, never held whole
         if not ended:
             while (rest := handle.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
                 pass
-        yield None
+        yield number, head
 
 
 def jsonl_objects(path: Path, problems: Problems, limits: Limits = Limits()) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from codefest.registry import Registry, UnknownKeyError
 from evaluation.metrics.base import ItemStats
 from evaluation.problems import Problems
-from evaluation.reading import Limits
+from evaluation.reading import Limits, PublicItems
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,17 @@ class Scorer(Protocol):
     def read_gold(self, path: Path) -> Any:
         """The organiser's reference file; a problem in it raises CodefestError naming the line."""
 
+    def read_inputs(self, path: Path) -> PublicItems:
+        """The public test items, from the bundle's test inputs: what a held-out test set is validated against."""
+
+    def gold_items(self, gold: Any) -> PublicItems:
+        """The items of a gold file that is public (a dev split, standalone scoring), to validate against."""
+
     def read_predictions(
-        self, path: Path, gold: Any, problems: Problems, limits: Limits, options: ScoringOptions
+        self, path: Path, items: PublicItems, problems: Problems, limits: Limits, options: ScoringOptions
     ) -> Any:
-        """Validated predictions; every problem goes to `problems` (the harness raises if there are any)."""
+        """Predictions validated against public `items` only; every problem goes to `problems` (the harness raises
+        if there are any), and none depends on a label."""
 
     def item_ids(self, gold: Any) -> list[str]:
         """The scored items, in the order of the rows of every metric's statistics."""

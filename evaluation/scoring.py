@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefest.errors import CodefestError
 from evaluation.bootstrap import confidence_intervals
 from evaluation.metrics.base import ItemStats
-from evaluation.problems import Problems
-from evaluation.reading import Limits
+from evaluation.problems import Problems, shown
+from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import ScoringOptions, scorer_for
 from evaluation.signature import signature
 
@@ -48,19 +49,39 @@ def validated_items(
     predictions_path: Path,
     options: ScoringOptions,
     *,
+    inputs: Path | None = None,
     only: list[str] | None = None,
     limits: Limits = Limits(),
 ) -> tuple[list[str], list[ItemStats]]:
-    """(item ids, per-item statistics of every metric); raises InvalidSubmission for a bad file."""
+    """(item ids, per-item statistics of every metric); raises InvalidSubmission for a bad file.
+
+    With `inputs`, the public test inputs of a held-out gold file (the bundle's test.jsonl), the predictions are
+    validated against those alone and the gold file is read only once they are valid, so that no message depends on
+    a held-out label. Without, the gold file must be public (a dev split, or one's own) and is validated against.
+    """
     scorer = scorer_for(task)
-    gold = scorer.read_gold(gold_path)
+    gold = None if inputs else scorer.read_gold(gold_path)
+    items = scorer.read_inputs(inputs) if inputs else scorer.gold_items(gold)
     problems = Problems(predictions_path)
-    predictions = scorer.read_predictions(predictions_path, gold, problems, limits, options)
+    predictions = scorer.read_predictions(predictions_path, items, problems, limits, options)
     problems.check()
+    if gold is None:
+        gold = scorer.read_gold(gold_path)
+        _all_public(scorer.item_ids(gold), items, gold_path)
     metrics = scorer.metrics(gold, predictions, options)
     if only is not None:
         metrics = sorted((m for m in metrics if m.name in only), key=lambda m: only.index(m.name))
     return scorer.item_ids(gold), metrics
+
+
+def _all_public(gold_ids: list[str], items: PublicItems, gold_path: Path) -> None:
+    """Every held-out item must be one of the public test items, which the predictions were checked against."""
+    unknown = [item for item in gold_ids if item not in items]
+    if unknown:
+        raise CodefestError(
+            f"{gold_path} holds {len(unknown)} id(s) that the public test inputs lack, e.g. {shown(unknown[0])}",
+            "the organisers must rebuild the challenge: its test inputs and labels do not match",
+        )
 
 
 def summarise(metrics: list[ItemStats], n: int, resamples: int, seed: int) -> dict[str, MetricValue]:
@@ -84,8 +105,12 @@ def score_files(
     provenance: dict[str, str] | None = None,
     only: list[str] | None = None,
     limits: Limits = Limits(),
+    inputs: Path | None = None,
 ) -> ScoreResult:
-    """Scores with 95% intervals; raises InvalidSubmission (exit code 2 on the command line) for a bad file."""
-    ids, metrics = validated_items(task, gold_path, predictions_path, options, only=only, limits=limits)
+    """Scores with 95% intervals; raises InvalidSubmission (exit code 2 on the command line) for a bad file.
+
+    `inputs`: the public test inputs, when the gold file is held out (see validated_items).
+    """
+    ids, metrics = validated_items(task, gold_path, predictions_path, options, inputs=inputs, only=only, limits=limits)
     sign = make_signature(task, options, resamples, seed, provenance or {})
     return ScoreResult(task, len(ids), summarise(metrics, len(ids), resamples, seed), sign, ids, metrics)

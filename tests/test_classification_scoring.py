@@ -224,7 +224,8 @@ def test_malformed_predictions_get_a_message(
     path.write_text(content, encoding="utf-8")
     scorer = scorer_for("classification")
     problems = Problems(path)
-    scorer.read_predictions(path, scorer.read_gold(gold_file), problems, Limits(max_line_bytes=200), ScoringOptions())
+    items = scorer.gold_items(scorer.read_gold(gold_file))
+    scorer.read_predictions(path, items, problems, Limits(max_line_bytes=200), ScoringOptions())
     with pytest.raises(InvalidSubmission) as caught:
         problems.check()
     message = caught.value.render()

@@ -17,7 +17,7 @@ from evaluation.bootstrap import confidence_intervals
 from evaluation.formats.search import read_qrels, read_run
 from evaluation.metrics.search import MEASURES, REL, pres, search_metrics
 from evaluation.problems import InvalidSubmission, Problems
-from evaluation.reading import Limits
+from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import ScoringOptions, scorer_for
 from evaluation.tasks.search import SearchScorer
 
@@ -239,7 +239,11 @@ def test_scorer_is_registered_and_signs_its_options(tmp_path: Path) -> None:
     gold = scorer.read_gold(write(tmp_path, "qrels.txt", "t2 0 a 1\nt1 0 b 2\nt2 0 c 0\n"))
     assert scorer.item_ids(gold) == ["t2", "t1"]
     run = scorer.read_predictions(
-        write(tmp_path, "run.txt", "t1\tQ0\tb\t1\t9\ts\n"), gold, Problems(tmp_path), Limits(), options
+        write(tmp_path, "run.txt", "t1\tQ0\tb\t1\t9\ts\n"),
+        scorer.gold_items(gold),
+        Problems(tmp_path),
+        Limits(),
+        options,
     )
     names = [m.name for m in scorer.metrics(gold, run, options)]
     assert names == ["map", "ndcg@10", "recall@100", "p@10", "rr", "pres@50"]
@@ -248,13 +252,14 @@ def test_scorer_is_registered_and_signs_its_options(tmp_path: Path) -> None:
 def test_options_give_the_ranking_depth(tmp_path: Path) -> None:
     path = write(tmp_path, "run.txt", "t Q0 a 1 3 s\nt Q0 b 2 2 s\nt Q0 c 3 1 s\n")
     problems = Problems(path)
-    SearchScorer().read_predictions(path, {"t": {"a": 1}}, problems, Limits(), ScoringOptions(ranking_depth=2))
+    SearchScorer().read_predictions(path, PublicItems(("t",)), problems, Limits(), ScoringOptions(ranking_depth=2))
     assert problems.total == 1 and "limit of 2" in problems.listed[0].what
 
 
 # ------------------------------------------------------------------------------------------------------ validation
 
 QRELS = {"t1": {"d1": 1}, "t2": {"d2": 1}}
+TOPICS = PublicItems(("t1", "t2"))
 JSON = '{"id": "t1", "ranking": ["d1", "d2"]}\n'
 
 
@@ -275,7 +280,7 @@ JSON = '{"id": "t1", "ranking": ["d1", "d2"]}\n'
         (
             "t1 Q0 d1 1 3 s\nt1 Q0 d2 2 2 s\nt1 Q0 d3 3 1 s\nt2 Q0 d1 1 1 s\n",
             2,
-            ["topic t1", "holds 3 documents, more than the limit of 2", "Fix: keep only the top 2 documents"],
+            ["line 3", "document 3 of topic t1, more than the limit of 2", "Fix: keep only the top 2 documents"],
         ),
         ('{"id": "t1", "ranking": []}\n', 1000, ["line 1", "ranking of topic t1 is empty", "Fix: list at least one"]),
         (
@@ -302,7 +307,7 @@ JSON = '{"id": "t1", "ranking": ["d1", "d2"]}\n'
             1000,
             ["line 1", "d1 of topic t1 is repeated (positions 1 and 3)", "Fix: list each document at most once"],
         ),
-        (JSON, 1, ["topic t1", "holds 2 documents, more than the limit of 1", "Fix: keep only the top 1 documents"]),
+        (JSON, 1, ["line 1", "topic t1 holds 2 documents, more than the limit of 1", "Fix: keep only the top 1"]),
         ('{"id": "t9", "ranking": ["d1"]}\n', 1000, ["line 1", "topic 't9' is not one of the test topics"]),
         (JSON + "{not json\n", 1000, ["line 2", "not valid JSON", "Fix: write one JSON object per line"]),
         (b"t1 Q0 d1 1 2.0 s\nt1 Q0 d\xff2 2 1.0 s\n", 1000, ["line 2", "is not UTF-8", "Fix: save the file as UTF-8"]),
@@ -315,7 +320,7 @@ def test_malformed_runs_are_rejected_with_the_fix(
 ) -> None:
     path = write(tmp_path, "run.txt", content)
     problems = Problems(path)
-    SearchScorer().read_predictions(path, QRELS, problems, Limits(), ScoringOptions(ranking_depth=depth))
+    SearchScorer().read_predictions(path, TOPICS, problems, Limits(), ScoringOptions(ranking_depth=depth))
     with pytest.raises(InvalidSubmission) as raised:
         problems.check()
     message = raised.value.render()

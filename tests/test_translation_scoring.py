@@ -15,11 +15,12 @@ from sacrebleu.metrics import BLEU
 
 from codefest.errors import CodefestError
 from evaluation.bootstrap import confidence_intervals
-from evaluation.formats.translation import TranslationGold, read_gold
+from evaluation.formats.translation import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
 from evaluation.metrics.translation import metric_signatures, translation_metrics
 from evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
 from evaluation.reading import Limits
 from evaluation.scorers import SCORERS, ScoringOptions, scorer_for
+from evaluation.scoring import validated_items
 from evaluation.tasks.translation import TranslationScorer
 
 # (French references, a system's translation); the English sources do not enter the scores.
@@ -222,7 +223,7 @@ def test_scorer_reads_files_and_scores_in_gold_order(tmp_path: Path) -> None:
     path = tmp_path / "predictions.jsonl"
     path.write_text("\n".join(reversed(prediction_lines())) + "\n", encoding="utf-8")
     problems = Problems(path)
-    predictions = scorer.read_predictions(path, gold, problems, Limits(), ScoringOptions())
+    predictions = scorer.read_predictions(path, scorer.gold_items(gold), problems, Limits(), ScoringOptions())
     problems.check()
     metrics = scorer.metrics(gold, predictions, ScoringOptions(target_language="fr"))
     assert [m.value for m in metrics] == [m.value for m in translation_metrics(hypotheses(PAIRS), streams(PAIRS), "fr")]
@@ -273,11 +274,20 @@ def replace(number: int, line: str) -> Build:
     return lambda lines: "\n".join([*lines[: number - 1], line, *lines[number:]]) + "\n"
 
 
-def with_long_reference(tmp_path: Path) -> Path:
+def with_reference(tmp_path: Path, reference: str, source: str | None = "...") -> Path:
+    """The gold file with the first item's reference (and source, None for none) replaced."""
     path = write_gold(tmp_path)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    rows[0] = {"id": IDS[0], "reference": "r" * 80}  # limit 20 * 80 = 1,600 characters
+    rows[0] = {"id": IDS[0], "reference": reference} | ({"source": source} if source is not None else {})
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def write_inputs(tmp_path: Path, first_source: str = "...") -> Path:
+    """The public test inputs of the bundle: ids and sources, no reference."""
+    path = tmp_path / "test.jsonl"
+    sources = [first_source] + ["..."] * (len(IDS) - 1)
+    path.write_text("".join(json.dumps({"id": i, "source": s}) + "\n" for i, s in zip(IDS, sources, strict=True)))
     return path
 
 
@@ -334,12 +344,12 @@ def test_malformed_predictions_are_reported_with_line_and_fix(tmp_path: Path, ca
 
 
 def check_predictions(tmp_path: Path, content: str | bytes, gold_path: Path | None = None) -> str:
-    """The rendered InvalidSubmission for a predictions file."""
-    gold = read_gold(gold_path or write_gold(tmp_path))
+    """The rendered InvalidSubmission for a predictions file, validated against a public gold file's items."""
+    items = gold_items(read_gold(gold_path or write_gold(tmp_path)))
     path = tmp_path / "predictions.jsonl"
     path.write_bytes(content.encode() if isinstance(content, str) else content)
     problems = Problems(path)
-    TranslationScorer().read_predictions(path, gold, problems, Limits(), ScoringOptions())
+    TranslationScorer().read_predictions(path, items, problems, Limits(), ScoringOptions())
     with pytest.raises(InvalidSubmission) as err:
         problems.check()
     message = err.value.render()
@@ -347,16 +357,51 @@ def check_predictions(tmp_path: Path, content: str | bytes, gold_path: Path | No
     return message
 
 
-def test_length_limit_grows_with_the_longest_reference(tmp_path: Path) -> None:
+def test_length_limit_grows_with_the_source(tmp_path: Path) -> None:
     lines = prediction_lines()
-    gold = read_gold(with_long_reference(tmp_path))
+    gold = read_gold(with_reference(tmp_path, "r", source="s" * 80))  # limit 20 * 80 = 1,600 characters
     path = tmp_path / "predictions.jsonl"
     path.write_text(replace(1, json.dumps({"id": "T-01", "translation": "z" * 1600}))(lines), encoding="utf-8")
     problems = Problems(path)
-    assert len(TranslationScorer().read_predictions(path, gold, problems, Limits(), ScoringOptions())) == len(IDS)
+    assert len(TranslationScorer().read_predictions(path, gold_items(gold), problems, Limits(), ScoringOptions())) == 14
     assert not problems
     too_long = replace(1, json.dumps({"id": "T-01", "translation": "z" * 1601}))(lines)
-    assert "limit of 1,600" in check_predictions(tmp_path, too_long, with_long_reference(tmp_path))
+    message = check_predictions(tmp_path, too_long, with_reference(tmp_path, "r", source="s" * 80))
+    assert "limit of 1,600 (the larger of 1,000 and 20 times its source's length)" in message
+
+
+def test_a_gold_file_without_sources_gets_a_fixed_limit(tmp_path: Path) -> None:
+    too_long = replace(1, json.dumps({"id": "T-01", "translation": "z" * (UNKNOWN_SOURCE_LIMIT + 1)}))
+    message = check_predictions(tmp_path, too_long(prediction_lines()), with_reference(tmp_path, "r", source=None))
+    assert f"over this item's limit of {UNKNOWN_SOURCE_LIMIT:,}" in message
+
+
+@pytest.mark.parametrize("reference", ["r", "r" * 80, "r" * 5000])
+def test_refusals_say_nothing_of_the_held_out_reference(tmp_path: Path, reference: str) -> None:
+    """Validated against the public test inputs, a file gets the same message whatever the references are.
+
+    A limit of 20 times the reference's length let a team read every reference length from its refusals.
+    """
+    gold, inputs = with_reference(tmp_path, reference, source=None), write_inputs(tmp_path, "s" * 50)
+    predictions = tmp_path / "predictions.jsonl"
+    lines = prediction_lines()
+    predictions.write_text(replace(1, json.dumps({"id": "T-01", "translation": "z" * 1000}))(lines))
+    ids, _ = validated_items("translation", gold, predictions, ScoringOptions(), inputs=inputs)
+    assert ids == IDS
+    for length, expected in EXPECTED_REFUSAL.items():
+        predictions.write_text(replace(1, json.dumps({"id": "T-01", "translation": "z" * length}))(lines))
+        with pytest.raises(InvalidSubmission) as refused:
+            validated_items("translation", gold, predictions, ScoringOptions(), inputs=inputs)
+        assert refused.value.render().replace(str(predictions), "") == expected
+
+
+EXPECTED_REFUSAL = {
+    length: " is not a valid submission (1 problem):\n  - line 1: the translation has "
+    f"{length:,} characters, over this item's limit of 1,000 (the larger of 1,000 and 20 times its source's length)."
+    " Fix: submit one translation of the source text, without repetitions, alternatives or notes\n"
+    "  fix: correct the file and submit it again; an invalid file uses none of your quota"
+    for length in (1001, 1601, 100_001)
+}
 
 
 def test_many_bad_lines_stop_at_the_listing_limit(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from codefest.errors import CodefestError
 from evaluation.problems import Problems, listing, shown
-from evaluation.reading import Limits, csv_rows, jsonl_objects
+from evaluation.reading import Limits, PublicItems, csv_rows, jsonl_objects, read_test_items
 from evaluation.symbols import normalise
 
 MAX_LABELS = 100
@@ -69,10 +69,24 @@ def read_gold(path: Path) -> dict[str, list[str]]:
     return gold
 
 
+def read_inputs(path: Path) -> PublicItems:
+    """The public test ids, from the bundle's test inputs: what predictions are validated against."""
+    return read_test_items(path)
+
+
+def gold_items(gold: dict[str, list[str]]) -> PublicItems:
+    """The ids of a gold file that is public (a dev split, or standalone scoring), to validate against."""
+    return PublicItems(tuple(gold))
+
+
 def read_predictions(
-    path: Path, gold: dict[str, list[str]], problems: Problems, limits: Limits, need_scores: bool = False
+    path: Path, items: PublicItems, problems: Problems, limits: Limits, need_scores: bool = False
 ) -> dict[str, Prediction]:
-    """Validated predictions for every gold id; problems are collected, not raised."""
+    """Validated predictions for every test id; problems are collected, not raised.
+
+    Every line is either a new test id's prediction or a problem, so a file is read no further than its test ids
+    and MAX_LISTED problems, whatever its size.
+    """
     predictions: dict[str, Prediction] = {}
     first_line: dict[str, int] = {}
     read_any = False
@@ -83,7 +97,7 @@ def read_predictions(
         if not isinstance(item, str) or not item:
             problems.add(where, "no string 'id'", f"write one object per line like {EXAMPLE}")
             continue
-        if item not in gold:
+        if item not in items:
             problems.add(where, f"id {shown(item)} is not a test item", "predict only the ids of the test file")
             continue
         if item in first_line:
@@ -94,7 +108,7 @@ def read_predictions(
         if prediction:
             predictions[item] = prediction
     if read_any or not problems:  # a file refused whole (too big, empty, not one record) has its problems already
-        _missing(gold, first_line, problems)
+        _missing(items, first_line, problems)
     return predictions
 
 
@@ -155,8 +169,8 @@ def _as_float(number: float) -> float:
         return math.inf
 
 
-def _missing(gold: dict[str, list[str]], seen: dict[str, int], problems: Problems) -> None:
-    missing = [item for item in gold if item not in seen]
+def _missing(items: PublicItems, seen: dict[str, int], problems: Problems) -> None:
+    missing = [item for item in items.ids if item not in seen]
     if missing:
         shown = ", ".join(repr(i) for i in missing[:5])
         problems.add(

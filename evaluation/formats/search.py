@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from codefest.errors import CodefestError
 from evaluation.problems import Problems, cut, shown
-from evaluation.reading import Limits, jsonl_objects, text_lines
+from evaluation.reading import Limits, PublicItems, first_text, jsonl_objects, read_test_items, text_lines
 
 TREC_RUN = "topic Q0 doc rank score tag"
 JSONL_EXAMPLE = '{"id": "PAC-00007", "ranking": ["EP-1234567-A1", "US-7654321-B2"]}'
@@ -74,6 +74,23 @@ def _qrels_error(path: Path, number: int, what: str) -> CodefestError:
     return CodefestError(f"qrels file {path}, line {number}: {what}", "the organisers must repair the qrels file")
 
 
+# ------------------------------------------------------------------------------------------------------ test topics
+
+
+def read_inputs(path: Path) -> PublicItems:
+    """The public test topics, from the bundle's test inputs: runs are validated against these, never the qrels.
+
+    A test topic without judgments is as valid in a run as any other: a message saying otherwise would tell which
+    topics the held-out qrels leave out.
+    """
+    return read_test_items(path)
+
+
+def gold_items(qrels: dict[str, dict[str, int]]) -> PublicItems:
+    """The topics of qrels that are public (a dev split, or standalone scoring), to validate against."""
+    return PublicItems(tuple(qrels))
+
+
 # ------------------------------------------------------------------------------------------------------------ runs
 
 
@@ -86,24 +103,21 @@ class _Entry(NamedTuple):
     score: float
 
 
-def read_run(path: Path, topics: set[str], problems: Problems, limits: Limits, depth: int) -> dict[str, list[str]]:
+def read_run(
+    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int
+) -> dict[str, list[str]]:
     """topic -> documents best first, for the topics the run holds; problems are collected, not raised.
 
-    Topics of the qrels that the run leaves out are not a problem: they score 0 in every metric.
+    `topics` are the public test topics. Those the run leaves out are not a problem: they score 0 in every metric.
+    A topic's ranking over `depth` documents stops the reading there, so that memory and time stay bounded by the
+    test topics and the depth, whatever the file's size.
     """
     if _looks_like_jsonl(path, limits):
-        run = _read_jsonl(path, topics, problems, limits)
+        run = _read_jsonl(path, topics, problems, limits, depth)
     else:
-        run = _read_trec(path, topics, problems, limits)
+        run = _read_trec(path, topics, problems, limits, depth)
     if not run and not problems:  # only blank lines: surely not the file meant
         problems.add("file", "the run holds no ranking", f"write `{TREC_RUN}` lines or {JSONL_EXAMPLE} lines")
-    for topic, docs in run.items():
-        if len(docs) > depth:
-            problems.add(
-                f"topic {topic}",
-                f"the ranking holds {len(docs):,} documents, more than the limit of {depth:,}",
-                f"keep only the top {depth:,} documents of each topic",
-            )
     return run
 
 
@@ -115,27 +129,27 @@ def _looks_like_jsonl(path: Path, limits: Limits) -> bool:
     try:
         if path.stat().st_size > limits.max_bytes:
             return False
-        with path.open("rb") as handle:
-            while line := handle.readline(limits.max_line_bytes + 1):
-                text = line.removeprefix(b"\xef\xbb\xbf").strip()
-                if text:
-                    return text.startswith(b"{")
     except OSError:
-        pass  # text_lines reports the missing file
-    return False
+        return False  # text_lines reports the missing file
+    return first_text(path, limits).startswith(b"{")
 
 
-def _read_trec(path: Path, topics: set[str], problems: Problems, limits: Limits) -> dict[str, list[str]]:
+def _read_trec(
+    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int
+) -> dict[str, list[str]]:
     entries: dict[str, list[_Entry]] = {}
     first_line: dict[tuple[str, str], int] = {}
-    unknown: set[str] = set()
+    unknown: dict[str, int] = {}  # lines of each topic that is not a test topic; each adds a problem at first
     for number, text in text_lines(path, problems, limits):
         parsed = _trec_line(number, text, problems)
         if parsed is None:
             continue
         topic, entry = parsed
         if topic not in topics:
-            _unknown_topic(number, topic, unknown, problems)
+            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems)
+            if unknown[topic] > depth:
+                _too_deep(number, topic, depth, problems)
+                break
             continue
         earlier = first_line.get((topic, entry.doc))
         if earlier is not None:
@@ -146,8 +160,21 @@ def _read_trec(path: Path, topics: set[str], problems: Problems, limits: Limits)
             )
             continue
         first_line[topic, entry.doc] = number
-        entries.setdefault(topic, []).append(entry)
+        ranking = entries.setdefault(topic, [])
+        ranking.append(entry)
+        if len(ranking) > depth:
+            _too_deep(number, topic, depth, problems)
+            break
     return {topic: _ordered(found) for topic, found in entries.items()}
+
+
+def _too_deep(number: int, topic: str, depth: int, problems: Problems) -> None:
+    """The problem that ends the reading of a TREC run: a topic's ranking grows past the depth."""
+    problems.add(
+        f"line {number}",
+        f"this is document {depth + 1:,} of topic {cut(topic)}, more than the limit of {depth:,} a ranking may hold",
+        f"keep only the top {depth:,} documents of each topic",
+    )
 
 
 def _trec_line(number: int, text: str, problems: Problems) -> tuple[str, _Entry] | None:
@@ -190,29 +217,30 @@ def _ordered(entries: list[_Entry]) -> list[str]:
     return [e.doc for e in sorted(entries, key=lambda e: (-e.score, e.rank))]
 
 
-def _unknown_topic(number: int, topic: str, reported: set[str], problems: Problems) -> None:
-    """One problem per unknown topic, at its first line, rather than one per document."""
-    if topic in reported:
-        return
-    reported.add(topic)
-    problems.add(
-        f"line {number}",
-        f"topic {shown(topic)} is not one of the test topics",
-        "use only the topic ids of the test topics file",
-    )
+def _unknown_topic(number: int, topic: str, lines: int, problems: Problems) -> int:
+    """One problem per unknown topic, at its first line, rather than one per document; returns its lines so far."""
+    if not lines:
+        problems.add(
+            f"line {number}",
+            f"topic {shown(topic)} is not one of the test topics",
+            "use only the topic ids of the test topics file",
+        )
+    return lines + 1
 
 
-def _read_jsonl(path: Path, topics: set[str], problems: Problems, limits: Limits) -> dict[str, list[str]]:
+def _read_jsonl(
+    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int
+) -> dict[str, list[str]]:
     run: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
-    unknown: set[str] = set()
+    unknown: dict[str, int] = {}
     for number, record in jsonl_objects(path, problems, limits):
         parsed = _jsonl_record(number, record, problems)
         if parsed is None:
             continue
         topic, ranking = parsed
         if topic not in topics:
-            _unknown_topic(number, topic, unknown, problems)
+            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems)
             continue
         if topic in first_line:
             problems.add(
@@ -222,6 +250,13 @@ def _read_jsonl(path: Path, topics: set[str], problems: Problems, limits: Limits
             )
             continue
         first_line[topic] = number
+        if len(ranking) > depth:  # the line is within the line limit: its length is bounded already
+            problems.add(
+                f"line {number}",
+                f"the ranking of topic {topic} holds {len(ranking):,} documents, more than the limit of {depth:,}",
+                f"keep only the top {depth:,} documents of each topic",
+            )
+            break
         if _no_repeats(number, topic, ranking, problems):
             run[topic] = ranking
     return run

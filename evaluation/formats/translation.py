@@ -1,7 +1,9 @@
 """Translation files: the organiser's references and a participant's translations, both JSON Lines keyed by id.
 
-Gold: {"id": ..., "reference": "..."} or {"id": ..., "references": ["...", ...]}; other keys (the source) are
-ignored. Predictions: {"id": ..., "translation": "..."} and nothing else.
+Gold: {"id": ..., "reference": "..."} or {"id": ..., "references": ["...", ...]}; other keys are ignored but for
+the source, whose length gives a public gold file (a dev split) its length limits. Predictions: {"id": ...,
+"translation": "..."} and nothing else, validated against the public test inputs (ids and sources) only: a limit
+derived from a reference would tell a team every reference's length.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 from codefest.errors import CodefestError
 from evaluation.problems import Problems, cut, listing
-from evaluation.reading import Limits, jsonl_objects
+from evaluation.reading import Limits, PublicItems, jsonl_objects, read_test_items
 
 PREDICTION_KEYS = ("id", "translation")
 MIN_LENGTH_LIMIT = 1000  # characters a translation may always have ...
-LENGTH_FACTOR = 20  # ... or this many times the item's longest reference, if that is more
+LENGTH_FACTOR = 20  # ... or this many times its source's, if that is more ...
+UNKNOWN_SOURCE_LIMIT = 100_000  # ... or this many, when the source is unknown (standalone scoring)
 MISSING_SHOWN = 5
 _SHOWN_CHARS = 40
 
@@ -28,6 +31,7 @@ class TranslationGold:
 
     ids: list[str]
     references: list[tuple[str, ...]]
+    source_lengths: tuple[int, ...] | None = None  # when every item's source is in the file
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -45,10 +49,32 @@ class TranslationGold:
         width = max(len(refs) for refs in self.references)
         return [[refs[j] if j < len(refs) else None for refs in self.references] for j in range(width)]
 
-    def length_limit(self, item_id: str) -> int:
-        """The most characters a translation of this item may have: generous, yet stops runaway output."""
-        longest = max(len(ref) for ref in self.references[self.index[item_id]])
-        return max(MIN_LENGTH_LIMIT, LENGTH_FACTOR * longest)
+
+def length_limit(items: PublicItems, item_id: str) -> int:
+    """The most characters a translation of this item may have: generous, yet stops runaway output.
+
+    Derived from the public source only, so that a refusal says nothing of the reference.
+    """
+    if items.lengths is None:
+        return UNKNOWN_SOURCE_LIMIT
+    return max(MIN_LENGTH_LIMIT, LENGTH_FACTOR * items.lengths[items.index[item_id]])
+
+
+def limit_rule(items: PublicItems) -> str:
+    """How the limit was set, for the message."""
+    if items.lengths is None:
+        return f"the limit for items whose source is unknown is {UNKNOWN_SOURCE_LIMIT:,}"
+    return f"the larger of {MIN_LENGTH_LIMIT:,} and {LENGTH_FACTOR} times its source's length"
+
+
+def read_inputs(path: Path) -> PublicItems:
+    """The public test ids and their sources' lengths, from the bundle's test inputs."""
+    return read_test_items(path, length_of="source")
+
+
+def gold_items(gold: TranslationGold) -> PublicItems:
+    """The items of a gold file that is public (a dev split, or standalone scoring), to validate against."""
+    return PublicItems(tuple(gold.ids), gold.source_lengths)
 
 
 # --- gold ---------------------------------------------------------------------------------------------------------
@@ -59,6 +85,7 @@ def read_gold(path: Path) -> TranslationGold:
     problems = Problems(path)
     ids: list[str] = []
     references: list[tuple[str, ...]] = []
+    sources: list[int | None] = []
     first_line: dict[str, int] = {}
     for number, row in jsonl_objects(path, problems):
         where = f"line {number}"
@@ -68,11 +95,13 @@ def read_gold(path: Path) -> TranslationGold:
             continue
         ids.append(item_id)
         references.append(refs)
+        sources.append(len(row["source"]) if isinstance(row.get("source"), str) else None)
     if not ids and not problems:
         problems.add("file", "the file holds no items", 'write one {"id": ..., "reference": ...} line per item')
     if problems:
         raise _gold_error(problems)
-    return TranslationGold(ids, references)
+    known = None if None in sources else tuple(s for s in sources if s is not None)
+    return TranslationGold(ids, references, known)
 
 
 def _gold_id(
@@ -131,53 +160,59 @@ def _gold_error(problems: Problems) -> CodefestError:
 # --- predictions --------------------------------------------------------------------------------------------------
 
 
-def read_predictions(path: Path, gold: TranslationGold, problems: Problems, limits: Limits) -> dict[str, str]:
-    """id -> translation; every problem goes to `problems`, with the line and how to fix it."""
+def read_predictions(path: Path, items: PublicItems, problems: Problems, limits: Limits) -> dict[str, str]:
+    """id -> translation; every problem goes to `problems`, with the line and how to fix it.
+
+    Every line is either a new test id's translation or a problem, so a file is read no further than its test ids
+    and MAX_LISTED problems, whatever its size.
+    """
     predictions: dict[str, str] = {}
     first_line: dict[str, int] = {}  # every known id met, even on a line with a bad translation
     for number, row in jsonl_objects(path, problems, limits):
-        pair = _prediction(row, f"line {number}", number, gold, first_line, problems)
+        pair = _prediction(row, f"line {number}", number, items, first_line, problems)
         if pair is not None:
             predictions[pair[0]] = pair[1]
         if problems.full:
             return predictions
     if predictions or not problems:  # a file with no usable line already has its problems
-        _check_complete(gold, first_line, problems)
+        _check_complete(items, first_line, problems)
     return predictions
 
 
 def _prediction(
-    row: dict[str, Any], where: str, number: int, gold: TranslationGold, first_line: dict[str, int], problems: Problems
+    row: dict[str, Any], where: str, number: int, items: PublicItems, first_line: dict[str, int], problems: Problems
 ) -> tuple[str, str] | None:
     extra = [key for key in row if key not in PREDICTION_KEYS]
     if extra:
         keys = ", ".join(_show(key) for key in extra)
         problems.add(where, f"unexpected key{'s' if len(extra) > 1 else ''} {keys}", 'keep only "id" and "translation"')
-    item_id = _prediction_id(row, where, number, gold, first_line, problems)
-    translation = _translation(row, where, gold, item_id, problems)
+    item_id = _prediction_id(row, where, number, items, first_line, problems)
+    translation = _translation(row, where, items, item_id, problems)
     if item_id is None or translation is None:
         return None
     return item_id, translation
 
 
 def _prediction_id(
-    row: dict[str, Any], where: str, number: int, gold: TranslationGold, first_line: dict[str, int], problems: Problems
+    row: dict[str, Any], where: str, number: int, items: PublicItems, first_line: dict[str, int], problems: Problems
 ) -> str | None:
     """The id if it is a test id met for the first time; a duplicate keeps the first line's translation."""
     if "id" not in row:
-        problems.add(where, 'no "id"', f'add the test item\'s id, e.g. {{"id": "{gold.ids[0]}", "translation": "..."}}')
+        problems.add(
+            where, 'no "id"', f'add the test item\'s id, e.g. {{"id": "{items.ids[0]}", "translation": "..."}}'
+        )
         return None
     item_id = row["id"]
     if not isinstance(item_id, str):
-        example = str(item_id) if isinstance(item_id, int) and str(item_id) in gold.index else gold.ids[0]
+        example = str(item_id) if isinstance(item_id, int) and str(item_id) in items else items.ids[0]
         problems.add(
             where,
             f'"id" is {_describe(item_id)}, not a string',
             f'quote the id exactly as in the test file, e.g. "id": "{example}"',
         )
         return None
-    if item_id not in gold.index:
-        problems.add(where, f"id {_show(item_id)} is not a test id", _unknown_id_fix(item_id, gold))
+    if item_id not in items:
+        problems.add(where, f"id {_show(item_id)} is not a test id", _unknown_id_fix(item_id, items))
         return None
     if item_id in first_line:
         problems.add(
@@ -190,17 +225,17 @@ def _prediction_id(
     return item_id
 
 
-def _unknown_id_fix(item_id: str, gold: TranslationGold) -> str:
+def _unknown_id_fix(item_id: str, items: PublicItems) -> str:
     """Points at the test id it was probably meant to be (spaces or case changed), else the rule."""
     wanted = item_id.strip().casefold()
-    for known in gold.ids:
+    for known in items.ids:
         if known.casefold() == wanted:
             return f"write it exactly as the test file does: {_show(known)}"
     return "use only ids from the test file, unchanged (same case, no added spaces)"
 
 
 def _translation(
-    row: dict[str, Any], where: str, gold: TranslationGold, item_id: str | None, problems: Problems
+    row: dict[str, Any], where: str, items: PublicItems, item_id: str | None, problems: Problems
 ) -> str | None:
     if "translation" not in row:
         problems.add(where, 'no "translation"', 'add "translation": "<your translation>" (an empty string is allowed)')
@@ -211,27 +246,27 @@ def _translation(
         problems.add(where, f'"translation" is {_describe(translation)}, not a string', fix)
         return None
     if item_id is not None:
-        limit = gold.length_limit(item_id)
+        limit = length_limit(items, item_id)
         if len(translation) > limit:
             problems.add(
                 where,
                 f"the translation has {len(translation):,} characters, over this item's limit of {limit:,} "
-                f"(the larger of {MIN_LENGTH_LIMIT:,} and {LENGTH_FACTOR} times its longest reference)",
+                f"({limit_rule(items)})",
                 "submit one translation of the source text, without repetitions, alternatives or notes",
             )
             return None
     return translation
 
 
-def _check_complete(gold: TranslationGold, first_line: dict[str, int], problems: Problems) -> None:
-    missing = [item_id for item_id in gold.ids if item_id not in first_line]
+def _check_complete(items: PublicItems, first_line: dict[str, int], problems: Problems) -> None:
+    missing = [item_id for item_id in items.ids if item_id not in first_line]
     if not missing:
         return
     shown = ", ".join(_show(item_id) for item_id in missing[:MISSING_SHOWN])
     more = f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
     problems.add(
         "file",
-        f"{len(missing)} of the {len(gold)} test ids have no translation: {shown}{more}",
+        f"{len(missing)} of the {len(items)} test ids have no translation: {shown}{more}",
         'write one line per test id; "translation": "" counts as an answer',
     )
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import sklearn
 
-from evaluation.formats.classification import Prediction, read_gold, read_predictions
+from evaluation.formats.classification import Prediction, gold_items, read_gold, read_inputs, read_predictions
 from evaluation.metrics.base import ItemStats
 from evaluation.metrics.classification import SET_LEVEL, Encoded, f1_measures, precision_at, wipo_measures
 from evaluation.problems import Problems
-from evaluation.reading import Limits
+from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import SCORERS, ScoringOptions
 
 
@@ -27,10 +27,16 @@ class ClassificationScorer:
     def read_gold(self, path: Path) -> dict[str, list[str]]:
         return read_gold(path)
 
+    def read_inputs(self, path: Path) -> PublicItems:
+        return read_inputs(path)
+
+    def gold_items(self, gold: dict[str, list[str]]) -> PublicItems:
+        return gold_items(gold)
+
     def read_predictions(
-        self, path: Path, gold: dict[str, list[str]], problems: Problems, limits: Limits, options: ScoringOptions
+        self, path: Path, items: PublicItems, problems: Problems, limits: Limits, options: ScoringOptions
     ) -> dict[str, Prediction]:
-        return read_predictions(path, gold, problems, limits, need_scores=options.threshold is not None)
+        return read_predictions(path, items, problems, limits, need_scores=options.threshold is not None)
 
     def item_ids(self, gold: dict[str, list[str]]) -> list[str]:
         return list(gold)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import ir_measures
 
-from evaluation.formats.search import read_qrels, read_run
+from evaluation.formats.search import gold_items, read_inputs, read_qrels, read_run
 from evaluation.metrics.base import ItemStats
 from evaluation.metrics.search import REL, search_metrics
 from evaluation.problems import Problems
-from evaluation.reading import Limits
+from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import SCORERS, ScoringOptions
 
 Qrels = dict[str, dict[str, int]]
@@ -23,10 +23,16 @@ class SearchScorer:
     def read_gold(self, path: Path) -> Qrels:
         return read_qrels(path)
 
+    def read_inputs(self, path: Path) -> PublicItems:
+        return read_inputs(path)
+
+    def gold_items(self, gold: Qrels) -> PublicItems:
+        return gold_items(gold)
+
     def read_predictions(
-        self, path: Path, gold: Qrels, problems: Problems, limits: Limits, options: ScoringOptions
+        self, path: Path, items: PublicItems, problems: Problems, limits: Limits, options: ScoringOptions
     ) -> Run:
-        return read_run(path, set(gold), problems, limits, options.ranking_depth)
+        return read_run(path, items, problems, limits, options.ranking_depth)
 
     def item_ids(self, gold: Qrels) -> list[str]:
         return list(gold)

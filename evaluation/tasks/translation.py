@@ -6,11 +6,11 @@ from pathlib import Path
 
 import sacrebleu
 
-from evaluation.formats.translation import TranslationGold, read_gold, read_predictions
+from evaluation.formats.translation import TranslationGold, gold_items, read_gold, read_inputs, read_predictions
 from evaluation.metrics.base import ItemStats
 from evaluation.metrics.translation import metric_signatures, tokenizer_for, translation_metrics
 from evaluation.problems import Problems
-from evaluation.reading import Limits
+from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import SCORERS, ScoringOptions
 
 
@@ -20,10 +20,16 @@ class TranslationScorer:
     def read_gold(self, path: Path) -> TranslationGold:
         return read_gold(path)
 
+    def read_inputs(self, path: Path) -> PublicItems:
+        return read_inputs(path)
+
+    def gold_items(self, gold: TranslationGold) -> PublicItems:
+        return gold_items(gold)
+
     def read_predictions(
-        self, path: Path, gold: TranslationGold, problems: Problems, limits: Limits, options: ScoringOptions
+        self, path: Path, items: PublicItems, problems: Problems, limits: Limits, options: ScoringOptions
     ) -> dict[str, str]:
-        return read_predictions(path, gold, problems, limits)
+        return read_predictions(path, items, problems, limits)
 
     def item_ids(self, gold: TranslationGold) -> list[str]:
         return list(gold.ids)

@@ -26,8 +26,22 @@ class DatasetSpec(Strict):
     version: str = Field(min_length=1, description="the dataset's version, part of every score's signature")
     options: dict[str, Any] = Field(default_factory=dict, description="options for the builder")
     sha256: str | None = Field(
-        default=None, pattern=SHA256_PATTERN, description="content hash the build must reproduce"
+        default=None,
+        pattern=SHA256_PATTERN,
+        description="hash of the whole dataset, test labels included, that the build must reproduce; "
+        "only with a pinned (public) options.seed",
     )
+
+    @model_validator(mode="after")
+    def _hash_only_with_public_seed(self) -> DatasetSpec:
+        """A hash over the test labels verifies guesses of them: it may only be public when they already are."""
+        if self.sha256 is not None and "seed" not in self.options:
+            raise ValueError(
+                "key 'dataset.sha256' hashes the test labels too, and only a pinned seed reproduces it; "
+                "remove dataset.sha256 (a build keeps its secret seed in the vault and reproduces itself from it), "
+                "or, for a demo whose test labels may be public, pin dataset.options.seed"
+            )
+        return self
 
     @field_validator("builder")
     @classmethod
@@ -60,7 +74,12 @@ class MetricSpec(Strict):
 class TestSplitSpec(Strict):
     __test__ = False  # not a pytest class
     public_fraction: float = Field(gt=0, lt=1, description="share of test items scored on the public board")
-    seed: int = Field(ge=0)
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        description="leave out for an event: a secret seed is drawn and kept in the vault; "
+        "a pinned seed makes the partition public (a demo)",
+    )
 
 
 class Phase(Strict):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from codefest.access_cli import app as access_app
@@ -68,12 +69,15 @@ def challenges_show(
 ) -> None:
     """Show one challenge: its task, data, metrics, phases and limits."""
     from challenges.discovery import load
+    from shared_datasets.heldout import PUBLIC_LABELS_WARNING, pinned_seeds
 
     item = load(slug)
     if as_json:
         print(item.spec.model_dump_json(indent=2))
         return
     spec = item.spec
+    pinned = pinned_seeds(spec)
+    secret = "secret: drawn at the first build, kept in the vault"
     table = Table(show_header=False, title=f"{spec.title} ({spec.slug} v{spec.version})")
     for key, value in (
         ("task", spec.task),
@@ -82,7 +86,8 @@ def challenges_show(
         ("metrics", ", ".join(f"{m.name} ({'↑' if m.higher_is_better else '↓'})" for m in spec.metrics)),
         ("primary metric", spec.primary_metric),
         ("tie-breakers", ", ".join(spec.tie_breakers) or "-"),
-        ("test split", f"{spec.test_split.public_fraction:.0%} public, seed {spec.test_split.seed}"),
+        ("test split", f"{spec.test_split.public_fraction:.0%} public"),
+        ("seeds", f"pinned {', '.join(pinned)}; {PUBLIC_LABELS_WARNING}" if pinned else secret),
         ("phases", "; ".join(f"{p.name} {p.start}..{p.end}" for p in spec.phases)),
         (
             "submissions",
@@ -113,26 +118,44 @@ def data_builders() -> None:
 @data_app.command("build")
 def data_build(
     slugs: Annotated[list[str] | None, typer.Argument(help="Challenges to build; all of them if none given.")] = None,
+    new_seed: Annotated[
+        bool,
+        typer.Option(
+            "--new-seed",
+            help="Draw new secret seeds instead of reusing the vault's: new test labels and partition. "
+            "Never during a running event.",
+        ),
+    ] = False,
 ) -> None:
-    """Build public bundles and private vaults under the workspace (CODEFEST_HOME, default ./.codefest)."""
-    build_challenges(slugs or [])
+    """Build public bundles and private vaults under the workspace (CODEFEST_HOME, default ./.codefest).
+
+    Seeds that challenge.yaml does not pin are secret: drawn at the first build, kept in the vault and reused by
+    every rebuild, which therefore writes the same bytes.
+    """
+    build_challenges(slugs or [], new_seed=new_seed)
 
 
-def build_challenges(slugs: list[str]) -> None:
+def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
     from challenges.discovery import discover, load
     from codefest.workspace import home
     from shared_datasets.heldout import build
 
     root = home()
-    table = Table("challenge", "rows", "dataset sha256", "bundle", "vault", title=f"Built under {root}")
+    table = Table("challenge", "rows", "dataset id", "bundle", "vault", title=f"Built under {root}")
+    warnings = []
     for slug in slugs or sorted(discover()):
         item = load(slug)
         with err.status(f"{slug}: starting") as status:
-            result = build(item, root, lambda step, s=status, name=slug: s.update(f"{name}: {step}"))
-        err.print(f"[green]built[/green] {slug}")
+            result = build(item, root, lambda step, s=status, name=slug: s.update(f"{name}: {step}"), new_seed=new_seed)
+        err.print(f"[green]built[/green] {slug}; seeds: {escape(result.seed_summary())}", highlight=False)
+        if result.manifest.warning:
+            warnings.append(result.manifest.warning)
+            err.print(f"[bold yellow]warning:[/bold yellow] {escape(result.manifest.warning)}", highlight=False)
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
         table.add_row(slug, counts, result.dataset_sha256[:16], _rel(result.bundle), _rel(result.vault))
     out.print(table)
+    for warning in warnings:
+        out.print(f"warning: {escape(warning)}", highlight=False)
 
 
 @app.command()

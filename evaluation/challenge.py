@@ -38,14 +38,24 @@ def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str
             f"the bundle of '{spec.slug}' is not built in {bundle.parent}",
             f"run: codefest data build {spec.slug}   (or set CODEFEST_HOME to where it was built)",
         )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     gold = gold_file(bundle, spec.task, split)
     provenance = {
         "challenge": f"{spec.slug}:{spec.version}",
-        "dataset": manifest["dataset"]["sha256"][:12],
+        "dataset": _bundle_sha256(spec, manifest_path)[:12],
         "split": split,
     }
     return gold, provenance
+
+
+def _bundle_sha256(spec: Challenge, manifest_path: Path) -> str:
+    """The hash over the bundle's data: dev scores use public files only, so they are signed with nothing private."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if "bundle_sha256" not in manifest:
+        raise CodefestError(
+            f"the bundle of '{spec.slug}' in {manifest_path.parent} was built by an older codefest",
+            f"organisers: run codefest data build {spec.slug}; teams: download the organisers' new bundle",
+        )
+    return manifest["bundle_sha256"]
 
 
 def evaluation_signature(spec: Challenge, dataset_sha256: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -11,14 +10,14 @@ from typing import Any
 
 from challenges.discovery import LoadedChallenge
 from challenges.spec import Challenge
-from codefest.errors import CodefestError
-from codefest.workspace import bundle_dir, vault_dir
+from codefest.workspace import vault_dir
 from evaluation.challenge import evaluation_signature
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
 from evaluation.tracking import Tracker
 from leaderboard import artifacts, significance
 from leaderboard.ranking import by_team, chosen, order_key, ranks
 from leaderboard.submissions import Submission, scored_submissions
+from shared_datasets.heldout import read_vault_manifest
 
 Progress = Callable[[str], None]
 
@@ -75,15 +74,14 @@ class Board:
 
 
 def dataset_sha256(spec: Challenge, root: Path) -> str:
-    """The built dataset's hash, from the bundle (or vault) manifest: it is part of the current signature."""
-    for folder in (bundle_dir(spec.slug, root), vault_dir(spec.slug, root)):
-        manifest = folder / "manifest.json"
-        if manifest.is_file():
-            return json.loads(manifest.read_text(encoding="utf-8"))["dataset"]["sha256"]
-    raise CodefestError(
-        f"challenge '{spec.slug}' is not built in {root}",
-        f"run: codefest data build {spec.slug}   (or set CODEFEST_HOME to the event's workspace)",
-    )
+    """The built dataset's name in signatures, from the vault: the bundle says nothing of the test labels."""
+    return read_vault_manifest(vault_dir(spec.slug, root)).dataset_sha256
+
+
+def _public_labels_notes(spec: Challenge, root: Path) -> list[str]:
+    """A board of a challenge whose test labels anyone can regenerate says so first."""
+    warning = read_vault_manifest(vault_dir(spec.slug, root)).warning
+    return [warning] if warning else []
 
 
 def current_signature(spec: Challenge, root: Path) -> str:
@@ -125,6 +123,7 @@ def build(
     view = View(tracker, signature, spec.primary_metric, private)
     teams = by_team(public)
     entries, notes = _entries(spec, teams, view)
+    notes = _public_labels_notes(spec, root) + notes
     entries.sort(key=lambda e: order_key(spec, e.value, e.submitted_ms))
     for entry, rank in zip(entries, ranks([e.baseline for e in entries]), strict=True):
         entry.rank = rank

@@ -1,34 +1,98 @@
 """The held-out split: a public bundle for participants and a private vault for the organiser's scorer.
 
-Test labels are written only to the vault. Both folders are built beside the old ones and swapped in at the end,
-so a failed build never leaves a half-written bundle or loses the previous one.
+Test labels are written only to the vault, and so is everything that would regenerate or verify them: the builder's
+options, its seeds and the hash over every file. A seed that challenge.yaml does not pin is drawn at the first build
+(128 bits from `secrets`), kept in the vault, and reused by later builds, so a rebuild reproduces the same bytes and
+never silently changes the labels of a running event. Both folders are built beside the old ones and swapped in at
+the end, so a failed build never leaves a half-written bundle or loses the previous one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
 import random
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from datasets import DatasetDict
 
 from challenges.discovery import LoadedChallenge
+from challenges.spec import Challenge
 from codefest import __version__
 from codefest.errors import CodefestError
 from codefest.tasks import TASKS
 from codefest.workspace import bundle_dir, vault_dir
-from shared_datasets.builders import BuildContext, all_builders
+from shared_datasets.builders import BuildContext, Builder, all_builders
 from shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
 from shared_datasets.schema import CORPUS, FEATURES, SPLITS
 
 Progress = Callable[[str], None]
 CARD_FILE = "DATASET_CARD.md"
 MANIFEST = "manifest.json"
+SEED_BITS = 128
+DATASET_SEED, SPLIT_SEED = "dataset.options.seed", "test_split.seed"
+PUBLIC_LABELS_WARNING = "test labels are public: anyone can regenerate them, so this is a demo, not an event"
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A seed and where it comes from: pinned in challenge.yaml (public), drawn by this build, or kept in the vault."""
+
+    value: int
+    origin: Literal["pinned", "drawn", "vault"]
+
+    @property
+    def pinned(self) -> bool:
+        return self.origin == "pinned"
+
+    def record(self) -> dict[str, Any]:
+        return {"seed": self.value, "seed_pinned": self.pinned}
+
+    def describe(self) -> str:
+        return {
+            "pinned": "pinned in challenge.yaml (public)",
+            "drawn": "newly drawn (secret, kept in the vault)",
+            "vault": "reused from the vault (secret)",
+        }[self.origin]
+
+
+@dataclass(frozen=True)
+class VaultManifest:
+    """A vault's record of its build: the organisers' only copy of the seeds and of the hash over the test labels."""
+
+    slug: str
+    dataset_sha256: str  # the dataset's name in score signatures: keyed with the secret seeds, verifies no label
+    content_sha256: str  # over every data file, test labels included: verifies a guess of them, so never published
+    bundle_sha256: str  # over the bundle's data files: what dev scores are signed with
+    dataset_seed: int | None  # None: the builder takes no seed
+    split_seed: int | None
+    public_seeds: tuple[str, ...]  # the challenge.yaml keys that pinned a seed
+    legacy: bool  # written before seeds were kept secret: its bundle's manifest published them
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def labels_public(self) -> bool:
+        return self.legacy or bool(self.public_seeds)
+
+    @property
+    def warning(self) -> str | None:
+        """The sentence every build, evaluation and leaderboard of a challenge with public test labels shows."""
+        if self.legacy:
+            reason = f"built by an older codefest, whose bundle gave the seed; rebuild: codefest data build {self.slug}"
+        elif self.public_seeds:
+            keys = " and ".join(self.public_seeds)
+            reason = f"challenge.yaml pins {keys}; remove them and rebuild to have secret seeds drawn"
+        else:
+            return None
+        return f"{self.slug}: {PUBLIC_LABELS_WARNING} ({reason})"
 
 
 @dataclass(frozen=True)
@@ -38,40 +102,151 @@ class BuildResult:
     vault: Path
     dataset_sha256: str
     counts: dict[str, int]
+    manifest: VaultManifest
+    seeds: dict[str, Seed]
+
+    def seed_summary(self) -> str:
+        return "; ".join(f"{key} {seed.describe()}" for key, seed in self.seeds.items())
 
 
-def build(challenge: LoadedChallenge, root: Path, progress: Progress = lambda _: None) -> BuildResult:
+def read_vault_manifest(vault: Path) -> VaultManifest:
+    """The vault's manifest, typed: one reader for the scorer, the leaderboard and the build, so all say the same."""
+    path, slug = vault / MANIFEST, vault.name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return _vault_manifest(slug, data)
+    except FileNotFoundError:
+        raise CodefestError(
+            f"challenge '{slug}' is not built in {vault.parent.parent}",
+            f"run: codefest data build {slug}   (or set CODEFEST_HOME to the event's workspace)",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CodefestError(f"{path} cannot be read: {err!r}", f"rebuild it: codefest data build {slug}") from None
+
+
+def _vault_manifest(slug: str, data: dict[str, Any]) -> VaultManifest:
+    dataset, split = data["dataset"], data.get("test_split") or {}
+    return VaultManifest(
+        slug=slug,
+        dataset_sha256=dataset["sha256"],
+        content_sha256=dataset.get("content_sha256", dataset["sha256"]),
+        bundle_sha256=data.get("bundle_sha256", ""),
+        dataset_seed=dataset.get("seed"),
+        split_seed=split.get("seed"),
+        public_seeds=tuple(data.get("public_seeds", ())),
+        legacy="labels_public" not in data,
+        data=data,
+    )
+
+
+def build(
+    challenge: LoadedChallenge, root: Path, progress: Progress = lambda _: None, *, new_seed: bool = False
+) -> BuildResult:
+    """Build the bundle and the vault; `new_seed` draws new secret seeds instead of reusing the vault's."""
     spec = challenge.spec
     builder = all_builders().get(spec.dataset.builder)
-    options = builder.validate_options(spec.dataset.options)
+    bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
+    seeds = _seeds(challenge, builder, {} if new_seed else _kept_seeds(vault))
+    raw_options = spec.dataset.options | ({"seed": seeds[DATASET_SEED].value} if DATASET_SEED in seeds else {})
+    options = builder.validate_options(raw_options)
     progress(f"building the {spec.slug} dataset with '{builder.name}'")
     data = builder.build(options, BuildContext(base_dir=challenge.folder))
     _check_schema(data, spec.task, builder.name)
     counts = {split: len(data[split]) for split in data}
-    bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
     with _staging(bundle) as new_bundle, _staging(vault, private=True) as new_vault:
         progress("writing the public bundle and the private vault")
-        content = _content_hash(write_splits(data, spec.task, new_bundle, new_vault))
-        if spec.dataset.sha256 and spec.dataset.sha256 != content:
-            raise CodefestError(
-                f"{challenge.folder / 'challenge.yaml'}: the dataset built has sha256 {content}, "
-                f"but key 'dataset.sha256' expects {spec.dataset.sha256}",
-                "the builder or its options changed: if that is intended, set dataset.sha256 to the new hash "
-                "and raise dataset.version",
-            )
-        _write_partition(new_vault, data["test"]["id"], spec.test_split.public_fraction, spec.test_split.seed)
+        files = write_splits(data, spec.task, new_bundle, new_vault)
+        content = _content_hash(files)
+        _check_pinned_hash(challenge, content)
+        _write_partition(new_vault, data["test"]["id"], spec.test_split.public_fraction, seeds[SPLIT_SEED].value)
         (new_bundle / CARD_FILE).write_text(builder.card_text(), encoding="utf-8")
-        header = {
+        public = {
             "challenge": spec.slug,
             "challenge_version": spec.version,
             "task": spec.task,
-            "dataset": {**spec.dataset.model_dump(exclude={"sha256"}), "sha256": content},
-            "codefest_version": __version__,
-            "rows": counts,
+            "bundle_sha256": _content_hash({k: v for k, v in files.items() if k.startswith("bundle/")}),
         }
-        _write_manifest(new_bundle, header)
-        _write_manifest(new_vault, header)
-    return BuildResult(spec.slug, bundle, vault, content, counts)
+        _write_manifest(new_bundle, public)
+        _write_manifest(new_vault, public | _private_header(challenge, content, counts, seeds))
+    manifest = read_vault_manifest(vault)
+    return BuildResult(spec.slug, bundle, vault, manifest.dataset_sha256, counts, manifest, seeds)
+
+
+def pinned_seeds(spec: Challenge) -> list[str]:
+    """The challenge.yaml keys that pin a seed: each lets anyone regenerate the test labels or the partition."""
+    pinned = [DATASET_SEED] if spec.dataset.options.get("seed") is not None else []
+    return pinned + ([SPLIT_SEED] if spec.test_split.seed is not None else [])
+
+
+def _seeds(challenge: LoadedChallenge, builder: Builder, kept: dict[str, int]) -> dict[str, Seed]:
+    """The build's seeds: pinned ones as declared, the others kept from the vault's last build or drawn now."""
+    spec = challenge.spec
+    declared = {SPLIT_SEED: spec.test_split.seed}
+    if "seed" in builder.options.model_fields:
+        declared[DATASET_SEED] = spec.dataset.options.get("seed")
+    return {key: _seed(pinned, kept.get(key)) for key, pinned in sorted(declared.items())}
+
+
+def _seed(pinned: int | None, kept: int | None) -> Seed:
+    if pinned is not None:
+        return Seed(pinned, "pinned")
+    if kept is not None:
+        return Seed(kept, "vault")
+    return Seed(secrets.randbits(SEED_BITS), "drawn")
+
+
+def _kept_seeds(vault: Path) -> dict[str, int]:
+    """The secret seeds of the vault's last build: reusing them keeps a running event's labels as they are."""
+    try:
+        kept = read_vault_manifest(vault)
+    except CodefestError:
+        return {}
+    if kept.legacy:
+        return {}
+    found = {DATASET_SEED: kept.dataset_seed, SPLIT_SEED: kept.split_seed}
+    return {key: seed for key, seed in found.items() if seed is not None and key not in kept.public_seeds}
+
+
+def _check_pinned_hash(challenge: LoadedChallenge, content: str) -> None:
+    pinned = challenge.spec.dataset.sha256
+    if pinned and pinned != content:
+        raise CodefestError(
+            f"{challenge.folder / 'challenge.yaml'}: the dataset built has sha256 {content}, "
+            f"but key 'dataset.sha256' expects {pinned}",
+            "the builder or its options changed: if that is intended, set dataset.sha256 to the new hash "
+            "and raise dataset.version",
+        )
+
+
+def _private_header(
+    challenge: LoadedChallenge, content: str, counts: dict[str, int], seeds: dict[str, Seed]
+) -> dict[str, Any]:
+    """What only the vault says: the options and seeds that rebuild the labels, and the hashes that verify them."""
+    spec = challenge.spec
+    public_seeds = [key for key, seed in seeds.items() if seed.pinned]
+    secret = [seed.value for seed in seeds.values() if not seed.pinned]
+    no_seed = {"seed": None, "seed_pinned": False}
+    return {
+        "codefest_version": __version__,
+        "rows": counts,
+        "dataset": {
+            **spec.dataset.model_dump(exclude={"sha256"}),
+            **(seeds[DATASET_SEED].record() if DATASET_SEED in seeds else no_seed),
+            "sha256": _signed_name(content, secret),
+            "content_sha256": content,
+        },
+        "test_split": {"public_fraction": spec.test_split.public_fraction, **seeds[SPLIT_SEED].record()},
+        "public_seeds": public_seeds,
+        "labels_public": bool(public_seeds),
+    }
+
+
+def _signed_name(content: str, secret: list[int]) -> str:
+    """The dataset's name in published score signatures: keyed with the secret seeds, so it verifies no guess."""
+    if not secret:
+        return content
+    key = " ".join(map(str, secret)).encode()
+    return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
 
 
 def _check_schema(data: DatasetDict, task: str, builder: str) -> None:
@@ -125,7 +300,7 @@ def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dic
 
 
 def _content_hash(files: dict[str, Path]) -> str:
-    """One hash over every data file, public and private: the dataset's identity in score signatures."""
+    """One hash over data files; over the vault's too, it verifies the test labels, so it stays in the vault."""
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(f"{name} {sha256_file(files[name])}\n".encode())
@@ -172,7 +347,7 @@ class _staging:
                 f"cannot write to {self.target.parent}: {err.strerror}",
                 "set CODEFEST_HOME to a writable folder",
             ) from None
-        os.chmod(self.tmp, 0o700 if self.private else 0o755)
+        os.chmod(self.tmp, 0o700)  # the workspace is its owner's; participants get the bundle as a copy
         return self.tmp
 
     def __exit__(self, kind: object, error: object, tb: object) -> None:

@@ -27,6 +27,13 @@ def test_every_bundled_challenge_is_valid_and_documented(slug: str) -> None:
     assert item.readme is not None and slug in item.readme.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("slug", BUNDLED_SLUGS)
+def test_bundled_challenges_pin_no_seed_and_no_dataset_hash(slug: str) -> None:
+    """They are events: seeds drawn secretly at build time; a pinned seed or full hash would give the labels away."""
+    spec = load(slug).spec
+    assert "seed" not in spec.dataset.options and spec.test_split.seed is None and spec.dataset.sha256 is None
+
+
 def test_tasks_of_the_bundled_challenges() -> None:
     assert {slug: load(slug).spec.task for slug in BUNDLED_SLUGS} == {
         "ipc-classification": "classification",
@@ -101,6 +108,11 @@ MALFORMED = [
     ),
     ({"test_split": {"public_fraction": 1.5, "seed": 1}}, (), "key 'test_split.public_fraction'"),
     ({"test_split": {"public_fraction": 0.5, "sed": 1}}, (), "Did you mean 'seed'?"),
+    (
+        {"dataset": {"builder": "synthetic-ipc", "version": "1", "sha256": "0" * 64}},
+        (),
+        "'dataset.sha256' hashes the test labels too, and only a pinned seed reproduces it; remove dataset.sha256",
+    ),
     ({"dataset": {"builder": "synthetic-ipk", "version": "1"}}, (), "Did you mean 'synthetic-ipc'?"),
     (
         {"dataset": {"builder": "synthetic-prior-art", "version": "1"}},

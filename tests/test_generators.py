@@ -73,6 +73,24 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert one["abstract"] != generate(ClassificationOptions(size=200, seed=2))["abstract"]
 
 
+BIG = 2**127 + 12345  # the size of the secret seeds a build draws
+
+
+def test_a_128_bit_seed_is_used_whole() -> None:
+    """Secret seeds are 128 bits: a generator that kept only the low bits would make them guessable."""
+    one = build_classification(ClassificationOptions(size=100, seed=BIG), CONTEXT)
+    assert (
+        one["test"]["labels"]
+        == build_classification(ClassificationOptions(size=100, seed=BIG), CONTEXT)["test"]["labels"]
+    )
+    high_bit_only = build_classification(ClassificationOptions(size=100, seed=BIG - 2**126), CONTEXT)
+    assert one["train"]["abstract"] != high_bit_only["train"]["abstract"]
+    assert one["test"]["id"] != high_bit_only["test"]["id"]  # the split's shuffle uses the whole seed too
+    corpus, topics = generate_search(SearchOptions(size=160, topics=10, seed=BIG))
+    assert (corpus, topics) == generate_search(SearchOptions(size=160, topics=10, seed=BIG))
+    assert topics != generate_search(SearchOptions(size=160, topics=10, seed=BIG - 2**126))[1]
+
+
 def test_build_splits_by_the_fractions() -> None:
     data = build_classification(ClassificationOptions(size=1000, seed=3), CONTEXT)
     assert {k: len(v) for k, v in data.items()} == {"train": 700, "dev": 100, "test": 200}

@@ -84,6 +84,14 @@ def test_same_seed_gives_identical_rows_and_another_seed_different_ones() -> Non
     assert len(sources & {row["source"] for row in rows(other)}) < 30
 
 
+def test_a_128_bit_seed_is_used_whole() -> None:
+    """A build draws 128-bit secret seeds; the generator and the split must use every bit of them."""
+    big = 2**127 + 99
+    first, again, high_bit_only = build(100, big), build(100, big), build(100, big - 2**126)
+    assert rows(first) == rows(again)
+    assert rows(first) != rows(high_bit_only)
+
+
 @pytest.mark.parametrize("size", [30, 2000])
 def test_split_sizes_sum_to_size(size: int) -> None:
     built = build(size, 3)

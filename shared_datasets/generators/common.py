@@ -16,7 +16,9 @@ MAX_SIZE = 1_000_000
 
 class GeneratorOptions(BuilderOptions):
     size: int = Field(default=6000, ge=30, le=MAX_SIZE, description="number of items to generate")
-    seed: int = Field(default=0, ge=0, description="the same seed gives byte-identical data")
+    seed: int = Field(
+        default=0, ge=0, description="the same seed gives the same bytes; left out of challenge.yaml: a secret one"
+    )
     dev_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
 

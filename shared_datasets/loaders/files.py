@@ -48,7 +48,9 @@ class LoaderOptions(BuilderOptions):
     hub_revision: str | None = Field(default=None, description="a hub commit or tag, to pin the data")
     dev_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
-    seed: int = Field(default=0, ge=0, description="the same seed gives the same split")
+    seed: int = Field(
+        default=0, ge=0, description="the same seed gives the same split; left out of challenge.yaml: a secret one"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> LoaderOptions:

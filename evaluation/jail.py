@@ -324,8 +324,8 @@ def copy_out(source: int, target: int, max_files: int, max_bytes: int) -> str:
     total = sum(size for _, size in files)
     if len(files) + len(links) > max_files or total > max_bytes:
         return (
-            f"the output folder held {len(files) + len(links)} files of {total:,} bytes (apparent size, sparse files "
-            f"in full); codefest copies back at most {max_files} files of {max_bytes:,} bytes in all"
+            f"{len(files) + len(links)} files of {total:,} bytes in the output folder (apparent size, sparse files "
+            f"in full), and codefest copies back at most {max_files} files of {max_bytes:,} bytes in all"
         )
     for name in links:
         with contextlib.suppress(OSError):

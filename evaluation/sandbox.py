@@ -47,6 +47,7 @@ PREDICTIONS = "predictions.jsonl"
 TEST_INPUT = "test.jsonl"
 MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
 DISK_SIGNS = ("No space left on device", "Disk quota exceeded")
+FILE_SIGNS = ("File too large",)
 PROCESS_SIGNS = ("Resource temporarily unavailable", "can't start new thread")
 NEAR_LIMIT = 0.75  # a share of the memory limit: a kill or crash above it is taken for running out of memory
 CODEFEST_ROOT = Path(__file__).resolve().parents[1]
@@ -564,6 +565,8 @@ def _limit_hit(stderr: str, limits: CodeLimits) -> str:
             f"it filled its writable space: the limit is {limits.disk_mb} MB for all it writes "
             "(changes to its folder, the output folder and the temp folders together)"
         )
+    if any(sign in stderr for sign in FILE_SIGNS):
+        return f"a file it wrote reached the limit of {jail.MAX_FILE_BYTES // 1024**3} GiB per file (sparse or not)"
     if any(sign in stderr for sign in PROCESS_SIGNS):
         return f"it may have started too many processes or threads: the limit is {limits.max_tasks}"
     return ""
@@ -596,7 +599,7 @@ def _output_refused(report: str) -> str:
     """The jail's word that the output folder was over its bounds, and nothing came back."""
     for line in report.splitlines():
         if line.startswith(jail.OUTPUT_MARKER):
-            return "your code " + line.removeprefix(jail.OUTPUT_MARKER).strip().replace("the output folder", "left", 1)
+            return "your code left " + line.removeprefix(jail.OUTPUT_MARKER).strip() + ", so none came back"
     return ""
 
 

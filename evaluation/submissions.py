@@ -46,6 +46,8 @@ def fingerprint(path: Path) -> str:
             digest.update(name + b"\0link\0" + os.fsencode(os.readlink(where)) + b"\0")
         elif entry.kind == "file":
             digest.update(name + b"\0" + bytes.fromhex(sha256_file(where)) + b"\0")
+        else:  # a folder, even empty, is copied: it counts
+            digest.update(name + b"\0folder\0")
     return digest.hexdigest()
 
 

@@ -16,7 +16,7 @@ import socket
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,9 +25,10 @@ from mlflow import MlflowClient
 
 from challenges.discovery import load
 from codefest.errors import CodefestError
-from evaluation import jail, roster
+from evaluation import cgroups, jail, pilot_tree, roster
 from evaluation.evaluate import Evaluator, evaluate_inbox
 from evaluation.sandbox import CODEFEST_ROOT, CodeLimits, CodeRun, isolation_available, run_pilot
+from evaluation.submissions import fingerprint
 from evaluation.tracking import tracking_uri
 from shared_datasets.heldout import build, gold_file
 from tests.helpers import bundled_spec, write_challenge
@@ -583,6 +584,315 @@ def test_a_pilot_cannot_pass_itself_off_as_a_broken_sandbox(
     code = f"print({jail.SETUP_MARKER!r} + ' mount failed', file=sys.stderr)\nsys.exit({jail.SETUP_FAILED})\n"
     result = attack(tmp_path, code, inputs, workspace, token)  # a CodefestError here would stop an inbox run
     assert result.status == "crashed" and "exit code 125" in result.message
+
+
+# --- the organisers' files beside the workspace (an allowlist, not a blocklist) ------------------------------
+
+
+@pytest.fixture
+def organiser_tree(token: str) -> Iterator[Path]:
+    """The organiser guide's layout, readable by every user: challenge data and the inbox beside the workspace."""
+    root = Path("/srv") / f"codefest-event-{token}"
+    for folder in ("challenge-data", "inbox/other-team/pilot", "workspace"):
+        (root / folder).mkdir(parents=True, mode=0o755)
+    (root / "challenge-data" / "labels.jsonl").write_text(f'{{"id": "T0", "labels": ["{SECRET}"]}}\n')
+    (root / "inbox" / "other-team" / "pilot" / "model.py").write_text(f"WEIGHTS = {SECRET!r}\n")
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root)
+
+
+def allowed_children(folder: str, allowlist: list[Path]) -> set[str]:
+    """The names a listing of `folder` may show: the next part of each allowlisted path below it."""
+    base = Path(folder)
+    return {path.relative_to(base).parts[0] for path in allowlist if base in path.parents}
+
+
+def test_the_organisers_files_beside_the_workspace_are_not_there(
+    tmp_path: Path, inputs: list[Path], workspace: Path, token: str, organiser_tree: Path
+) -> None:
+    labels = organiser_tree / "challenge-data" / "labels.jsonl"
+    other = organiser_tree / "inbox" / "other-team" / "pilot" / "model.py"
+    listed = ["/root", "/home", "/work", "/srv", str(CODEFEST_ROOT), str(organiser_tree), "/run", "/etc"]
+    code = f"""\
+    report(
+        labels=attempt(lambda: open({str(labels)!r}).read()),
+        other_team=attempt(lambda: open({str(other)!r}).read()),
+        listings={{folder: attempt(lambda: sorted(os.listdir(folder))) for folder in {listed!r}}},
+    )
+    predict()
+    """
+    assert labels.stat().st_mode & 0o004 and other.stat().st_mode & 0o004  # only the sandbox keeps them out
+    result = attack(tmp_path, code, inputs, workspace, token)
+    assert result.status == "ok", result.message
+    view = seen(tmp_path)
+    assert view["labels"]["error"] == view["other_team"]["error"] == "FileNotFoundError", view
+    allowlist = [*jail.interpreter_paths(), tmp_path / "run"]
+    for folder, outcome in view["listings"].items():
+        shown = set(outcome.get("result", []))
+        if folder == "/etc":
+            assert shown <= {"passwd", "group", *(Path(p).name for p in jail.SYSTEM_ETC)}, shown
+        else:
+            assert shown <= allowed_children(folder, allowlist), (folder, shown)
+    assert refused(view["listings"]["/home"]) and refused(view["listings"][str(organiser_tree)])
+    assert view["listings"][str(CODEFEST_ROOT)] in ({"result": [".venv"]}, {"result": []}) or refused(
+        view["listings"][str(CODEFEST_ROOT)]
+    )  # never the checkout's .codefest workspace, challenges or other packages
+
+
+# --- nested namespaces --------------------------------------------------------------------------------------
+
+NESTED = """\
+import ctypes, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x20000
+def call(result):
+    return [result, os.strerror(ctypes.get_errno()) if result != 0 else ""]
+tool = subprocess.run(["unshare", "-Ur", "sh", "-c", "mount -t tmpfs none /tmp && echo mounted"],
+                      capture_output=True, text=True)
+report(
+    tool=[tool.returncode, tool.stdout, tool.stderr],
+    user_ns=call(libc.unshare(CLONE_NEWUSER)),
+    mount_ns=call(libc.unshare(CLONE_NEWNS)),
+    tmpfs=call(libc.mount(b"none", b"/tmp", b"tmpfs", 0, b"size=100g")),
+)
+predict()
+"""
+
+
+def test_a_nested_user_namespace_and_its_mounts_fail(
+    tmp_path: Path, inputs: list[Path], workspace: Path, token: str
+) -> None:
+    result = attack(tmp_path, NESTED, inputs, workspace, token)
+    assert result.status == "ok", result.message
+    view = seen(tmp_path)
+    assert view["tool"][0] != 0 and "mounted" not in view["tool"][1], view
+    assert view["user_ns"][0] == -1 and view["user_ns"][1] in ("No space left on device", "Operation not permitted")
+    assert view["mount_ns"] == [-1, "Operation not permitted"] and view["tmpfs"] == [-1, "Operation not permitted"]
+
+
+# --- whole-run limits (cgroup) -----------------------------------------------------------------------------
+
+SPLIT_MEMORY = """\
+import time
+children = []
+for _ in range(4):  # 4 x 100 MB: each process under the limit of 256 MB, the run over it
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(100 * 1024**2)
+        block[::4096] = b"\\1" * (len(block) // 4096)  # touched: really used, not only reserved
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+time.sleep(3)
+statuses = [os.waitpid(pid, os.WNOHANG)[1] for pid in children]
+sys.exit(f"children ended with {statuses}" if any(statuses) else 0)
+"""
+
+
+def test_processes_that_together_exceed_the_memory_limit_are_stopped(
+    tmp_path: Path, inputs: list[Path], workspace: Path, token: str
+) -> None:
+    result = attack(tmp_path, SPLIT_MEMORY, inputs, workspace, token)
+    assert result.status == "memory", result.message
+    assert "256 MB for the whole run" in result.message
+    assert result.peak_memory_bytes is not None and result.peak_memory_bytes <= LIMITS.memory_mb * 1024**2
+
+
+COUNTED_BOMB = """\
+import time
+children = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        children += 1
+except OSError as err:
+    report(children=children, error=type(err).__name__)
+predict()
+"""
+
+
+def test_a_fork_bomb_is_held_at_the_runs_task_limit(
+    tmp_path: Path, inputs: list[Path], workspace: Path, token: str
+) -> None:
+    limits = CodeLimits(wall_time_seconds=30, memory_mb=1024, disk_mb=64, max_tasks=64)
+    result = attack(tmp_path, COUNTED_BOMB, inputs, workspace, token, limits)
+    assert result.status == "ok", result.message
+    view = seen(tmp_path)
+    assert view["error"] == "BlockingIOError"
+    assert 50 <= view["children"] < 64, view  # the launcher, bwrap and the pilot count too
+
+
+def test_peak_memory_and_cpu_time_are_recorded(tmp_path: Path, inputs: list[Path], workspace: Path, token: str) -> None:
+    code = """\
+    import time
+    block = bytearray(200 * 1024**2)
+    block[::4096] = b"\\1" * (len(block) // 4096)
+    end = time.process_time() + 1.0
+    while time.process_time() < end:
+        pass
+    predict()
+    """
+    limits = CodeLimits(wall_time_seconds=30, memory_mb=512, disk_mb=64)
+    result = attack(tmp_path, code, inputs, workspace, token, limits)
+    assert result.status == "ok", result.message
+    assert 200 * 1024**2 <= result.peak_memory_bytes <= 512 * 1024**2
+    assert 0.8 <= result.cpu_seconds <= result.seconds * limits.cpus + 0.5
+
+
+def test_the_cpu_quota_holds_for_the_whole_run(tmp_path: Path, inputs: list[Path], workspace: Path, token: str) -> None:
+    code = """\
+    import time
+    for _ in range(3):
+        if os.fork() == 0:
+            break
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        pass
+    predict()
+    """
+    limits = CodeLimits(wall_time_seconds=30, memory_mb=512, disk_mb=64, cpus=0.5)
+    result = attack(tmp_path, code, inputs, workspace, token, limits)
+    assert result.status == "ok", result.message
+    assert result.cpu_seconds <= 0.5 * result.seconds + 0.3, (result.cpu_seconds, result.seconds)
+
+
+def test_without_writable_cgroups_the_verdict_says_so(
+    tmp_path: Path, inputs: list[Path], workspace: Path, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object) -> None:
+        raise cgroups.Unavailable("cgroups are not writable (/sys/fs/cgroup/memory: Read-only file system)")
+
+    monkeypatch.setattr(cgroups, "create", refuse)
+    result = attack(tmp_path, "predict()\n", inputs, workspace, token)
+    assert result.status == "ok" and result.isolated
+    assert "whole-run limits were not available: cgroups are not writable" in result.message
+    assert "limited per process only" in result.message
+    assert result.peak_memory_bytes is None and result.cpu_seconds is None
+
+
+# --- what comes back, and what goes in ----------------------------------------------------------------------
+
+
+def disk_used(folder: Path) -> int:
+    """Bytes the files under `folder` take on disk (blocks, not apparent size)."""
+    return sum(path.lstat().st_blocks * 512 for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "says"),
+    [
+        ("open(args.output.parent / 'big', 'wb').truncate(5 * 1024**3)\n", "crashed", "the limit of 1 GiB per file"),
+        (
+            "for n in range(5):\n    open(args.output.parent / f'big-{n}', 'wb').truncate(1024**3 - 1)\npredict()\n",
+            "no-output",
+            "codefest copies back at most 16 files of 268,435,456 bytes",
+        ),
+        (
+            "predict()\nfor n in range(20):\n    (args.output.parent / f'part-{n}').write_text('x')\n",
+            "no-output",
+            "left 21 files of",
+        ),
+    ],
+    ids=["one-sparse-5-GiB", "five-sparse-1-GiB", "too-many-files"],
+)
+def test_the_output_that_comes_back_is_bounded(
+    tmp_path: Path, inputs: list[Path], workspace: Path, token: str, code: str, status: str, says: str
+) -> None:
+    result = attack(tmp_path, code, inputs, workspace, token)
+    assert result.status == status and says in result.message, result.message
+    output = tmp_path / "run" / "output"
+    assert disk_used(output) < 1024**2 and sum(path.lstat().st_size for path in output.iterdir()) < 1024**2
+    assert result.predictions is None
+
+
+def sparse_pilot(root: Path) -> Path:
+    pilot = write_pilot(root, "predict()\n")
+    with (pilot / "model.bin").open("wb") as out:
+        out.truncate(5 * 1024**3)
+    return pilot
+
+
+def deep_pilot(root: Path) -> Path:
+    pilot = write_pilot(root, "predict()\n")
+    os.chdir(pilot)  # each level relative to the last: the whole path would pass PATH_MAX
+    try:
+        for _ in range(1100):
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(CODEFEST_ROOT)
+    return pilot
+
+
+def crowded_pilot(root: Path) -> Path:
+    pilot = write_pilot(root, "predict()\n")
+    (pilot / "many").mkdir()
+    for n in range(pilot_tree.MAX_PILOT_ENTRIES):
+        (pilot / "many" / str(n)).touch()
+    return pilot
+
+
+@pytest.mark.parametrize(
+    ("build", "says"),
+    [
+        (sparse_pilot, "more than 2 GiB of files (apparent size, sparse files in full)"),
+        (deep_pilot, "folders nested more than 64 levels deep"),
+        (crowded_pilot, "more than 100,000 files, links and folders"),
+    ],
+    ids=["sparse-5-GiB", "1100-deep", "too-many-files"],
+)
+def test_an_oversized_pilot_is_refused_before_it_is_copied_or_fingerprinted(
+    tmp_path: Path, inputs: list[Path], workspace: Path, build: Callable[[Path], Path], says: str
+) -> None:
+    pilot = build(tmp_path / "pilot")
+    started = time.monotonic()
+    for attempt_it in (
+        lambda: fingerprint(pilot),
+        lambda: run_pilot(pilot, inputs, LIMITS, [workspace], tmp_path / "run"),
+    ):
+        with pytest.raises(CodefestError, match="over codefest's limit") as raised:
+            attempt_it()
+        assert says in raised.value.problem and "keep" in raised.value.fix
+    assert not (tmp_path / "run").exists()  # refused before anything was copied
+    assert time.monotonic() - started < 20
+
+
+CACHE_RUNNER = """\
+hidden = Path(__file__).parents[2] / ".pytest_cache" / "payload.py"
+report(ran=hidden.read_text() if hidden.exists() else None)
+predict()
+"""
+
+
+def test_the_fingerprint_covers_exactly_what_runs(tmp_path: Path, inputs: list[Path], workspace: Path) -> None:
+    """Two pilots differing only in an ignored folder: same fingerprint, and the difference never reaches the run.
+
+    Before one list, .pytest_cache was left out of the fingerprint but copied into the sandbox: a pilot could run
+    code there that its fingerprint did not cover.
+    """
+    fingerprints, seen_runs = [], []
+    for name, payload in (("a", "print('honest')"), ("b", "print('different code, same fingerprint')")):
+        pilot = write_pilot(tmp_path / name, CACHE_RUNNER)
+        for ignored in (".pytest_cache", ".ruff_cache", ".git"):
+            (pilot / ignored).mkdir()
+            (pilot / ignored / "payload.py").write_text(payload)
+        (pilot / "src" / "hostile" / "__pycache__").touch()  # a file named like an ignored folder
+        (pilot / "link").symlink_to("src/hostile/predict.py")
+        result = run_pilot(pilot, inputs, LIMITS, [workspace], tmp_path / f"{name}-run")
+        assert result.status == "ok", result.message
+        copy = tmp_path / f"{name}-run" / "pilot"
+        assert fingerprint(copy) == fingerprint(pilot)  # the copy is what was fingerprinted
+        kept = {key: value for key, value in tree(pilot).items() if not set(key.split("/")) & pilot_tree.IGNORED}
+        assert tree(copy) == kept
+        fingerprints.append(fingerprint(pilot))
+        seen_runs.append(json.loads((tmp_path / f"{name}-run" / "output" / "seen.json").read_text()))
+    assert fingerprints[0] == fingerprints[1]
+    assert seen_runs == [{"ran": None}, {"ran": None}]  # the ignored code was not there to run
 
 
 # --- other submissions are not affected --------------------------------------------------------------------

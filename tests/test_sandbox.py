@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from codefest.errors import CodefestError
+from evaluation import jail
 from evaluation.sandbox import CodeLimits, CodeRun, entry_point, isolation_available, run_pilot
 
 LIMITS = CodeLimits(wall_time_seconds=20, memory_mb=1024)
@@ -301,3 +302,27 @@ def test_the_run_folder_may_not_overlap_the_hidden_workspace(tmp_path: Path, inp
     pilot = write_pilot(tmp_path / "pilot")
     with pytest.raises(CodefestError, match="overlap"):
         run_pilot(pilot, inputs, LIMITS, [tmp_path / "workspace"], tmp_path / "workspace" / "runs" / "1")
+
+
+def test_copy_out_is_bounded_by_apparent_size_and_count_before_copying(tmp_path: Path) -> None:
+    source, target = tmp_path / "scratch-output", tmp_path / "output"
+    source.mkdir()
+    target.mkdir()
+    (source / "predictions.jsonl").write_text('{"id": "T0"}\n')
+    (source / "link").symlink_to("/etc/passwd")
+    flags = os.O_RDONLY | os.O_DIRECTORY
+    fds = os.open(source, flags), os.open(target, flags)
+    try:
+        assert jail.copy_out(*fds, max_files=2, max_bytes=1024) == ""
+        assert (target / "predictions.jsonl").read_text() == '{"id": "T0"}\n' and (target / "link").is_symlink()
+        for path in target.iterdir():
+            path.unlink()
+        with (source / "sparse.bin").open("wb") as out:
+            out.truncate(5 * 1024**3)  # no block used in the scratch space, 5 GiB apparent
+        refused = jail.copy_out(*fds, max_files=16, max_bytes=256 * 1024**2)
+        assert "3 files of 5,368,709,133 bytes" in refused and "at most 16 files of 268,435,456 bytes" in refused
+        assert not list(target.iterdir())  # nothing copied, not even the predictions
+        assert "at most 2 files" in jail.copy_out(*fds, max_files=2, max_bytes=10 * 1024**3)
+    finally:
+        for fd in fds:
+            os.close(fd)

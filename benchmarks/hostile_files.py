@@ -5,9 +5,10 @@
 Workloads (sizes at --scale 1; the issue's attacks were the first two at full size):
   deep-topic      a one-topic TREC run of ~139 MB, refused for its ranking depth (limit 1,000)
   blank-lines     200 MB of blank lines as a search run (a file of blank lines only is refused)
+  blank-mixed     200 MB of blank lines of every kind: CRLF, spaces, tabs, Unicode spaces, 70 spaces
   blank-classif   200 MB of blank lines, then one valid classification prediction per test id
   unknown-topic   ~139 MB of TREC lines all naming one topic that is not a test topic
-  deep-jsonl      one 4 MB JSONL search line holding a ~400,000-document ranking
+  deep-jsonl      one 3.9 MB JSONL search line holding a 350,000-document ranking
   padded-classif  a 200 MB classification file: one prediction per test id, each line padded with spaces to
                   ~200 kB of JSON, and one bad line (a repeated id) at the end
   padded-transl   the same for translation
@@ -115,6 +116,14 @@ def blank_lines(folder: Path, scale: float) -> tuple[str, Path, Path]:
     return "search", _qrels(folder), run
 
 
+def blank_mixed(folder: Path, scale: float) -> tuple[str, Path, Path]:
+    run, block = folder / "run.txt", ("\n \r\n\u3000\u2003\n\t \x0c\n" + " " * 70 + "\n\u00a0\n").encode() * 10_000
+    with run.open("wb") as handle:
+        for _ in range(int(200 * MB * scale) // len(block)):
+            handle.write(block)
+    return "search", _qrels(folder), run
+
+
 def blank_classification(folder: Path, scale: float) -> tuple[str, Path, Path]:
     predictions = folder / "pred.jsonl"
     _blank(predictions, int(200 * MB * scale))
@@ -125,7 +134,7 @@ def blank_classification(folder: Path, scale: float) -> tuple[str, Path, Path]:
 
 def deep_jsonl(folder: Path, scale: float) -> tuple[str, Path, Path]:
     run = folder / "run.jsonl"
-    docs = [f"d{i}" for i in range(int(400_000 * min(scale, 1.0)))]
+    docs = [f"d{i}" for i in range(int(350_000 * min(scale, 1.0)))]
     run.write_text(json.dumps({"id": "T1", "ranking": docs}) + "\n")
     return "search", _qrels(folder), run
 
@@ -151,6 +160,7 @@ def padded_translations(folder: Path, scale: float) -> tuple[str, Path, Path]:
 WORKLOADS: dict[str, Callable[[Path, float], tuple[str, Path, Path]]] = {
     "deep-topic": deep_topic,
     "blank-lines": blank_lines,
+    "blank-mixed": blank_mixed,
     "blank-classif": blank_classification,
     "unknown-topic": unknown_topic,
     "deep-jsonl": deep_jsonl,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import re
@@ -158,18 +157,25 @@ def _decoded(number: int, raw: bytes, problems: Problems, limits: Limits) -> str
 
 _SKIP_CHUNK = 1 << 16  # bytes read at a time while passing over an overlong line
 
-# What str.strip() removes, as UTF-8: a line of these alone is blank. A run of blank lines is skipped by one regular
-# expression match in C, so that a file of blank lines costs no Python work per line.
-_SPACE = (
-    rb"[\t\x0b\x0c\r\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80"
-)
-_BLANK_CHARS = 64  # longer blank lines are read one by one: they cost at least this many bytes each
+# Every byte that a blank line's UTF-8 can hold (the ASCII spaces, and the bytes of U+0085, U+00A0, U+1680, U+2000 to
+# U+205F and U+3000), and some more, which decoding and one search then rule out. One match in C finds a run of blank
+# lines, so that a file of blank lines costs no Python work per line.
+_SPACE_BYTES = re.compile(rb"[\t\n\x0b\x0c\r\x1c-\x1f \x80-\xbf\xc2\xe1-\xe3]*")
+_NOT_SPACE = re.compile(r"\S")  # what str.strip() keeps
 
 
-@functools.cache
-def _blank_run(limit: int) -> re.Pattern[bytes]:
-    """Consecutive blank lines short enough (3 bytes a character) that none can be over the line limit."""
-    return re.compile(rb"(?:(?:%s){0,%d}\n)+" % (_SPACE, min(_BLANK_CHARS, limit // 3)))
+def _blank_prefix(ahead: bytes, limit: int) -> int:
+    """The bytes of the whole blank lines that `ahead` starts with, each within `limit` bytes; 0 if none."""
+    region = ahead[: _SPACE_BYTES.match(ahead, 0, limit + 1).end()]  # type: ignore[union-attr]  (* always matches)
+    if not region.isascii():
+        try:
+            text = region.decode("utf-8")
+        except UnicodeDecodeError as err:  # a character cut at the end, or bytes that are not text
+            text = region[: err.start].decode("utf-8")
+        if found := _NOT_SPACE.search(text):
+            text = text[: found.start()]
+        region = text.encode("utf-8")
+    return region.rfind(b"\n") + 1
 
 
 class Overlong(bytes):
@@ -185,11 +191,11 @@ def _lines(handle: io.BufferedReader, limit: int) -> Iterator[tuple[int, bytes]]
     Runs of short blank lines are counted and passed over within the read buffer, never yielded. A longer line is
     passed over in small chunks, never held whole, so its length costs time, not memory.
     """
-    blank, number = _blank_run(limit), 0
+    number = 0
     while ahead := handle.peek(1):
-        if run := blank.match(ahead):
-            number += ahead.count(b"\n", 0, run.end())
-            handle.seek(run.end(), io.SEEK_CUR)
+        if blank := _blank_prefix(ahead, limit):
+            number += ahead.count(b"\n", 0, blank)
+            handle.seek(blank, io.SEEK_CUR)
             continue
         number += 1
         line = handle.readline(limit + 2)  # room for `limit` bytes and a CRLF

@@ -268,3 +268,15 @@ def test_an_unreadable_file_is_a_problem_not_a_traceback(gold_file: Path, tmp_pa
         path = tmp_path
     with pytest.raises(InvalidSubmission, match="file: "):
         score_files("classification", gold_file, path, resamples=0)
+
+
+def test_a_single_main_group_is_scored_not_a_traceback(tmp_path: Path) -> None:
+    """One class in all: scikit-learn refused the sparse one-column target (a TypeError that told of the gold)."""
+    gold, pred = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    gold.write_text("".join(json.dumps({"id": f"D{i}", "labels": ["G06N 3/00"]}) + "\n" for i in range(3)))
+    pred.write_text("".join(json.dumps({"id": f"D{i}", "labels": ["H01M"]}) + "\n" for i in range(3)))
+    result = score_files("classification", gold, pred, resamples=0)
+    assert result.metrics["f1_micro"].value == result.metrics["f1_macro"].value == 0.0
+    pred.write_text("".join(json.dumps({"id": f"D{i}", "labels": ["G06N 3/00"]}) + "\n" for i in range(3)))
+    result = score_files("classification", gold, pred, resamples=0)
+    assert result.metrics["f1_micro"].value == result.metrics["f1_macro"].value == 1.0

@@ -15,16 +15,19 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from codefest.errors import CodefestError
-from evaluation.problems import MAX_LISTED, InvalidSubmission
-from evaluation.reading import Limits
+from evaluation import reading
+from evaluation.formats.search import read_run
+from evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
+from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import ScoringOptions, scorer_for
-from evaluation.scoring import ScoreResult, score_files
+from evaluation.scoring import ScoreResult, score_files, validated_items
 
 FUZZ = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -505,3 +508,188 @@ SEARCH_OPTIONS = st.sampled_from([ScoringOptions(), ScoringOptions(ranking_depth
 @example(content=(b"t1 Q0 " + b"x" * 3000 + b" 1 2 run\n") * 2, options=ScoringOptions())  # echoed whole
 def test_near_valid_search_runs(tmp_path: Path, content: bytes, options: ScoringOptions) -> None:
     outcome("search", write_gold(tmp_path, "search"), tmp_path / "run.txt", content, options)
+
+
+# --- streaming: blank lines, long lines and deep topics, against a reading line by line ---------------------------
+
+BLANK_LINES = [
+    b"",
+    b" ",
+    b"\t",
+    b"\r",
+    b" \r",
+    b"\x0b\x0c",
+    b"\x1c\x1f",
+    "\u3000 \u2003\u0085\u00a0".encode(),
+    b" " * 70,
+]
+ODD_LINES = [b"x", b"\xef\xbb\xbfx", b"\xc2", b"\xe3\x80", b"\xc2\xa9", b"\x00", b"\xff", b" x ", b"y" * 50, b"\xa0"]
+any_line = st.one_of(st.sampled_from(BLANK_LINES), st.sampled_from(ODD_LINES), st.binary(max_size=4))
+
+
+def naive_lines(content: bytes, limits: Limits) -> tuple[list[tuple[int, str]], list[str]]:
+    """(line number, text) of the non-blank lines and the places of the problems, reading one line at a time."""
+    lines = content.split(b"\n")
+    ended = [True] * (len(lines) - 1) + [False]
+    if lines[-1] == b"":
+        lines, ended = lines[:-1], ended[:-1]
+    texts, problems = [], []
+    for number, (raw, has_end) in enumerate(zip(lines, ended, strict=True), start=1):
+        if len(problems) >= MAX_LISTED:
+            break
+        if len(raw.removesuffix(b"\r") if has_end else raw) > limits.max_line_bytes or b"\x00" in raw:
+            problems.append(f"line {number}")
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"line {number}")
+            continue
+        text = (text.removeprefix("\ufeff") if number == 1 else text).rstrip("\r\n")
+        if text.strip():
+            texts.append((number, text))
+    return texts, problems
+
+
+@FUZZ
+@given(
+    lines=st.lists(st.tuples(any_line, st.integers(1, 3000)), max_size=12),
+    ending=st.sampled_from([b"\n", b"\r\n", b""]),
+    line_limit=st.sampled_from([3, 10, 40, 1000]),
+    buffer=st.sampled_from([16, 64, 1 << 16]),
+)
+def test_lines_are_read_as_one_by_one_whatever_the_blank_lines(
+    tmp_path: Path, lines: list[tuple[bytes, int]], ending: bytes, line_limit: int, buffer: int
+) -> None:
+    """Runs of blank lines are skipped in bulk; every line number, text and problem stays what a plain reading gives.
+
+    Lines come in runs (up to 3,000 copies), so that runs of blank lines cross buffer boundaries.
+    """
+    content = b"\n".join(line for line, copies in lines for _ in range(copies)) + ending
+    path = tmp_path / "pred.txt"
+    path.write_bytes(content)
+    limits = Limits(max_line_bytes=line_limit)
+    problems = Problems(path)
+    with patch.object(reading, "_BUFFER", buffer):
+        texts = list(reading.text_lines(path, problems, limits)) if content else []
+    if content:
+        assert (texts, [p.where for p in problems.listed]) == naive_lines(content, limits)
+
+
+@st.composite
+def deep_run(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, str]]]:
+    """A TREC run of topics in any order, documents distinct, blank lines between; (line number, topic) per run line."""
+    lines: list[str] = []
+    placed = []
+    for i, topic in enumerate(draw(st.lists(st.sampled_from(["t1", "t2", "t3", "t9"]), min_size=1, max_size=40))):
+        lines += [draw(st.sampled_from(["", " ", "\u3000"]))] * draw(st.integers(0, 3))
+        lines.append(f"{topic} Q0 d{i} {i + 1} {-i} run")
+        placed.append((len(lines), topic))
+    return "\n".join(lines).encode() + b"\n", placed
+
+
+def first_past(placed: list[tuple[int, str]], depth: int) -> tuple[int, str] | None:
+    """The first run line whose topic it takes past the depth."""
+    counts: dict[str, int] = {}
+    for number, topic in placed:
+        counts[topic] = counts.get(topic, 0) + 1
+        if counts[topic] > depth:
+            return number, topic
+    return None
+
+
+@FUZZ
+@given(run=deep_run(), depth=st.integers(1, 12))
+def test_a_run_is_refused_at_the_first_line_past_the_depth(
+    tmp_path: Path, run: tuple[bytes, list[tuple[int, str]]], depth: int
+) -> None:
+    """The reading stops at the first topic, known or not, whose lines pass the depth: nothing after it is read."""
+    content, placed = run
+    path = tmp_path / "run.txt"
+    path.write_bytes(content)
+    problems = Problems(path)
+    read_run(path, PublicItems(tuple(QRELS)), problems, Limits(), depth)
+    crossing = first_past(placed, depth)
+    read = [number for number, topic in placed if topic == "t9" and (crossing is None or number <= crossing[0])]
+    expected = [f"line {read[0]}"] if read else []  # an unknown topic: one problem, at its first line
+    if crossing is not None:
+        expected.append(f"line {crossing[0]}")
+        assert f"document {depth + 1} of topic {crossing[1]}," in problems.listed[-1].what
+    assert [p.where for p in problems.listed] == expected
+
+
+# --- validation against the public test inputs: nothing depends on the held-out gold -------------------------------
+
+PUBLIC_TOPICS = [*QRELS, "t4"]  # t4: a test topic that the qrels do not judge
+
+
+def write_inputs(folder: Path, task: str) -> Path:
+    """The bundle's public test inputs: ids (and sources), no labels."""
+    rows = (
+        [{"id": topic, "title": "a pump"} for topic in PUBLIC_TOPICS]
+        if task == "search"
+        else [
+            {"id": item, "source": "ein Satz"}
+            for item in (TRANSLATION_GOLD if task == "translation" else CLASSIFICATION_GOLD)
+        ]
+    )
+    path = folder / "test.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def other_gold(folder: Path, task: str) -> Path:
+    """Held-out labels unlike write_gold's: other symbols, references of other lengths, fewer judged topics."""
+    if task == "classification":
+        lines = [json.dumps({"id": item, "labels": ["G06N 3/00"]}) for item in CLASSIFICATION_GOLD]
+    elif task == "translation":
+        lines = [json.dumps({"id": item, "reference": "word " * 900}) for item in TRANSLATION_GOLD]
+    else:
+        lines = ["t2 0 d9 1"]
+    path = folder / f"other-gold-{task}.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def validation_outcome(task: str, gold: Path, inputs: Path, predictions: Path, options: ScoringOptions) -> str:
+    """The refusal as rendered, 'valid' if the file passed validation (scored, or the gold could not be read)."""
+    try:
+        validated_items(task, gold, predictions, options, inputs=inputs)
+    except InvalidSubmission as refused:
+        return refused.render()
+    except CodefestError as err:
+        assert "missing-gold" in err.render()  # the gold is read only once the file is valid
+    return "valid"
+
+
+near_valid = {
+    "classification": classification_jsonl(),
+    "translation": translation_jsonl(),
+    "search": st.one_of(search_trec(), search_jsonl()),
+}
+
+
+EXAMPLES = {  # a run naming the unjudged test topic, valid; translations between two references' limits
+    "search": b"t4 Q0 d1 1 2 run\n",
+    "translation": "".join(json.dumps({"id": i, "translation": "x" * 1500}) + "\n" for i in TRANSLATION_GOLD).encode(),
+    "classification": "".join(json.dumps({"id": i, "labels": ["H01M"]}) + "\n" for i in CLASSIFICATION_GOLD).encode(),
+}
+
+
+@pytest.mark.parametrize("task", list(near_valid))
+@FUZZ
+@given(data=st.data())
+@example(data=None)  # stands for EXAMPLES[task]
+def test_validation_is_the_same_whatever_the_held_out_gold(tmp_path: Path, task: str, data: Any) -> None:
+    """With the public test inputs given, every message is the same for any gold, and for none: the gold is read
+    only after the file passed. A limit from a reference's length, or test topics taken from the qrels, broke this.
+    """
+    content = EXAMPLES[task] if data is None else data.draw(near_valid[task])
+    predictions = tmp_path / ("run.txt" if task == "search" else "pred.jsonl")
+    predictions.write_bytes(content)
+    inputs, options = write_inputs(tmp_path, task), ScoringOptions(ranking_depth=4)
+    golds = [write_gold(tmp_path, task), other_gold(tmp_path, task), tmp_path / "missing-gold.txt"]
+    outcomes = {validation_outcome(task, gold, inputs, predictions, options) for gold in golds}
+    assert len(outcomes) == 1, outcomes
+    if data is None and task != "translation":
+        assert outcomes == {"valid"}

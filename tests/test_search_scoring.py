@@ -19,6 +19,7 @@ from evaluation.metrics.search import MEASURES, REL, pres, search_metrics
 from evaluation.problems import InvalidSubmission, Problems
 from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import ScoringOptions, scorer_for
+from evaluation.scoring import validated_items
 from evaluation.tasks.search import SearchScorer
 
 CLI_MEASURES = "AP nDCG@10 R@100 P@10 RR"
@@ -370,3 +371,21 @@ def test_bad_qrels_stop_the_scoring(tmp_path: Path, content: str | bytes, fragme
 def test_missing_qrels_file(tmp_path: Path) -> None:
     with pytest.raises(CodefestError, match="cannot read qrels file"):
         read_qrels(tmp_path / "absent.txt")
+
+
+def test_a_test_topic_without_judgments_is_as_valid_as_any(tmp_path: Path) -> None:
+    """Run topics are checked against the public test topics: refusing t3, which the held-out qrels do not judge, told
+    a team which topics those were. Its ranking is accepted and counts in no score."""
+    inputs = write(tmp_path, "test.jsonl", "".join(json.dumps({"id": t}) + "\n" for t in ("t1", "t2", "t3")))
+    qrels = write(tmp_path, "test.qrels", "t1 0 d1 1\nt2 0 d2 1\n")
+    with_t3 = write(tmp_path, "run.txt", "t1 Q0 d1 1 2 s\nt3 Q0 d1 1 2 s\n")
+    without = write(tmp_path, "run2.txt", "t1 Q0 d1 1 2 s\n")
+    scored = [validated_items("search", qrels, run, ScoringOptions(), inputs=inputs) for run in (with_t3, without)]
+    assert scored[0][0] == scored[1][0] == ["t1", "t2"]
+    assert [m.value for m in scored[0][1]] == [m.value for m in scored[1][1]]
+    unknown = write(tmp_path, "run3.txt", "t9 Q0 d1 1 2 s\n")
+    with pytest.raises(InvalidSubmission) as refused:
+        validated_items("search", tmp_path / "no-qrels-needed", unknown, ScoringOptions(), inputs=inputs)
+    assert [p.render() for p in refused.value.problems] == [
+        "line 1: topic 't9' is not one of the test topics. Fix: use only the topic ids of the test topics file"
+    ]

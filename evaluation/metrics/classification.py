@@ -102,19 +102,16 @@ def f1_measures(gold: list[list[str]], chosen: list[list[str]]) -> list[ItemStat
     fp, fn = y_pred - tp, y_true - tp
     micro_stats = np.column_stack([np.asarray(m.sum(axis=1)).ravel() for m in (tp, fp, fn)])
     classes = len(binarizer.classes_)
+    macro_stats = sparse.hstack([tp, fp, fn]).tocsr()
+    if classes < 2:  # scikit-learn takes one column for a binary target and refuses it sparse: the same sums here
+        micro = float(_micro_f1(micro_stats.sum(axis=0)))
+        macro = float(_macro_f1(np.asarray(macro_stats.sum(axis=0)).ravel(), classes))
+    else:
+        micro = float(f1_score(y_true, y_pred, average="micro", zero_division=0))
+        macro = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
     return [
-        ItemStats(
-            "f1_micro",
-            float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-            micro_stats,
-            _micro_f1,
-        ),
-        ItemStats(
-            "f1_macro",
-            float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-            sparse.hstack([tp, fp, fn]).tocsr(),
-            lambda sums: _macro_f1(sums, classes),
-        ),
+        ItemStats("f1_micro", micro, micro_stats, _micro_f1),
+        ItemStats("f1_macro", macro, macro_stats, lambda sums: _macro_f1(sums, classes)),
     ]
 
 

@@ -26,8 +26,9 @@ import numpy as np  # noqa: E402
 from mlflow.entities import Metric  # noqa: E402
 
 from challenges.discovery import load  # noqa: E402
-from codefest.workspace import bundle_dir  # noqa: E402
+from codefest.workspace import vault_dir  # noqa: E402
 from evaluation.challenge import evaluation_signature  # noqa: E402
+from evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM  # noqa: E402
 from evaluation.names import mlflow_key  # noqa: E402
 from evaluation.tracking import Tracker  # noqa: E402
 from leaderboard.board import build  # noqa: E402
@@ -46,22 +47,26 @@ def _metrics(spec_metrics: list[str], scores: np.ndarray, at: int) -> list[Metri
     return found
 
 
+def _per_item(tracker: Tracker, run_id: str, name: str, metric: str, scores: np.ndarray) -> None:
+    rows = (json.dumps({"id": f"t{i}", metric: float(s)}) for i, s in enumerate(scores))
+    tracker.log_text(run_id, name, "\n".join(rows) + "\n")
+
+
 def _record(tracker: Tracker, tags: dict[str, str], names: list[str], scores: np.ndarray, private: bool) -> str:
     experiment = tracker.private if private else tracker.public
     run_id = tracker.client.create_run(experiment, tags=tags, run_name=tags["team"]).info.run_id
     at = int(time.time() * 1000)
     tracker.client.log_batch(run_id, metrics=_metrics(names, scores, at))
-    rows = (json.dumps({"id": f"t{i}", names[0]: float(s)}) for i, s in enumerate(scores))
-    tracker.log_text(run_id, "per_item.jsonl", "\n".join(rows) + "\n")
     return run_id
 
 
 def fill(root: Path, submissions: int, teams: int) -> None:
     spec = load(SLUG).spec
     sha = spec.dataset.sha256 or "0" * 64
-    folder = bundle_dir(SLUG, root)
+    folder = vault_dir(SLUG, root)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"dataset": {"sha256": sha}}), encoding="utf-8")
+    manifest = {"dataset": {"sha256": sha}, "labels_public": False}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     signature = evaluation_signature(spec, sha)
     names = [spec.primary_metric, *spec.tie_breakers]
     tracker = Tracker(SLUG, root)
@@ -71,8 +76,11 @@ def fill(root: Path, submissions: int, teams: int) -> None:
     for n in range(submissions):
         team = n % teams
         tags = {"team": f"team-{team:04d}", "signature": signature, "role": "participant", "kind": "predictions"}
-        public = _record(tracker, tags, names, rng.random(PUBLIC_ITEMS) < skill[team], False)
-        private = _record(tracker, {**tags, "part": "private"}, names, rng.random(PUBLIC_ITEMS) < skill[team], True)
+        public_scores, private_scores = (rng.random(PUBLIC_ITEMS) < skill[team] for _ in range(2))
+        public = _record(tracker, tags, names, public_scores, False)
+        private = _record(tracker, {**tags, "part": "private"}, names, private_scores, True)
+        _per_item(tracker, private, PER_ITEM, names[0], private_scores)  # both parts' per-item: in the private run
+        _per_item(tracker, private, PUBLIC_PER_ITEM, names[0], public_scores)
         tracker.finish(private, "scored")
         tracker.finish(public, "scored", {"private_run_id": private})
         if (n + 1) % 1000 == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
@@ -83,20 +84,43 @@ class TestSplitSpec(Strict):
 
 
 class Phase(Strict):
+    """Dated (`start`, `end`) for a real event, or `days` long, the phases following one another from the day the
+    event opens (its first build in a workspace): bundled challenges and demos never expire."""
+
     name: str = Field(min_length=1)
-    start: dt.date
-    end: dt.date
+    start: dt.date | None = None
+    end: dt.date | None = None
+    days: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Phase:
-        if self.end < self.start:
+        dated = self.start is not None and self.end is not None
+        if dated == (self.days is not None) or (self.start is None) != (self.end is None):
+            raise ValueError(f"phase '{self.name}': give either start and end (dates) or days (a length)")
+        if dated and self.end < self.start:  # type: ignore[operator]
             raise ValueError(f"phase '{self.name}' ends ({self.end}) before it starts ({self.start})")
         return self
+
+
+@dataclass(frozen=True)
+class Window:
+    """A phase on the calendar: submissions are accepted from `start` to `end`, both included (UTC days)."""
+
+    name: str
+    start: dt.date
+    end: dt.date
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.start}..{self.end}"
 
 
 class SubmissionLimits(Strict):
     per_team_per_day: PositiveInt
     total: PositiveInt
+    failed_code_runs_count: bool = Field(
+        default=True,
+        description="code runs that time out, crash or run out of memory use quota: they held a worker",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SubmissionLimits:
@@ -182,12 +206,30 @@ class Challenge(Strict):
         return self
 
     def _check_phases(self) -> None:
-        ordered = sorted(self.phases, key=lambda p: p.start)
+        if len({p.days is None for p in self.phases}) > 1:
+            raise ValueError("phases are either all dated (start, end) or all relative (days), not a mix")
+        ordered = self.schedule(dt.date.min)
         for before, after in itertools.pairwise(ordered):
             if after.start <= before.end:
                 raise ValueError(f"phases '{before.name}' and '{after.name}' overlap")
         if len({p.name for p in self.phases}) != len(self.phases):
             raise ValueError("phase names must be unique")
+
+    @property
+    def relative_phases(self) -> bool:
+        return self.phases[0].days is not None
+
+    def schedule(self, opened: dt.date) -> list[Window]:
+        """The phases as dates, in order; relative phases follow one another from `opened`."""
+        if not self.relative_phases:
+            windows = [Window(p.name, p.start, p.end) for p in self.phases]  # type: ignore[arg-type]
+            return sorted(windows, key=lambda w: w.start)
+        windows, start = [], opened
+        for phase in self.phases:
+            end = start + dt.timedelta(days=phase.days - 1)  # type: ignore[operator]
+            windows.append(Window(phase.name, start, end))
+            start = end + dt.timedelta(days=1)
+        return windows
 
     def _check_builder_task(self) -> None:
         from shared_datasets.builders import all_builders
@@ -202,8 +244,9 @@ class Challenge(Strict):
             )
         builder.validate_options(self.dataset.options)
 
-    def phase_on(self, day: dt.date) -> Phase | None:
-        return next((p for p in self.phases if p.start <= day <= p.end), None)
+    def phase_on(self, day: dt.date, opened: dt.date) -> Window | None:
+        """The phase open on `day`, if any."""
+        return next((w for w in self.schedule(opened) if w.start <= day <= w.end), None)
 
     @property
     def higher_is_better(self) -> dict[str, bool]:

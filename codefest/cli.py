@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from dataclasses import replace
 from enum import StrEnum
@@ -16,8 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from codefest.access_cli import app as access_app
-from codefest.errors import CodefestError
+from codefest.errors import CodefestError, printable
 from codefest.offline import stay_offline
+from codefest.teams_cli import app as teams_app
+from codefest.workspace import home
 
 if TYPE_CHECKING:
     from evaluation.evaluate import Outcome
@@ -32,6 +35,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Datasets: builders, public bu
 app.add_typer(challenges_app, name="challenges")
 app.add_typer(data_app, name="data")
 app.add_typer(access_app, name="access")
+app.add_typer(teams_app, name="teams")
 
 
 class Format(StrEnum):
@@ -234,6 +238,7 @@ def evaluate(
     code: Annotated[Path | None, typer.Option(help="A pilot folder to run in the sandbox (code submission).")] = None,
     inbox: Annotated[Path | None, typer.Option(help="A folder with one folder per team; new entries only.")] = None,
     baseline: Annotated[bool, typer.Option("--baseline", help="The organisers' baseline: marked, unranked.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Evaluate outside the open phases (recorded).")] = False,
 ) -> None:
     """Evaluate submissions on the test set (organisers): public and private scores, recorded in MLflow."""
     from challenges.discovery import load
@@ -251,9 +256,12 @@ def evaluate(
         if inbox is not None:
             outcomes = evaluate_inbox(evaluator, inbox)
         elif code is not None:
-            outcomes = [evaluator.code(str(team), code, baseline=baseline)]
+            outcomes = [evaluator.code(str(team), code, baseline=baseline, force=force)]
         else:
-            outcomes = [evaluator.predictions(str(team), predictions, baseline=baseline)]  # type: ignore[arg-type]
+            path: Path = predictions  # type: ignore[assignment]
+            outcomes = [evaluator.predictions(str(team), path, baseline=baseline, force=force)]
+    if evaluator.warning:
+        err.print(f"[yellow]warning:[/yellow] {escape(evaluator.warning)}", highlight=False)
     for outcome in outcomes:
         _show_outcome(evaluator.spec.primary_metric, outcome)
     if inbox is None and not outcomes[0].ok:
@@ -262,7 +270,11 @@ def evaluate(
 
 def _show_outcome(primary: str, outcome: Outcome) -> None:
     colour = "green" if outcome.ok else "red"
-    err.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.team}: {outcome.source}", highlight=False)
+    source = printable(outcome.source)
+    who = escape(f"{printable(outcome.team)}: {source}")
+    err.print(f"[{colour}]{outcome.status}[/{colour}] {who}", highlight=False)
+    for flag in outcome.flags:
+        err.print(f"[yellow]for the organisers:[/yellow] {escape(flag)}", highlight=False)
     if outcome.public:
         table = Table("metric (public part)", "value", "95% interval")
         for name, value in outcome.public.items():
@@ -302,13 +314,23 @@ def leaderboard(
         bool, typer.Option("--reveal", help="With --private: publish the private leaderboard to participants.")
     ] = False,
     publish: Annotated[bool, typer.Option(help="Log the HTML page to the challenge's MLflow experiment.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="With --reveal: reveal before the final phase ends.")] = False,
 ) -> None:
     """The leaderboard from the challenge's scored MLflow runs, with intervals, rank ranges and tied groups."""
     if reveal and not private:
         fix = f"codefest leaderboard {slug} --private --reveal"
         raise CodefestError("--reveal publishes the private leaderboard, so it needs --private", fix)
+    from challenges.calendar import event_over, when
     from challenges.discovery import load
     from codefest.workspace import home
+
+    if reveal and not force and not event_over(load(slug).spec, home()):
+        raise CodefestError(
+            f"the final phase of '{slug}' has not ended, so its private leaderboard stays private "
+            f"({when(load(slug).spec, home())})",
+            f"reveal after the final phase, or now, recorded as forced: codefest leaderboard {slug} --private "
+            "--reveal --force",
+        )
     from leaderboard import board as boards
     from leaderboard.export import as_csv, as_json
     from leaderboard.page import render
@@ -318,7 +340,7 @@ def leaderboard(
         built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
         page = render(built) if publish or format is Format.html else ""  # the chart costs matplotlib
         if publish:
-            _publish(built, page, as_json(built), reveal)
+            _publish(built, page, as_json(built), reveal, forced=force)
     if format is Format.table and out_file is None:
         out.print(table(built, out.width))
         return
@@ -340,7 +362,7 @@ def _plain_table(built: Board) -> str:
     return console.export_text()
 
 
-def _publish(built: Board, page: str, data: str, reveal: bool) -> None:
+def _publish(built: Board, page: str, data: str, reveal: bool, forced: bool = False) -> None:
     """Keep the page in MLflow current; a participant without write access still gets the view."""
     from mlflow.exceptions import MlflowException
 
@@ -352,7 +374,7 @@ def _publish(built: Board, page: str, data: str, reveal: bool) -> None:
     try:
         run_id = publish(tracker, built.view, page, data, public=built.view == "public")
         if reveal:
-            run_id = publish(tracker, built.view, page, data, public=True)
+            run_id = publish(tracker, built.view, page, data, public=True, forced=forced)
     except MlflowException as refused:
         err.print(f"[yellow]not published to MLflow:[/yellow] {refused.message}", highlight=False, markup=False)
         return
@@ -365,6 +387,7 @@ def select(
     slug: Annotated[str, typer.Argument(help="The challenge.")],
     run_id: Annotated[str, typer.Argument(help="The MLflow run of the submission to rank.")],
     team: Annotated[str, typer.Option(help="The team the submission belongs to.")],
+    force: Annotated[bool, typer.Option("--force", help="Select outside the open phases (recorded).")] = False,
 ) -> None:
     """Record a team's chosen final submission (challenges with final_submission: selected)."""
     from challenges.discovery import load
@@ -372,7 +395,7 @@ def select(
     from leaderboard.selection import select_submission
 
     spec = load(slug).spec
-    message = select_submission(spec, home(), team, run_id)
+    message = select_submission(spec, home(), team, run_id, force=force)
     out.print(message, highlight=False, markup=False)
 
 
@@ -422,9 +445,22 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def _private_and_printable() -> None:
+    """What codefest creates is its user's alone (the store holds private scores, the auth database password hashes);
+    a name that is not valid UTF-8 (a file in an inbox) is printed escaped rather than crashing the output."""
+    os.umask(0o077)
+    workspace = home()
+    if workspace.is_dir() and workspace.stat().st_mode & 0o077:
+        workspace.chmod(0o700)  # made by an earlier version or by hand: nobody else may look in
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _private_and_printable()
     try:
         app()
     except CodefestError as problem:
-        err.print(f"[red]error:[/red] {problem.render()}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(problem.render())}", highlight=False)
         sys.exit(2)

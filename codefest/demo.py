@@ -146,6 +146,7 @@ def run_challenge(item: LoadedChallenge, layout: Layout, out: Console, err: Cons
     pilot = ensure_pilot(item, ORGANISERS, layout, err)
     ensure_trained(pilot, item, layout.root, err)
     planned = plan_submissions(item, pilot, layout, err)
+    enrol_teams(layout.root, planned, err)
     for submission in planned:
         show_outcome(evaluate(item, layout.root, submission, err), submission, item.spec.primary_metric, out)
     published = publish_leaderboard(item, layout, err)
@@ -189,21 +190,32 @@ def _intact(folder: Path, manifest: dict) -> bool:
 
 
 def is_built(item: LoadedChallenge, root: Path) -> bool:
-    """The bundle and the vault hold, intact, the dataset the challenge declares (and its pinned hash, if any)."""
+    """The bundle and the vault hold, intact, the dataset the challenge declares (and its pinned hash, if any).
+
+    What was declared is read from the vault: the bundle says nothing of the builder's options or seeds.
+    """
     from codefest.workspace import bundle_dir, vault_dir
 
     spec = item.spec
-    declared = spec.dataset.model_dump(exclude={"sha256"})
-    hashes = set()
-    for folder in (bundle_dir(spec.slug, root), vault_dir(spec.slug, root)):
-        manifest = _manifest(folder)
-        if manifest is None or manifest.get("challenge_version") != spec.version:
-            return False
-        dataset = manifest.get("dataset", {})
-        if {key: dataset.get(key) for key in declared} != declared or not _intact(folder, manifest):
-            return False
-        hashes.add(dataset.get("sha256"))
-    return len(hashes) == 1 and (spec.dataset.sha256 is None or hashes == {spec.dataset.sha256})
+    bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
+    public, private = _manifest(bundle), _manifest(vault)
+    if (
+        public is None
+        or private is None
+        or {public.get("challenge_version"), private.get("challenge_version")} != {spec.version}
+    ):
+        return False
+    dataset = private.get("dataset", {})
+    drawn = {} if "seed" in spec.dataset.options else {"seed"}  # a secret seed drawn at build time, kept in the vault
+    options = {key: value for key, value in dataset.get("options", {}).items() if key not in drawn}
+    declared = (spec.dataset.builder, spec.dataset.version, spec.dataset.options)
+    if (dataset.get("builder"), dataset.get("version"), options) != declared:
+        return False
+    if public.get("bundle_sha256") != private.get("bundle_sha256") or not (
+        _intact(bundle, public) and _intact(vault, private)
+    ):
+        return False
+    return spec.dataset.sha256 is None or dataset.get("content_sha256") == spec.dataset.sha256
 
 
 def ensure_built(item: LoadedChallenge, root: Path, err: Console) -> None:
@@ -403,6 +415,15 @@ def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Co
 
 
 # -- evaluation and leaderboard -------------------------------------------------------------------------------
+
+
+def enrol_teams(root: Path, planned: list[Planned], err: Console) -> None:
+    """The organisers enrol the teams before they submit: only a team on the roster may submit."""
+    from evaluation.roster import add
+
+    added = add(root, sorted({submission.team for submission in planned}))
+    if added:
+        err.print(f"enrolled {', '.join(added)} (codefest teams add ...)", highlight=False)
 
 
 def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Console) -> Outcome:

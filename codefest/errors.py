@@ -13,3 +13,11 @@ class CodefestError(Exception):
 
     def render(self) -> str:
         return self.problem if not self.fix else f"{self.problem}\n  fix: {self.fix}"
+
+
+def printable(text: str) -> str:
+    """`text` as it can be printed and read back: unchanged when plain, else quoted with every odd character escaped
+    (a line feed, a control character, a byte that was not UTF-8 in a file name)."""
+    if text.isprintable() and text.isascii():
+        return text
+    return ascii(text)

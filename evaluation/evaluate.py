@@ -11,6 +11,7 @@ midway left `running` is marked `interrupted` at the team's next turn, and the s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -22,22 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
+from challenges.calendar import closed, open_phase, utc_today
 from challenges.discovery import LoadedChallenge
 from codefest import __version__
-from codefest.errors import CodefestError
+from codefest.errors import CodefestError, printable
 from codefest.workspace import bundle_dir, vault_dir
 from evaluation.breakdown import Groups, breakdown, item_groups
 from evaluation.challenge import evaluation_signature, options_for
 from evaluation.metrics.base import ItemStats, subset
 from evaluation.problems import InvalidSubmission
+from evaluation.roster import resolve
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
-from evaluation.submissions import Quota, check_team, day_start_ms, fingerprint, utc_today
+from evaluation.submissions import Quota, day_start_ms, fingerprint
 from evaluation.tracking import SCORED, StoreError, Tracker
-from shared_datasets.heldout import gold_file
+from shared_datasets.heldout import gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
-COUNTED = (SCORED,)  # only scored submissions use quota; invalid files and failed code runs do not
-EVALUATED = ("scored", "invalid", "timeout", "memory", "network", "crashed", "no-output")
+CODE_FAILURES = ("timeout", "memory", "network", "crashed", "no-output")
+EVALUATED = ("scored", "invalid", *CODE_FAILURES)
+REFUSED = "refused"
+PER_ITEM = "per_item.jsonl"  # in the private run: the private part's per-item scores
+PUBLIC_PER_ITEM = "public_per_item.jsonl"  # in the private run too: the public part's, for the public board's tests
 PAUSE_AT = "CODEFEST_TEST_PAUSE_AT"  # tests only: a step (scoring, logging) where an evaluation waits to be killed
 
 
@@ -57,6 +63,7 @@ class Outcome:
     run_id: str | None = None
     public: dict[str, MetricValue] = field(default_factory=dict)
     quota: Quota | None = None
+    flags: list[str] = field(default_factory=list)  # for the organisers only, e.g. the same file from two teams
 
     @property
     def ok(self) -> bool:
@@ -83,36 +90,48 @@ class Evaluator:
     def __init__(self, challenge: LoadedChallenge, root: Path, progress: Progress = lambda _: None) -> None:
         self.challenge, self.spec, self.root, self.progress = challenge, challenge.spec, root, progress
         self.vault, self.bundle = vault_dir(self.spec.slug, root), bundle_dir(self.spec.slug, root)
-        if not (self.vault / "manifest.json").is_file():
-            raise CodefestError(
-                f"challenge '{self.spec.slug}' has no vault in {root}",
-                f"run: codefest data build {self.spec.slug}",
-            )
-        self.manifest = json.loads((self.vault / "manifest.json").read_text(encoding="utf-8"))
+        vault_manifest = read_vault_manifest(self.vault)
+        self.manifest = vault_manifest.data
+        self.warning = vault_manifest.warning  # said with every evaluation of a challenge whose test labels are public
         partition = json.loads((self.vault / "partition.json").read_text(encoding="utf-8"))
         self.public_ids, self.private_ids = set(partition["public"]), set(partition["private"])
         self.tracker = Tracker(self.spec.slug, root)
 
     # -- the two kinds of submission ------------------------------------------------------------------------
 
-    def predictions(self, team: str, path: Path, kind: str = "predictions", *, baseline: bool = False) -> Outcome:
-        """Score a predictions file; `baseline` marks the organisers' reference entry on the leaderboard."""
-        check_team(team)
-        if not path.is_file():
+    def predictions(
+        self, team: str, path: Path, kind: str = "predictions", *, baseline: bool = False, force: bool = False
+    ) -> Outcome:
+        """Score a predictions file; `baseline` marks the organisers' reference entry on the leaderboard.
+
+        `force` evaluates outside the open phases (organisers only), recorded as forced.
+        """
+        team, extra = self._admit(team, force, baseline)
+        if path.is_symlink() or not path.is_file():
             raise CodefestError(f"predictions file {path} not found", "give the path of your predictions file")
         sha = fingerprint(path)
         with self._turn(team):
-            early = self._duplicate_or_over_quota(team, sha, str(path), kind)
-            return early or self._score(team, path, sha, kind, {}, _role(baseline))
+            early = self._duplicate_or_over_quota(team, sha, str(path), kind, extra)
+            return early or self._flagged(self._score(team, path, sha, kind, {}, extra), sha)
 
-    def code(self, team: str, pilot: Path, *, baseline: bool = False) -> Outcome:
-        check_team(team)
+    def code(self, team: str, pilot: Path, *, baseline: bool = False, force: bool = False) -> Outcome:
+        team, extra = self._admit(team, force, baseline)
         sha = fingerprint(pilot)
         with self._turn(team):
-            early = self._duplicate_or_over_quota(team, sha, str(pilot), "code")
-            return early or self._run_code(team, pilot, sha, baseline)
+            early = self._duplicate_or_over_quota(team, sha, str(pilot), "code", extra)
+            return early or self._flagged(self._run_code(team, pilot, sha, extra), sha)
 
-    def _run_code(self, team: str, pilot: Path, sha: str, baseline: bool) -> Outcome:
+    def _admit(self, team: str, force: bool, baseline: bool) -> tuple[str, dict[str, str]]:
+        """The enrolled team, and the tags of an admitted submission; refused outside the open phases."""
+        team = resolve(self.root, team)
+        phase = open_phase(self.spec, self.root)
+        if phase is None and not force:
+            hint = "codefest evaluate ... --force"
+            raise closed(self.spec, self.root, "submissions are not accepted outside its phases", hint)
+        tags = {"phase": phase.name if phase else "outside-phases", **_role(baseline)}
+        return team, tags | ({"forced": "true"} if force else {})
+
+    def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Outcome:
         from evaluation.sandbox import CodeLimits, run_pilot
 
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
@@ -121,7 +140,7 @@ class Evaluator:
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
             run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
-            extra = {"code_seconds": f"{run.seconds:.1f}", "isolated": str(run.isolated).lower(), **_role(baseline)}
+            extra = {"code_seconds": f"{run.seconds:.1f}", "isolated": str(run.isolated).lower(), **tags}
             if run.status != "ok" or run.predictions is None:
                 run_id = self._record_failure(team, sha, "code", run.status, run.message, logs, extra)
                 return Outcome(team, str(pilot), run.status, run.message, run_id, quota=self.quota(team))
@@ -138,12 +157,30 @@ class Evaluator:
                 self.progress(f"{team}: marked {len(closed)} interrupted run(s)")
             yield
 
-    def quota(self, team: str) -> Quota:
-        scored = [r for r in self.tracker.runs(f"tags.team = '{team}'") if r.tags.get("status") in COUNTED]
-        today = day_start_ms(utc_today())
-        return Quota(sum(r.start_time >= today for r in scored), len(scored), self.spec.submission_limits)
+    @property
+    def counted(self) -> tuple[str, ...]:
+        """The statuses that use quota: scored submissions, and failed code runs unless the challenge says not."""
+        return (SCORED, *CODE_FAILURES) if self.spec.submission_limits.failed_code_runs_count else (SCORED,)
 
-    def _duplicate_or_over_quota(self, team: str, sha: str, source: str, kind: str) -> Outcome | None:
+    def quota(self, team: str) -> Quota:
+        used = [r for r in self.tracker.runs(f"tags.team = '{team}'") if r.tags.get("status") in self.counted]
+        today = day_start_ms(utc_today())
+        return Quota(sum(r.start_time >= today for r in used), len(used), self.spec.submission_limits)
+
+    def _flagged(self, outcome: Outcome, sha: str) -> Outcome:
+        """The same file from other teams, told to the organisers and tagged on the private run, never to teams."""
+        same = self.tracker.runs(f"tags.submission_sha256 = '{sha}'")
+        others = sorted(f"{r.tags.get('team')} (run {r.run_id})" for r in same if r.tags.get("team") != outcome.team)
+        if others and outcome.status in EVALUATED:
+            outcome.flags.append(f"the same submission (sha256 {sha}) was also sent by: {', '.join(others)}")
+            private = self.tracker.runs(f"tags.public_run_id = '{outcome.run_id}'", private=True)
+            for run in private:
+                self.tracker.set_tags(run.run_id, {"same_submission_as": ", ".join(others)[:4000]})
+        return outcome
+
+    def _duplicate_or_over_quota(
+        self, team: str, sha: str, source: str, kind: str, extra: dict[str, str]
+    ) -> Outcome | None:
         same = [
             r
             for r in self.tracker.runs(f"tags.team = '{team}' and tags.submission_sha256 = '{sha}'")
@@ -156,21 +193,20 @@ class Evaluator:
         quota = self.quota(team)
         if quota.remaining == 0:
             refusal = quota.refusal()
-            run_id = self._record_failure(team, sha, kind, "over-quota", refusal.problem, {}, {})
+            run_id = self._record_failure(team, sha, kind, "over-quota", refusal.problem, {}, extra)
             return Outcome(team, source, "over-quota", refusal.render(), run_id, quota=quota)
         return None
 
     def _tags(self, team: str, sha: str, kind: str) -> dict[str, str]:
-        phase = self.spec.phase_on(utc_today())
         return {
             "team": team,
             "challenge": self.spec.slug,
             "challenge_version": self.spec.version,
-            "phase": phase.name if phase else "outside-phases",
             "kind": kind,
             "submission_sha256": sha,
             "harness_version": __version__,
             "dataset_sha256": self.manifest["dataset"]["sha256"],
+            **({"labels_public": "true"} if self.warning else {}),
             "status": "running",
         }
 
@@ -198,8 +234,9 @@ class Evaluator:
         scored = {part: self._part(ids, metrics, members, groups) for part, members in parts.items()}
         private_run = self.tracker.start({**tags, "part": "private", "public_run_id": public_run}, private=True)
         self._log_part(private_run, scored["private"], logs)
+        self._log_per_item(private_run, PUBLIC_PER_ITEM, scored["public"])  # which ids are public stays private
         self.tracker.finish(private_run, SCORED)
-        self._log_part(public_run, scored["public"], logs)
+        self._log_part(public_run, scored["public"], logs, per_item=False)
         _step("logging")
         self.tracker.finish(public_run, SCORED, {"part": "public", "private_run_id": private_run})
         quota = self.quota(team)
@@ -214,8 +251,13 @@ class Evaluator:
         values = summarise(part, len(rows), DEFAULT_RESAMPLES, DEFAULT_SEED)
         return Part(values, part_ids, part, breakdown(groups, part_ids, primary))
 
-    def _log_part(self, run_id: str, scored: Part, logs: dict[str, str]) -> None:
-        values, ids, metrics = scored.values, scored.ids, scored.metrics
+    def _log_part(self, run_id: str, scored: Part, logs: dict[str, str], per_item: bool = True) -> None:
+        """Scores, result.json and logs; per-item scores only where participants cannot read them.
+
+        A team reading its own per-item scores would learn, item by item, whether a guess was right: the held-out
+        labels, one submission at a time.
+        """
+        values, ids = scored.values, scored.ids
         self.tracker.log_scores(run_id, values)
         result = {
             "task": self.spec.task,
@@ -225,14 +267,30 @@ class Evaluator:
         if scored.breakdown is not None:
             result["breakdown"] = scored.breakdown
         self.tracker.log_json(run_id, "result.json", result)
-        per_item = [m for m in metrics if m.per_item is not None]
-        lines = (
-            json.dumps({"id": item, **{m.name: float(m.per_item[i]) for m in per_item}})  # type: ignore[index]
-            for i, item in enumerate(ids)
-        )
-        self.tracker.log_text(run_id, "per_item.jsonl", "\n".join(lines) + "\n")
+        if per_item:
+            self._log_per_item(run_id, PER_ITEM, scored)
         for name, text in logs.items():
             self.tracker.log_text(run_id, f"logs/{name}", text)
+
+    def refuse(self, team: str, entry: Path, message: str) -> Outcome:
+        """Record a refused entry once, for the organisers (private experiment): it uses no quota."""
+        team_shown, source = printable(team), printable(str(entry))
+        key = hashlib.sha256(f"{team_shown}\0{source}\0{message}".encode()).hexdigest()
+        seen = self.tracker.runs(f"tags.refusal = '{key}'", private=True)
+        if seen:
+            return Outcome(team_shown, source, REFUSED, message, seen[0].run_id)
+        tags = {"team": team_shown, "challenge": self.spec.slug, "entry": source[:1000], "refusal": key}
+        run_id = self.tracker.start({**tags, "message": message[:4000]}, private=True)
+        self.tracker.finish(run_id, REFUSED)
+        return Outcome(team_shown, source, REFUSED, message, run_id)
+
+    def _log_per_item(self, run_id: str, name: str, scored: Part) -> None:
+        per_item = [m for m in scored.metrics if m.per_item is not None]
+        lines = (
+            json.dumps({"id": item, **{m.name: float(m.per_item[i]) for m in per_item}})  # type: ignore[index]
+            for i, item in enumerate(scored.ids)
+        )
+        self.tracker.log_text(run_id, name, "\n".join(lines) + "\n")
 
     def _record_failure(
         self,
@@ -255,29 +313,71 @@ class Evaluator:
         return run_id
 
 
-def inbox_items(inbox: Path) -> list[tuple[str, Path]]:
-    """(team, submission) for every file or pilot folder under inbox/<team>/, oldest first."""
+@dataclass(frozen=True)
+class InboxEntry:
+    """One entry of inbox/<team>/: its folder's name as found (undecodable bytes kept), and when it arrived."""
+
+    team: str
+    path: Path
+    arrived: float
+    problem: str = ""  # why it cannot be evaluated, found while listing
+
+
+def _listed(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def _team_entries(team: os.DirEntry[str]) -> list[InboxEntry]:
+    path = Path(team.path)
+    if team.is_symlink() or not team.is_dir(follow_symlinks=False):
+        return [InboxEntry(team.name, path, 0.0, "inbox entries go in a team's folder: inbox/<team>/<file or pilot>")]
+    try:
+        entries = _listed(path)
+    except OSError as error:
+        return [InboxEntry(team.name, path, 0.0, f"the team's folder cannot be listed ({error.strerror})")]
+    found = []
+    for entry in entries:
+        try:
+            found.append(InboxEntry(team.name, Path(entry.path), entry.stat(follow_symlinks=False).st_mtime))
+        except OSError as error:
+            found.append(InboxEntry(team.name, Path(entry.path), 0.0, f"cannot be read ({error.strerror})"))
+    return found
+
+
+def inbox_items(inbox: Path) -> list[InboxEntry]:
+    """Every file or pilot folder under inbox/<team>/, oldest first; what cannot be listed comes with its problem."""
     if not inbox.is_dir():
-        raise CodefestError(f"inbox {inbox} is not a folder", "give a folder holding one folder per team")
-    items = [
-        (team.name, entry)
-        for team in sorted(inbox.iterdir())
-        if team.is_dir() and not team.name.startswith(".")
-        for entry in team.iterdir()
-        if not entry.name.startswith(".")
-    ]
-    return sorted(items, key=lambda item: (item[1].stat().st_mtime, item[0], item[1].name))
+        raise CodefestError(f"inbox {printable(str(inbox))} is not a folder", "give a folder with one folder per team")
+    items = [item for team in _listed(inbox) for item in _team_entries(team)]
+    return sorted(items, key=lambda item: (item.arrived, item.team, item.path.name))
+
+
+def _evaluate_entry(evaluator: Evaluator, item: InboxEntry) -> Outcome:
+    if item.problem:
+        raise CodefestError(item.problem)
+    if item.path.is_symlink():
+        raise CodefestError("the entry is a link", "put the predictions file or the pilot folder itself in the inbox")
+    if item.path.is_dir():
+        return evaluator.code(item.team, item.path)
+    return evaluator.predictions(item.team, item.path)
 
 
 def evaluate_inbox(evaluator: Evaluator, inbox: Path) -> list[Outcome]:
-    """Each new file (or pilot folder) once, in order of arrival; seen ones are reported as duplicates."""
+    """Each new file (or pilot folder) once, in order of arrival; seen ones are reported as duplicates.
+
+    One bad entry never stops the others: whatever it raises, it ends as a recorded refusal with its reason.
+    """
     outcomes = []
-    for team, entry in inbox_items(inbox):
+    for item in inbox_items(inbox):
         try:
-            outcome = evaluator.code(team, entry) if entry.is_dir() else evaluator.predictions(team, entry)
+            outcome = _evaluate_entry(evaluator, item)
         except StoreError:
             raise  # the workspace itself fails: every later entry would too
         except CodefestError as problem:
-            outcome = Outcome(team, str(entry), "refused", problem.render())
+            outcome = evaluator.refuse(item.team, item.path, problem.render())
+        except (OSError, RecursionError, UnicodeError, ValueError) as error:
+            message = f"the entry could not be read ({type(error).__name__}: {error})"
+            outcome = evaluator.refuse(item.team, item.path, message)
         outcomes.append(outcome)
     return outcomes

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from challenges.calendar import utc_today
 from challenges.spec import SubmissionLimits
 from codefest.errors import CodefestError
 from evaluation.pilot_tree import Entry, walk
@@ -83,10 +84,6 @@ class Quota:
             f"the team has used its {self.limits.per_team_per_day} submissions of today (UTC)",
             f"submit again from {tomorrow:%Y-%m-%d %H:%M} UTC",
         )
-
-
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def day_start_ms(day: dt.date) -> int:

@@ -301,6 +301,10 @@ class Tracker:
         """An artifact: a file in the artifact store, no database write."""
         self._call(lambda: self.client.log_text(run_id, text, name))
 
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        batch = [RunTag(k, v) for k, v in tags.items()]
+        self._call(lambda: self.client.log_batch(run_id, tags=batch), write=True)
+
     def finish(self, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
         """The status tag goes last: it is what the leaderboard reads."""
         batch = [*(RunTag(k, v) for k, v in (tags or {}).items()), RunTag("status", status)]

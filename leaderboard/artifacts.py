@@ -21,9 +21,9 @@ def _artifact_text(client: MlflowClient, run_id: str, name: str) -> str | None:
         return Path(path).read_text(encoding="utf-8")
 
 
-def per_item_scores(client: MlflowClient, run_id: str, metric: str) -> dict[str, float] | None:
-    """item id -> the run's score on it, or None where the metric has no per-item score (micro and macro F1)."""
-    text = _artifact_text(client, run_id, "per_item.jsonl")
+def per_item_scores(client: MlflowClient, run_id: str, name: str, metric: str) -> dict[str, float] | None:
+    """item id -> the score in the run's artifact `name`, or None where the metric has no per-item score (F1)."""
+    text = _artifact_text(client, run_id, name)
     if text is None:
         return None
     scores = {}

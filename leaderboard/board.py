@@ -12,6 +12,7 @@ from challenges.discovery import LoadedChallenge
 from challenges.spec import Challenge
 from codefest.workspace import vault_dir
 from evaluation.challenge import evaluation_signature
+from evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
 from evaluation.tracking import Tracker
 from leaderboard import artifacts, significance
@@ -99,6 +100,10 @@ class View:
             found = scored_submissions(tracker, signature, primary, private=True)
             self.runs = {s.run_id: s for s in found}
 
+    def per_item(self, submission: Submission) -> tuple[str | None, str]:
+        """Where this view's per-item scores of a submission are: always in its private run, out of teams' sight."""
+        return submission.private_run_id, PER_ITEM if self.private else PUBLIC_PER_ITEM
+
     def scored(self, submission: Submission) -> Submission | None:
         """The run whose scores this view shows for a (public) submission."""
         if not self.private:
@@ -130,7 +135,8 @@ def build(
     if private:
         _rank_changes(spec, teams, entries)
     progress(f"paired bootstrap over {len(entries)} entries")
-    notes += _uncertainty(tracker, spec, entries, resamples, seed)
+    sources = [view.per_item(chosen(spec, teams[e.team])[0]) for e in entries]
+    notes += _uncertainty(tracker, spec, entries, sources, resamples, seed)
     progress("per-group scores")
     for entry in entries:
         entry.breakdown = artifacts.breakdown(tracker.client, entry.scored_run_id)
@@ -189,11 +195,21 @@ def _rank_changes(spec: Challenge, teams: dict[str, list[Submission]], entries: 
             entry.rank_change = rank - entry.rank
 
 
-def _uncertainty(tracker: Tracker, spec: Challenge, entries: list[Entry], resamples: int, seed: int) -> list[str]:
+def _uncertainty(
+    tracker: Tracker,
+    spec: Challenge,
+    entries: list[Entry],
+    sources: list[tuple[str | None, str]],
+    resamples: int,
+    seed: int,
+) -> list[str]:
     """Rank ranges and tied groups from the entries' per-item scores; a note where they cannot be had."""
     if not entries:
         return []
-    per_entry = [artifacts.per_item_scores(tracker.client, e.scored_run_id, spec.primary_metric) for e in entries]
+    per_entry = [
+        artifacts.per_item_scores(tracker.client, run_id, name, spec.primary_metric) if run_id else None
+        for run_id, name in sources
+    ]
     matrix = artifacts.score_matrix(per_entry)
     if matrix is None:
         return [f"no per-item scores of {spec.primary_metric} for every entry: no rank ranges or tied groups"]

@@ -9,9 +9,14 @@ PAGE, DATA = "leaderboard.html", "leaderboard.json"
 UI_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs, not on GenAI traces
 
 
-def publish(tracker: Tracker, view: str, html: str, data: str, *, public: bool) -> str:
-    """Log the page to the public or the private experiment; returns the leaderboard run's id."""
+def publish(tracker: Tracker, view: str, html: str, data: str, *, public: bool, forced: bool = False) -> str:
+    """Log the page to the public or the private experiment; returns the leaderboard run's id.
+
+    `forced`: an organiser revealed the private view before the final phase ended; the run says so.
+    """
     run_id = _leaderboard_run(tracker, view, public)
+    if forced:
+        tracker.set_tags(run_id, {"forced": "true"})
     tracker.log_text(run_id, PAGE, html)
     tracker.log_text(run_id, DATA, data)
     tracker.client.set_terminated(run_id, "FINISHED")

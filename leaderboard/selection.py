@@ -5,22 +5,30 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from challenges.calendar import closed, open_phase
 from challenges.spec import Challenge
 from codefest.errors import CodefestError
-from evaluation.submissions import check_team
+from evaluation.roster import resolve
 from evaluation.tracking import SCORED, Tracker
 from leaderboard.board import current_signature
 from leaderboard.submissions import SELECTED_TAG
 
 
-def select_submission(spec: Challenge, root: Path, team: str, run_id: str) -> str:
-    """Tag the run as selected now; the latest selection of a team is the one ranked."""
-    check_team(team)
+def select_submission(spec: Challenge, root: Path, team: str, run_id: str, force: bool = False) -> str:
+    """Tag the run as selected now; the latest selection of a team is the one ranked.
+
+    Selections close with the last phase: after it, a choice made knowing the revealed private scores would pick
+    the best of them. `force` (organisers) selects anyway, recorded on the run.
+    """
+    team = resolve(root, team)
     if spec.final_submission != "selected":
         raise CodefestError(
             f"challenge '{spec.slug}' ranks each team's best submission, so there is nothing to select",
             "declare `final_submission: selected` in the challenge to let teams choose",
         )
+    if open_phase(spec, root) is None and not force:
+        hint = f"codefest select {spec.slug} {run_id} --team {team} --force"
+        raise closed(spec, root, "final submissions are selected during its phases only", hint)
     tracker = Tracker(spec.slug, root)
     runs = {r.run_id: r for r in tracker.runs(f"tags.team = '{team}'")}
     listing = f"codefest leaderboard {spec.slug} --format json   (each entry's run_id), or the MLflow UI"
@@ -34,5 +42,7 @@ def select_submission(spec: Challenge, root: Path, team: str, run_id: str) -> st
             f"run {run_id} was scored under an older evaluation signature and cannot be ranked",
             "select a submission scored under the current signature",
         )
-    tracker.client.set_tag(run_id, SELECTED_TAG, str(int(time.time() * 1000)))
+    tracker.set_tags(
+        run_id, {SELECTED_TAG: str(int(time.time() * 1000))} | ({"selection_forced": "true"} if force else {})
+    )
     return f"{team}: run {run_id} is now the final submission on the leaderboard of '{spec.slug}'"

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from datasets import DatasetDict
 
+from challenges.calendar import record_opening, utc_today
 from challenges.discovery import LoadedChallenge
 from challenges.spec import Challenge
 from codefest import __version__
@@ -169,6 +170,7 @@ def build(
         _write_manifest(new_bundle, public)
         _write_manifest(new_vault, public | _private_header(challenge, content, counts, seeds))
     manifest = read_vault_manifest(vault)
+    record_opening(spec.slug, root, utc_today())  # relative phases count from the first build, never a rebuild
     return BuildResult(spec.slug, bundle, vault, manifest.dataset_sha256, counts, manifest, seeds)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from challenges.discovery import load
+from evaluation import roster
 from evaluation.evaluate import Evaluator
 from shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
@@ -35,6 +36,7 @@ def evaluated_event(base: Path) -> Event:
     os.environ.update(event.env())
     try:
         build(load(SLUG), event.home)
+        roster.add(event.home, list(TEAMS))
         evaluator = Evaluator(load(SLUG), event.home)
         for team, every in TEAMS.items():
             path = right_every(event.home, SLUG, base / f"{team}.jsonl", every)

@@ -32,6 +32,7 @@ from typer.testing import CliRunner, Result
 from challenges.discovery import load
 from codefest.access_cli import app
 from codefest.errors import CodefestError
+from evaluation import roster
 from evaluation.access import Experiments, server_command, server_files
 from evaluation.evaluate import Evaluator
 from shared_datasets.heldout import build
@@ -199,6 +200,7 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
             _ok(_cli("grant", SLUG, "organiser", "--role", "organiser"))
             _ok(_cli("grant", SLUG, "participant", "--role", "participant"))
             _login(env, uri, "organiser")
+            roster.add(home, ["team-a", "team-b"])
             evaluator = Evaluator(load(SLUG), home)
             outcomes = {
                 team: evaluator.predictions(team, right_every(home, SLUG, base / f"{team}.jsonl", every))
@@ -239,8 +241,7 @@ def test_participant_reads_the_public_runs_metrics_and_artifacts(login: Login, e
     assert participant.get_metric_history(run_id, PRIMARY)[0].value == participant.get_run(run_id).data.metrics[PRIMARY]
     result = json.loads(_artifact(participant, run_id, "result.json", tmp_path))
     assert result["n_items"] == len(event.public_ids)
-    per_item = _artifact(participant, run_id, "per_item.jsonl", tmp_path)
-    assert {json.loads(line)["id"] for line in per_item.splitlines()} == event.public_ids
+    assert [e.path for e in participant.list_artifacts(run_id)] == ["result.json"]  # per-item scores stay private
     assert [e.name for e in participant.search_experiments()] == [SLUG]
 
 
@@ -287,7 +288,7 @@ READ_ENDPOINTS = {
     "list artifacts": "/api/2.0/mlflow/artifacts/list?run_id={run}",
     "get-artifact": "/get-artifact?path=result.json&run_uuid={run}",
     "proxied artifact": "/api/2.0/mlflow-artifacts/artifacts/{artifacts}/result.json",
-    "proxied artifact (UI)": "/ajax-api/2.0/mlflow-artifacts/artifacts/{artifacts}/per_item.jsonl",
+    "proxied artifact (UI)": "/ajax-api/2.0/mlflow-artifacts/artifacts/{artifacts}/result.json",
     "proxied listing": "/api/2.0/mlflow-artifacts/artifacts?path={artifacts}",
     "proxied experiment listing": "/api/2.0/mlflow-artifacts/artifacts?path={artifacts_root}",
 }
@@ -345,7 +346,7 @@ def test_participant_writes_nothing(login: Login, event: Event) -> None:
     after = organiser.get_run(run_id)
     assert (after.data.tags, after.data.metrics) == (before.data.tags, before.data.metrics)
     assert after.info.lifecycle_stage == "active" and after.info.status == "FINISHED"
-    assert [e.path for e in organiser.list_artifacts(run_id)] == ["per_item.jsonl", "result.json"]
+    assert [e.path for e in organiser.list_artifacts(run_id)] == ["result.json"]
     assert [len(organiser.search_runs([e])) for e in (public, private)] == [2, 2]
 
 

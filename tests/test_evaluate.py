@@ -10,7 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from challenges.discovery import load
-from evaluation.evaluate import Evaluator, evaluate_inbox
+from evaluation import roster
+from evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
 from evaluation.tracking import tracking_uri
 from shared_datasets.heldout import build
 from tests.helpers import (
@@ -24,6 +25,8 @@ from tests.helpers import (
 from tests.test_cli import assert_clean_failure, codefest
 
 TAGS = {"team", "challenge", "phase", "status", "submission_sha256", "signature", "harness_version", "dataset_sha256"}
+ENROLLED = ["team-a", "team-p", "team-d", "team-i", "team-q", "team-x", "team-y", "team-c", "coders", "peekers"]
+ENROLLED += ["sleepers", "hoarders", "callers", "crashers"]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,7 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         build(load("eval-code"), base / "home")
     finally:
         del os.environ["CODEFEST_CHALLENGES_PATH"]
+    roster.add(base / "home", ENROLLED)
     return {"challenges": base / "challenges", "home": base / "home"}
 
 
@@ -84,8 +88,9 @@ def test_a_submission_is_scored_and_logged_with_every_tag_and_artifact(evaluator
         run.data.metrics["top_prediction_at_subclass_ci_high"],
     )
     assert low <= primary <= high
-    assert {a.path for a in client.list_artifacts(outcome.run_id)} == {"result.json", "per_item.jsonl"}
-    per_item = client.download_artifacts(outcome.run_id, "per_item.jsonl", str(tmp_path))
+    assert {a.path for a in client.list_artifacts(outcome.run_id)} == {"result.json"}  # per-item: private run
+    private_run = run.data.tags["private_run_id"]
+    per_item = client.download_artifacts(private_run, PUBLIC_PER_ITEM, str(tmp_path))
     rows = [json.loads(line) for line in Path(per_item).read_text().splitlines()]
     assert {r["id"] for r in rows} == evaluator.public_ids
     assert sum(r["top_prediction@subclass"] for r in rows) / len(rows) == pytest.approx(primary)
@@ -111,9 +116,9 @@ def test_private_scores_are_only_in_the_private_experiment(evaluator: Evaluator,
     public_runs = client.search_runs([public.info.experiment_id], "tags.team = 'team-p'")
     assert [r.info.run_id for r in public_runs] == [outcome.run_id]
     assert all(v >= 0.99 for k, v in public.data.metrics.items() if k.startswith("precision_at_1"))
-    for name in ("result.json", "per_item.jsonl"):
-        text = Path(client.download_artifacts(outcome.run_id, name, str(tmp_path / "public"))).read_text()
-        assert not any(item in text for item in evaluator.private_ids), name
+    assert [a.path for a in client.list_artifacts(outcome.run_id)] == ["result.json"]
+    text = Path(client.download_artifacts(outcome.run_id, "result.json", str(tmp_path / "public"))).read_text()
+    assert not any(item in text for item in evaluator.private_ids)
     per_item = Path(client.download_artifacts(private.info.run_id, "per_item.jsonl", str(tmp_path / "private")))
     assert {json.loads(line)["id"] for line in per_item.read_text().splitlines()} == evaluator.private_ids
 
@@ -221,7 +226,7 @@ def test_a_code_submission_is_run_and_scored(code_evaluator: Evaluator, tmp_path
     run = _client(code_evaluator.root).get_run(outcome.run_id)
     assert run.data.tags["kind"] == "code" and run.data.tags["isolated"] == "true"
     artifacts = {a.path for a in _client(code_evaluator.root).list_artifacts(outcome.run_id)}
-    assert {"result.json", "per_item.jsonl", "logs"} <= artifacts
+    assert {"result.json", "logs"} <= artifacts and "per_item.jsonl" not in artifacts
     again = code_evaluator.code("coders", tmp_path / "pilot")
     assert again.status == "duplicate"
 
@@ -258,4 +263,4 @@ def test_failing_code_is_recorded_and_leaves_the_leaderboard_alone(
     runs = code_evaluator.tracker.runs(f"tags.team = '{team}'")
     assert [r.tags["status"] for r in runs] == [status]
     assert runs[0].metrics == {}
-    assert outcome.quota is not None and outcome.quota.used_total == 0
+    assert outcome.quota is not None and outcome.quota.used_total == 1  # it held the worker: quota used

@@ -30,7 +30,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from challenges.discovery import load
-from evaluation import tracking
+from evaluation import roster, tracking
 from evaluation.evaluate import PAUSE_AT, Evaluator, evaluate_inbox
 from evaluation.tracking import StoreError, storage_problem, tracking_uri
 from shared_datasets.heldout import build
@@ -60,6 +60,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         build(load(SLUG), base / "built")
     finally:
         del os.environ["CODEFEST_CHALLENGES_PATH"]
+    roster.add(base / "built", [f"team-{n}" for n in range(TEAMS)] + ["killed", "coders", "early-a", "early-b", "late"])
     return {"challenges": base / "challenges", "built": base / "built"}
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from challenges.calendar import record_opening, utc_today
 from challenges.discovery import load
 from codefest.errors import CodefestError
+from evaluation import roster
 from leaderboard.board import Board, build
 from leaderboard.selection import select_submission
 from tests.helpers import bundled_spec, write_challenge
@@ -27,7 +29,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for spec in (ipc, ter, selected):
         write_challenge(tmp_path / "challenges", spec)
     monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
-    return Path(os.environ["CODEFEST_HOME"])
+    home = Path(os.environ["CODEFEST_HOME"])
+    roster.add(home, ["office-a", "office-b"])
+    record_opening("rank-selected", home, utc_today())
+    return home
 
 
 def _board(slug: str, home: Path, private: bool = False) -> Board:

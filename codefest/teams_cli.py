@@ -1,0 +1,37 @@
+"""`codefest teams`: the event's roster, which the organisers keep; only enrolled teams may submit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from codefest.workspace import home
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="The teams enrolled in the event.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@app.command("add")
+def add(names: Annotated[list[str], typer.Argument(help="Team names: letters, digits, '-', '_', '.'.")]) -> None:
+    """Enrol teams (names are compared without regard to case)."""
+    from evaluation.roster import add as enrol
+
+    added = enrol(home(), names)
+    for name in names:
+        state = "enrolled" if name in added else "already enrolled"
+        err.print(f"[green]{state}[/green] {name}", highlight=False)
+
+
+@app.command("list")
+def list_teams() -> None:
+    """The enrolled teams, one a line, as they were spelled when enrolled."""
+    from evaluation.roster import teams
+
+    enrolled = teams(home())
+    if not enrolled:
+        err.print("no team is enrolled yet: codefest teams add NAME ...", highlight=False)
+    for name in enrolled:
+        out.print(name, highlight=False, markup=False)

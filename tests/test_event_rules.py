@@ -1,0 +1,284 @@
+"""The rules of an adversarial event: who may submit, when, what it costs, what is recorded and who may read it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from challenges.calendar import opening_day, record_opening, utc_today
+from challenges.discovery import load
+from codefest.errors import CodefestError
+from evaluation import roster
+from evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from evaluation.tracking import tracking_uri
+from leaderboard.selection import select_submission
+from shared_datasets.heldout import build
+from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.test_cli import assert_clean_failure, codefest
+
+SLUG = "rules-ipc"
+CODE_SLUG = "rules-code"
+TEAMS = ["team-a", "team-b", "Office.C"]
+
+
+def _spec(slug: str, **changes: object) -> dict:
+    spec = bundled_spec("ipc-classification") | {"slug": slug}
+    spec["dataset"] = {"builder": "synthetic-ipc", "version": "1", "options": {"size": 200, "seed": 3}}
+    spec["test_split"] = {"public_fraction": 0.3, "seed": 4}
+    spec["submission_limits"] = {"per_team_per_day": 3, "total": 10}
+    return spec | changes
+
+
+@pytest.fixture
+def event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two small challenges built into a fresh workspace, three teams enrolled; returns the workspace."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
+    monkeypatch.setenv("CODEFEST_HOME", str(home))
+    write_challenge(tmp_path / "challenges", _spec(SLUG))
+    code = _spec(CODE_SLUG, resources={"wall_time_seconds": 3, "memory_mb": 600})
+    write_challenge(tmp_path / "challenges", code)
+    for slug in (SLUG, CODE_SLUG):
+        build(load(slug), home)
+    roster.add(home, TEAMS)
+    return home
+
+
+def _evaluator(home: Path, slug: str = SLUG) -> Evaluator:
+    return Evaluator(load(slug), home)
+
+
+def _file(home: Path, path: Path, every: int = 2) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return right_every(home, SLUG, path, every)
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {"CODEFEST_HOME": str(home), "CODEFEST_CHALLENGES_PATH": os.environ["CODEFEST_CHALLENGES_PATH"]}
+
+
+# -- the roster (item 7) -------------------------------------------------------------------------------------
+
+
+def test_a_trailing_line_feed_is_not_a_second_team(event: Path, tmp_path: Path) -> None:
+    with pytest.raises(CodefestError, match=r"team name 'team-a\\n' is not allowed"):
+        _evaluator(event).predictions("team-a\n", _file(event, tmp_path / "a.jsonl"))
+    with pytest.raises(CodefestError, match="is not allowed"):
+        roster.add(event, ["team-z\n"])
+    assert roster.teams(event) == TEAMS
+
+
+def test_names_are_compared_without_regard_to_case(event: Path, tmp_path: Path) -> None:
+    evaluator = _evaluator(event)
+    first = evaluator.predictions("Team-A", _file(event, tmp_path / "a.jsonl", 2))
+    second = evaluator.predictions("TEAM-A", _file(event, tmp_path / "b.jsonl", 3))
+    assert (first.team, second.team) == ("team-a", "team-a")
+    assert second.quota is not None and second.quota.used_total == 2  # one quota, not two
+    assert {r.tags["team"] for r in evaluator.tracker.runs()} == {"team-a"}
+    with pytest.raises(CodefestError, match="already enrolled as 'team-a'"):
+        roster.add(event, ["TEAM-A"])
+
+
+def test_an_unknown_team_is_refused_with_the_fix(event: Path, tmp_path: Path) -> None:
+    with pytest.raises(CodefestError, match="team 'intruders' is not on the event's roster") as refused:
+        _evaluator(event).predictions("intruders", _file(event, tmp_path / "a.jsonl"))
+    assert "codefest teams add intruders" in str(refused.value)
+    assert _evaluator(event).tracker.runs() == []
+
+
+def test_the_teams_commands_enrol_and_list(event: Path) -> None:
+    added = codefest("teams", "add", "office-d", "office-e", "team-a", env=_env(event))
+    assert added.returncode == 0, added.stderr
+    assert "enrolled office-d" in added.stderr and "already enrolled team-a" in added.stderr
+    listed = codefest("teams", "list", env=_env(event))
+    assert listed.stdout.split() == [*TEAMS, "office-d", "office-e"]
+    assert_clean_failure(codefest("teams", "add", "bad name!", env=_env(event)), "is not allowed")
+
+
+# -- phases (item 8) -----------------------------------------------------------------------------------------
+
+
+def _open_days_ago(home: Path, slug: str, days: int) -> None:
+    (home / "opened" / slug).unlink()
+    record_opening(slug, home, utc_today() - dt.timedelta(days=days))
+
+
+def test_relative_phases_open_on_the_first_build_and_stay_put(event: Path) -> None:
+    assert opening_day(SLUG, event) == utc_today()
+    build(load(SLUG), event)  # a rebuild does not move the calendar
+    assert opening_day(SLUG, event) == utc_today()
+    windows = load(SLUG).spec.schedule(utc_today())
+    assert [(w.name, (w.end - w.start).days + 1) for w in windows] == [("development", 14), ("final", 4)]
+    assert windows[1].start == windows[0].end + dt.timedelta(days=1)
+
+
+def test_a_submission_after_the_final_phase_is_refused_unless_forced(event: Path, tmp_path: Path) -> None:
+    _open_days_ago(event, SLUG, 18)  # 14 + 4 days: the final phase ended yesterday
+    evaluator = _evaluator(event)
+    with pytest.raises(CodefestError, match=f"challenge '{SLUG}' is over") as refused:
+        evaluator.predictions("team-a", _file(event, tmp_path / "late.jsonl"))
+    assert "--force" in str(refused.value)
+    assert evaluator.tracker.runs() == []
+    forced = evaluator.predictions("team-a", _file(event, tmp_path / "late.jsonl"), force=True)
+    run = evaluator.tracker.runs()[0]
+    assert forced.status == "scored" and run.tags["forced"] == "true" and run.tags["phase"] == "outside-phases"
+
+
+def test_the_phase_is_tagged_on_each_run(event: Path, tmp_path: Path) -> None:
+    _open_days_ago(event, SLUG, 15)  # day 16 of 18: the final phase
+    outcome = _evaluator(event).predictions("team-b", _file(event, tmp_path / "b.jsonl"))
+    assert _evaluator(event).tracker.runs()[0].tags["phase"] == "final" and outcome.status == "scored"
+
+
+def test_selection_closes_with_the_last_phase(event: Path, tmp_path: Path) -> None:
+    spec = load(SLUG).spec.model_copy(update={"final_submission": "selected"})
+    outcome = _evaluator(event).predictions("team-a", _file(event, tmp_path / "a.jsonl"))
+    _open_days_ago(event, SLUG, 30)
+    with pytest.raises(CodefestError, match="final submissions are selected during its phases only"):
+        select_submission(spec, event, "team-a", str(outcome.run_id))
+    assert "is now the final submission" in select_submission(spec, event, "team-a", str(outcome.run_id), force=True)
+    run = MlflowClient(tracking_uri=tracking_uri(event)).get_run(str(outcome.run_id))
+    assert run.data.tags["selection_forced"] == "true"
+
+
+def test_reveal_before_the_end_needs_force(event: Path, tmp_path: Path) -> None:
+    _evaluator(event).predictions("team-a", _file(event, tmp_path / "a.jsonl"))
+    early = codefest("leaderboard", SLUG, "--private", "--reveal", env=_env(event))
+    assert_clean_failure(early, "has not ended, so its private leaderboard stays private", "--reveal --force")
+    forced = codefest("leaderboard", SLUG, "--private", "--reveal", "--force", env=_env(event))
+    assert forced.returncode == 0, forced.stderr
+    client = MlflowClient(tracking_uri=tracking_uri(event))
+    public = client.get_experiment_by_name(SLUG).experiment_id
+    [revealed] = client.search_runs([public], "tags.view = 'private'")
+    assert revealed.data.tags["forced"] == "true"
+    _open_days_ago(event, SLUG, 18)
+    after = codefest("leaderboard", SLUG, "--private", "--reveal", env=_env(event))
+    assert after.returncode == 0, after.stderr
+
+
+# -- the inbox (item 9) --------------------------------------------------------------------------------------
+
+
+def test_bad_inbox_entries_are_recorded_and_the_others_go_on(event: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    bad_name = os.fsdecode(b"team-a\xff")
+    for team in (bad_name, "team-b", "strangers"):
+        (inbox / team).mkdir(parents=True)
+    _file(event, inbox / bad_name / "p.jsonl")
+    (inbox / "team-b" / os.fsdecode(b"p\xfe.jsonl")).write_bytes(_file(event, tmp_path / "b.jsonl", 3).read_bytes())
+    (inbox / "team-b" / "dangling.jsonl").symlink_to(tmp_path / "nowhere")
+    _file(event, inbox / "strangers" / "s.jsonl")
+    outcomes = {(o.team, o.status) for o in evaluate_inbox(_evaluator(event), inbox)}
+    assert outcomes == {
+        ("'team-a\\udcff'", "refused"),
+        ("team-b", "scored"),
+        ("team-b", "refused"),
+        ("strangers", "refused"),
+    }
+    refusals = _evaluator(event).tracker.runs("tags.status = 'refused'", private=True)
+    assert len(refusals) == 3
+    messages = " | ".join(r.tags["message"] for r in refusals)
+    assert "is not allowed" in messages and "not on the event's roster" in messages and "is a link" in messages
+    again = evaluate_inbox(_evaluator(event), inbox)  # run after run: recorded once, never a crash
+    assert sorted(o.status for o in again) == ["duplicate", "refused", "refused", "refused"]
+    assert len(_evaluator(event).tracker.runs("tags.status = 'refused'", private=True)) == 3
+
+
+def test_the_cli_prints_an_undecodable_name_escaped(event: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / os.fsdecode(b"t\xffeam")).mkdir(parents=True)
+    (inbox / os.fsdecode(b"t\xffeam") / "p.jsonl").write_text("{}\n")
+    result = codefest("evaluate", SLUG, "--inbox", str(inbox), env=_env(event))
+    assert result.returncode == 0, result.stderr
+    assert "refused 't\\udcffeam'" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- failed code runs use quota (item 10) ----------------------------------------------------------------------
+
+CRASHING_PILOT = 'raise SystemExit("the model file is missing")\n'
+
+
+def _pilot(folder: Path, body: str) -> Path:
+    (folder / "src" / "crash_pilot").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text('[project]\nname = "crash-pilot"\nversion = "0"\n')
+    (folder / "src" / "crash_pilot" / "predict.py").write_text(body)
+    return folder
+
+
+def test_a_crashed_code_run_uses_quota_unless_the_challenge_says_not(event: Path, tmp_path: Path) -> None:
+    outcome = _evaluator(event, CODE_SLUG).code("team-a", _pilot(tmp_path / "p", CRASHING_PILOT))
+    assert outcome.status == "crashed" and outcome.quota is not None and outcome.quota.used_total == 1
+    spec = _spec("rules-free", submission_limits={"per_team_per_day": 3, "total": 10, "failed_code_runs_count": False})
+    write_challenge(Path(os.environ["CODEFEST_CHALLENGES_PATH"]), spec)
+    build(load("rules-free"), event)
+    free = _evaluator(event, "rules-free").code("team-a", _pilot(tmp_path / "q", CRASHING_PILOT))
+    assert free.status == "crashed" and free.quota is not None and free.quota.used_total == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    invalid = _evaluator(event, CODE_SLUG).predictions("team-a", bad)
+    assert invalid.status == "invalid" and invalid.quota is not None and invalid.quota.used_total == 1
+
+
+# -- the workspace is its owner's (item 11) --------------------------------------------------------------------
+
+
+def test_workspace_files_are_owner_only(event: Path, tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    env = {**_env(event), "CODEFEST_HOME": str(home)}
+    assert codefest("data", "build", SLUG, env=env).returncode == 0
+    assert codefest("teams", "add", "team-a", env=env).returncode == 0
+    result = codefest(
+        "evaluate", SLUG, "--team", "team-a", "--predictions", str(_file(event, tmp_path / "a.jsonl")), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    loose = [
+        str(path.relative_to(home))
+        for path in [home, *home.rglob("*")]
+        if stat.S_IMODE(path.lstat().st_mode) & 0o077 and not path.is_symlink()
+    ]
+    assert loose == []
+    assert (home / "mlflow.db").is_file() and any(home.rglob(PUBLIC_PER_ITEM))
+
+
+# -- the same file from two teams (item 13) and per-item scores (item 6) ---------------------------------------
+
+
+def test_the_same_file_from_two_teams_is_flagged_to_the_organisers(event: Path, tmp_path: Path) -> None:
+    evaluator = _evaluator(event)
+    path = _file(event, tmp_path / "shared.jsonl", 2)
+    first = evaluator.predictions("team-a", path)
+    second = evaluator.predictions("team-b", path)
+    assert first.flags == [] and second.status == "scored"
+    assert second.flags == [
+        f"the same submission (sha256 {second_sha(evaluator, second.run_id)}) was also sent by: "
+        f"team-a (run {first.run_id})"
+    ]
+    assert "team-a" not in second.message  # what the team itself reads says nothing of the other
+    [private] = evaluator.tracker.runs(f"tags.public_run_id = '{second.run_id}'", private=True)
+    assert private.tags["same_submission_as"] == f"team-a (run {first.run_id})"
+    public_tags = evaluator.tracker.runs("tags.team = 'team-b'")[0].tags
+    assert "same_submission_as" not in public_tags
+
+
+def second_sha(evaluator: Evaluator, run_id: str | None) -> str:
+    return next(r.tags["submission_sha256"] for r in evaluator.tracker.runs() if r.run_id == run_id)
+
+
+def test_per_item_scores_are_not_where_participants_read(event: Path, tmp_path: Path) -> None:
+    """Per-item scores tell a team, item by item, whether a guess was right: they stay in the private run."""
+    evaluator = _evaluator(event)
+    outcome = evaluator.predictions("team-a", _file(event, tmp_path / "a.jsonl"))
+    client = MlflowClient(tracking_uri=tracking_uri(event))
+    assert {a.path for a in client.list_artifacts(str(outcome.run_id))} == {"result.json"}
+    result = json.loads(Path(client.download_artifacts(str(outcome.run_id), "result.json", str(tmp_path))).read_text())
+    assert not any(item in json.dumps(result) for item in evaluator.public_ids | evaluator.private_ids)
+    [private] = evaluator.tracker.runs(f"tags.public_run_id = '{outcome.run_id}'", private=True)
+    text = Path(client.download_artifacts(private.run_id, PUBLIC_PER_ITEM, str(tmp_path / "p"))).read_text()
+    assert {json.loads(line)["id"] for line in text.splitlines()} == evaluator.public_ids

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from evaluation.roster import resolve
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
 from evaluation.submissions import Quota, day_start_ms, fingerprint
 from evaluation.tracking import SCORED, StoreError, Tracker
+
+if TYPE_CHECKING:
+    from evaluation.sandbox import CodeRun
 from shared_datasets.heldout import gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
@@ -78,6 +82,16 @@ class Part:
     ids: list[str]
     metrics: list[ItemStats]
     breakdown: dict[str, object] | None
+
+
+def _cost(run: CodeRun) -> dict[str, str]:
+    """What the whole run took, from its cgroup: beside the score, what a pilot costs to operate."""
+    cost = {}
+    if run.peak_memory_bytes is not None:
+        cost["code_peak_memory_mb"] = f"{run.peak_memory_bytes / 1024**2:.1f}"
+    if run.cpu_seconds is not None:
+        cost["code_cpu_seconds"] = f"{run.cpu_seconds:.2f}"
+    return cost
 
 
 def _role(baseline: bool) -> dict[str, str]:
@@ -141,6 +155,7 @@ class Evaluator:
             run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
             extra = {"code_seconds": f"{run.seconds:.1f}", "isolated": str(run.isolated).lower(), **tags}
+            extra |= _cost(run)
             if run.status != "ok" or run.predictions is None:
                 run_id = self._record_failure(team, sha, "code", run.status, run.message, logs, extra)
                 return Outcome(team, str(pilot), run.status, run.message, run_id, quota=self.quota(team))

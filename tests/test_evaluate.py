@@ -225,6 +225,8 @@ def test_a_code_submission_is_run_and_scored(code_evaluator: Evaluator, tmp_path
     assert outcome.status == "scored", outcome.message
     run = _client(code_evaluator.root).get_run(outcome.run_id)
     assert run.data.tags["kind"] == "code" and run.data.tags["isolated"] == "true"
+    assert float(run.data.tags["code_peak_memory_mb"]) > 5  # an interpreter at least, the whole run's cgroup
+    assert 0 < float(run.data.tags["code_cpu_seconds"]) < 4 * float(run.data.tags["code_seconds"]) + 1
     artifacts = {a.path for a in _client(code_evaluator.root).list_artifacts(outcome.run_id)}
     assert {"result.json", "logs"} <= artifacts and "per_item.jsonl" not in artifacts
     again = code_evaluator.code("coders", tmp_path / "pilot")

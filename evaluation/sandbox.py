@@ -219,7 +219,8 @@ def _check_places(workdir: Path, hidden: list[Path]) -> None:
 
 
 def _copy_inputs(inputs: list[Path], folder: Path) -> None:
-    folder.mkdir()
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)  # whatever the organiser's umask (the CLI's is 077): user nobody reads the inputs
     for path in inputs:
         if not path.is_file():
             raise CodefestError(f"the input file {path} does not exist", "build the challenge bundle first")
@@ -242,7 +243,9 @@ def _prepare(pilot: Path, entries: list[pilot_tree.Entry], inputs: list[Path], w
     _copy_inputs(inputs, layout.input)
     layout.output.mkdir()
     layout.site.mkdir(exist_ok=True)
+    layout.site.chmod(0o755)
     (layout.site / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    (layout.site / "sitecustomize.py").chmod(0o644)
     return layout
 
 

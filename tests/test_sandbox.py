@@ -326,3 +326,15 @@ def test_copy_out_is_bounded_by_apparent_size_and_count_before_copying(tmp_path:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+@needs_isolation
+def test_an_owner_only_umask_still_lets_the_pilot_read_its_inputs(tmp_path: Path, inputs: list[Path]) -> None:
+    """The CLI creates workspace files owner-only (umask 077); the run folder must stay readable by user nobody."""
+    previous = os.umask(0o077)
+    try:
+        result = run(tmp_path, SUCCESS, inputs)
+    finally:
+        os.umask(previous)
+    assert result.status == "ok", result.message
+    assert seen(tmp_path)["inputs"] == ["corpus.jsonl", "test.jsonl"]

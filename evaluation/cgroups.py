@@ -21,6 +21,7 @@ V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 KILL_SECONDS = 10.0  # how long emptying a group may take (a fork bomb held at its task limit)
 CPU_PERIOD_US = 100_000
+PREFIX = "codefest-run-"  # then the pid of the codefest process that made the group, and a random part
 
 
 class Unavailable(Exception):
@@ -183,8 +184,32 @@ class RunGroup:
                     time.sleep(0.02)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep(parent: Path) -> None:
+    """Remove empty groups left by a codefest killed before it could (named after its pid, which has ended).
+
+    A live codefest's groups are never touched, and rmdir refuses a group that still holds a process.
+    """
+    for folder in parent.glob(f"{PREFIX}*-*"):
+        pid = folder.name.removeprefix(PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def _make(parents: dict[str, Path], version: int) -> RunGroup:
-    name = f"codefest-run-{secrets.token_hex(6)}"
+    for parent in set(parents.values()):
+        _sweep(parent)
+    name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
     folders: dict[str, Path] = {}
     group = RunGroup(version, folders)
     try:

@@ -13,6 +13,8 @@ import os
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -773,6 +775,18 @@ def test_without_writable_cgroups_the_verdict_says_so(
     assert "whole-run limits were not available: cgroups are not writable" in result.message
     assert "limited per process only" in result.message
     assert result.peak_memory_bytes is None and result.cpu_seconds is None
+
+
+def test_groups_left_by_a_killed_codefest_are_removed_by_the_next_run() -> None:
+    make = "from evaluation import cgroups; print(*cgroups.create(2**28, 64, 1).procs_files)"
+    made = subprocess.run([sys.executable, "-c", make], cwd=CODEFEST_ROOT, capture_output=True, text=True, check=True)
+    left = [Path(path).parent for path in made.stdout.split()]  # its maker ended without removing it
+    assert left and all(folder.is_dir() for folder in left)
+    group = cgroups.create(2**28, 64, 1)
+    try:
+        assert not any(folder.exists() for folder in left)
+    finally:
+        group.remove()
 
 
 # --- what comes back, and what goes in ----------------------------------------------------------------------

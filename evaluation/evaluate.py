@@ -234,7 +234,14 @@ class Evaluator:
         spec, options = self.spec, options_for(self.spec)
         self.progress(f"{team}: validating and scoring {path.name}")
         try:
-            ids, metrics = validated_items(spec.task, self._gold(), path, options, only=[m.name for m in spec.metrics])
+            ids, metrics = validated_items(  # checked against the public test inputs: no message can tell a label
+                spec.task,
+                self._gold(),
+                path,
+                options,
+                inputs=self.bundle / "test.jsonl",
+                only=[m.name for m in spec.metrics],
+            )
         except InvalidSubmission as invalid:
             problems = "\n".join(p.render() for p in invalid.problems)
             run_id = self._record_failure(team, sha, kind, "invalid", invalid.problem, logs, extra or {}, problems)

@@ -282,3 +282,27 @@ def test_per_item_scores_are_not_where_participants_read(event: Path, tmp_path: 
     [private] = evaluator.tracker.runs(f"tags.public_run_id = '{outcome.run_id}'", private=True)
     text = Path(client.download_artifacts(private.run_id, PUBLIC_PER_ITEM, str(tmp_path / "p"))).read_text()
     assert {json.loads(line)["id"] for line in text.splitlines()} == evaluator.public_ids
+
+
+def test_an_evaluation_s_refusal_says_nothing_of_the_held_out_references(event: Path, tmp_path: Path) -> None:
+    """The same invalid file gets the same message whatever the vault's references: they are never consulted."""
+    spec = bundled_spec("patent-translation-en-fr") | {"slug": "rules-mt"}
+    spec["dataset"] = {"builder": "synthetic-patent-en-fr", "version": "1", "options": {"size": 300, "seed": 5}}
+    spec["test_split"] = {"public_fraction": 0.3, "seed": 4}
+    write_challenge(Path(os.environ["CODEFEST_CHALLENGES_PATH"]), spec)
+    build(load("rules-mt"), event)
+    ids = [json.loads(line)["id"] for line in (event / "bundles/rules-mt/test.jsonl").read_text().splitlines()]
+
+    def refusal(name: str) -> str:
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"id": i, "translation": f"{name} " * 4000}) + "\n" for i in ids))
+        outcome = Evaluator(load("rules-mt"), event).predictions("team-a", path)
+        assert outcome.status == "invalid"
+        return outcome.message.replace(name, "NAME")
+
+    before = refusal("alpha")
+    labels = event / "vault/rules-mt/test-labels.jsonl"
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    labels.write_text("".join(json.dumps({**r, "reference": r["reference"] * 30}) + "\n" for r in rows))
+    assert refusal("omega") == before
+    assert "source" in before and "reference" not in before

@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from codefest.console import make, tagged
 from codefest.workspace import home
 
 if TYPE_CHECKING:
@@ -20,8 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Access control on an MLflow tracking server: participants read public scores, organisers all.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = make()
+err = make(stderr=True)
 
 
 class Role(StrEnum):
@@ -40,7 +40,7 @@ def config(
     from evaluation.access import write_auth_config
 
     path = write_auth_config(home(), admin, password)
-    err.print(f"[green]wrote[/green] {path} (default permission: none; the password is used on the first start)")
+    err.print(tagged("wrote", "green", f"{path} (default permission: none; the password is used on the first start)"))
 
 
 def _shell(command: list[str], env: dict[str, str], secret_file: str) -> str:
@@ -88,7 +88,7 @@ def add_user(
     uri, client = _admin()
     with access.server_errors(uri):
         created = access.add_user(client, username, password)
-    err.print(f"[green]created[/green] {username}" if created else f"{username} exists already; password unchanged")
+    err.print(tagged("created", "green", username) if created else f"{username} exists already; password unchanged")
 
 
 def _challenge(slug: str) -> None:

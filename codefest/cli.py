@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from codefest import console
 from codefest.access_cli import app as access_app
+from codefest.console import tagged
 from codefest.errors import CodefestError, printable
 from codefest.offline import stay_offline
 from codefest.teams_cli import app as teams_app
@@ -45,8 +46,8 @@ class Format(StrEnum):
     html = "html"
 
 
-out = Console()
-err = Console(stderr=True)
+out = console.make()
+err = console.make(stderr=True)
 
 
 @challenges_app.command("list")
@@ -61,7 +62,7 @@ def challenges_list() -> None:
         table.add_row(spec.slug, spec.task, spec.title, spec.primary_metric, spec.dataset.builder, str(item.folder))
     out.print(table)
     for problem in problems:
-        err.print(f"[red]error:[/red] {problem.render()}", highlight=False, markup=True)
+        err.print(tagged("error:", "red", problem.render()))
     if problems:
         raise typer.Exit(2)
 
@@ -151,15 +152,15 @@ def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
         item = load(slug)
         with err.status(f"{slug}: starting") as status:
             result = build(item, root, lambda step, s=status, name=slug: s.update(f"{name}: {step}"), new_seed=new_seed)
-        err.print(f"[green]built[/green] {slug}; seeds: {escape(result.seed_summary())}", highlight=False)
+        err.print(tagged("built", "green", f"{slug}; seeds: {result.seed_summary()}"))
         if result.manifest.warning:
             warnings.append(result.manifest.warning)
-            err.print(f"[bold yellow]warning:[/bold yellow] {escape(result.manifest.warning)}", highlight=False)
+            err.print(tagged("warning:", "bold yellow", result.manifest.warning))
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
         table.add_row(slug, counts, result.dataset_sha256[:16], _rel(result.bundle), _rel(result.vault))
     out.print(table)
     for warning in warnings:
-        out.print(f"warning: {escape(warning)}", highlight=False)
+        out.print(f"warning: {warning}")
 
 
 @app.command()
@@ -261,7 +262,7 @@ def evaluate(
             path: Path = predictions  # type: ignore[assignment]
             outcomes = [evaluator.predictions(str(team), path, baseline=baseline, force=force)]
     if evaluator.warning:
-        err.print(f"[yellow]warning:[/yellow] {escape(evaluator.warning)}", highlight=False)
+        err.print(tagged("warning:", "yellow", evaluator.warning))
     for outcome in outcomes:
         _show_outcome(evaluator.spec.primary_metric, outcome)
     if inbox is None and not outcomes[0].ok:
@@ -271,10 +272,9 @@ def evaluate(
 def _show_outcome(primary: str, outcome: Outcome) -> None:
     colour = "green" if outcome.ok else "red"
     source = printable(outcome.source)
-    who = escape(f"{printable(outcome.team)}: {source}")
-    err.print(f"[{colour}]{outcome.status}[/{colour}] {who}", highlight=False)
+    err.print(tagged(outcome.status, colour, f"{printable(outcome.team)}: {source}"))
     for flag in outcome.flags:
-        err.print(f"[yellow]for the organisers:[/yellow] {escape(flag)}", highlight=False)
+        err.print(tagged("for the organisers:", "yellow", flag))
     if outcome.public:
         table = Table("metric (public part)", "value", "95% interval")
         for name, value in outcome.public.items():
@@ -300,7 +300,7 @@ def new(
     from codefest.scaffold import bake, parse_answers
 
     path = bake(task, output_dir, no_input, parse_answers(task, answers or []))
-    out.print(f"[green]created[/green] {path}", highlight=False)
+    out.print(tagged("created", "green", str(path)))
     out.print(f"next: cd {path} && nox -s train predict score", highlight=False, markup=False)
 
 
@@ -351,15 +351,15 @@ def leaderboard(
         return
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(rendered, encoding="utf-8")
-    err.print(f"[green]wrote[/green] {_rel(out_file)}", highlight=False)
+    err.print(tagged("wrote", "green", _rel(out_file)))
 
 
 def _plain_table(built: Board) -> str:
     from leaderboard.terminal import table
 
-    console = Console(record=True, width=200, file=io.StringIO())  # recorded, not shown
-    console.print(table(built, console.width))
-    return console.export_text()
+    recorder = Console(record=True, width=200, file=io.StringIO(), markup=False)  # recorded, not shown
+    recorder.print(table(built, recorder.width))
+    return recorder.export_text()
 
 
 def _publish(built: Board, page: str, data: str, reveal: bool, forced: bool = False) -> None:
@@ -376,7 +376,7 @@ def _publish(built: Board, page: str, data: str, reveal: bool, forced: bool = Fa
         if reveal:
             run_id = publish(tracker, built.view, page, data, public=True, forced=forced)
     except MlflowException as refused:
-        err.print(f"[yellow]not published to MLflow:[/yellow] {refused.message}", highlight=False, markup=False)
+        err.print(tagged("not published to MLflow:", "yellow", refused.message))
         return
     where = "the challenge's experiment" if built.view == "public" or reveal else "the private experiment"
     err.print(f"published to {where} (run {run_id}, artifact leaderboard.html)", highlight=False)
@@ -462,5 +462,5 @@ def main() -> None:
     try:
         app()
     except CodefestError as problem:
-        err.print(f"[red]error:[/red] {escape(problem.render())}", highlight=False)
+        err.print(tagged("error:", "red", problem.render()))
         sys.exit(2)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from codefest.console import tagged
 from codefest.errors import CodefestError
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def ensure_built(item: LoadedChallenge, root: Path, err: Console) -> None:
         return
     with step(err, f"{slug}: building") as progress:
         result = build(item, root, progress)
-    err.print(f"[green]built[/green] {slug} (dataset sha256 {result.dataset_sha256[:16]})", highlight=False)
+    err.print(tagged("built", "green", f"{slug} (dataset id {result.dataset_sha256})"))
 
 
 # -- pilots ---------------------------------------------------------------------------------------------------
@@ -252,9 +253,7 @@ def ensure_pilot(item: LoadedChallenge, team: str, layout: Layout, err: Console)
     except BaseException:
         shutil.rmtree(pilot, ignore_errors=True)  # half-baked: the next run bakes it again
         raise
-    err.print(
-        f"[green]baked[/green] {escape(_rel(baked))} from the {spec.task} template (team {team})", highlight=False
-    )
+    err.print(tagged("baked", "green", f"{_rel(baked)} from the {spec.task} template (team {team})"))
     return baked
 
 
@@ -305,7 +304,7 @@ def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, err: Console)
     with step(err, f"{item.spec.slug}: training the baseline of {pilot.name} (logged to MLflow)"):
         said = run_in_pilot(pilot, args, f"training {pilot.name}", {"MLFLOW_TRACKING_URI": tracking_uri(root)})
     summary = said.strip().split(", ")[0] or "trained"  # the pilot's line, up to its first dev metric
-    err.print(f"[green]{escape(summary)}[/green] ({pilot.name})", highlight=False)
+    err.print(tagged(summary, "green", f"({pilot.name})"))
 
 
 # -- the teams' submissions -----------------------------------------------------------------------------------
@@ -440,13 +439,13 @@ def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Consol
 
 def show_outcome(outcome: Outcome, submission: Planned, primary: str, out: Console) -> None:
     colour = {"scored": "green", "duplicate": "yellow"}.get(outcome.status, "red")
-    head = f"[{colour}]{outcome.status:>9}[/{colour}] {escape(submission.team)} ({escape(submission.label)})"
+    head = f"{submission.team} ({submission.label})"
     if outcome.status == "scored" and primary in outcome.public:
         value = outcome.public[primary]
         detail = f"{primary} {value.value:.4f} [{value.ci_low:.4f}, {value.ci_high:.4f}] on the public part"
     else:
         detail = outcome.message
-    out.print(f"{head}: {escape(detail)}", highlight=False, soft_wrap=True)
+    out.print(tagged(f"{outcome.status:>9}", colour, f"{head}: {detail}"))
 
 
 def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> Published:
@@ -470,7 +469,7 @@ def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> 
         try:
             run_id: str | None = publish(tracker, "public", page, as_json(board), public=True)
         except MlflowException as refused:
-            err.print(f"[yellow]not published to MLflow:[/yellow] {escape(refused.message)}", highlight=False)
+            err.print(tagged("not published to MLflow:", "yellow", refused.message))
             run_id = None
     return Published(board, path, tracker.public, run_id)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from codefest.console import make, tagged
 from codefest.workspace import home
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="The teams enrolled in the event.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = make()
+err = make(stderr=True)
 
 
 @app.command("add")
@@ -22,7 +22,7 @@ def add(names: Annotated[list[str], typer.Argument(help="Team names: letters, di
     added = enrol(home(), names)
     for name in names:
         state = "enrolled" if name in added else "already enrolled"
-        err.print(f"[green]{state}[/green] {name}", highlight=False)
+        err.print(tagged(state, "green", name))
 
 
 @app.command("list")

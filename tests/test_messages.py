@@ -1,0 +1,61 @@
+"""What users wrote comes back as they wrote it: no markup eaten, no line cut inside a word when piped."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.helpers import bundled_spec, write_challenge
+from tests.test_cli import codefest
+
+
+def _gold(path: Path) -> Path:
+    path.write_text(json.dumps({"id": "a", "labels": ["A01B 1/00"]}) + "\n")
+    return path
+
+
+def test_bracketed_text_in_a_message_is_printed_literally(tmp_path: Path) -> None:
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(json.dumps({"id": "x[b]", "labels": ["A01B 1/00"]}) + "\n")
+    result = codefest(
+        "score",
+        "--task",
+        "classification",
+        "--gold",
+        str(_gold(tmp_path / "g.jsonl")),
+        "--predictions",
+        str(predictions),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "'x[b]'" in result.stderr
+
+
+def test_a_message_to_a_pipe_keeps_each_word_whole(tmp_path: Path) -> None:
+    """At 80 columns, as when piped, a long path in a message stays on one line, where it can be copied."""
+    folder = tmp_path / ("a-rather-long-folder-name-that-a-user-might-really-have-" * 2)
+    folder.mkdir()
+    missing = folder / "predictions-of-the-office-for-the-final-phase.jsonl"
+    result = codefest(
+        "score",
+        "--task",
+        "classification",
+        "--gold",
+        str(_gold(tmp_path / "g.jsonl")),
+        "--predictions",
+        str(missing),
+        env={"COLUMNS": "80"},
+    )
+    assert result.returncode == 2
+    assert str(missing) in result.stderr.replace("\n", " ") and str(missing) in result.stderr
+
+
+def test_a_title_with_brackets_shows_whole_in_tables(tmp_path: Path) -> None:
+    spec = bundled_spec("ipc-classification") | {"slug": "bracket-ipc", "title": "IPC [beta] for x[b]"}
+    write_challenge(tmp_path, spec)
+    env = {"CODEFEST_CHALLENGES_PATH": str(tmp_path), "COLUMNS": "300"}
+    result = codefest("challenges", "list", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "IPC [beta] for x[b]" in result.stdout
+    shown = codefest("challenges", "show", "bracket-ipc", env={**env, "CODEFEST_HOME": os.environ["CODEFEST_HOME"]})
+    assert "IPC [beta] for x[b]" in shown.stdout

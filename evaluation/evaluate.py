@@ -33,6 +33,7 @@ from evaluation.breakdown import Groups, breakdown, item_groups
 from evaluation.challenge import evaluation_signature, options_for
 from evaluation.metrics.base import ItemStats, subset
 from evaluation.problems import InvalidSubmission
+from evaluation.reading import Limits
 from evaluation.roster import resolve
 from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
 from evaluation.submissions import Quota, day_start_ms, fingerprint
@@ -84,6 +85,16 @@ class Part:
     breakdown: dict[str, object] | None
 
 
+def _within_size(path: Path) -> None:
+    """Refuse a file over the size limit before anything reads it: a sparse file of terabytes costs no hashing."""
+    limit, size = Limits().max_bytes, path.stat().st_size
+    if size > limit:
+        raise CodefestError(
+            f"{path} has {size:,} bytes, over the limit of {limit:,} for a predictions file",
+            "submit only the predictions, one line per test item",
+        )
+
+
 def _cost(run: CodeRun) -> dict[str, str]:
     """What the whole run took, from its cgroup: beside the score, what a pilot costs to operate."""
     cost = {}
@@ -123,6 +134,7 @@ class Evaluator:
         team, extra = self._admit(team, force, baseline)
         if path.is_symlink() or not path.is_file():
             raise CodefestError(f"predictions file {path} not found", "give the path of your predictions file")
+        _within_size(path)
         sha = fingerprint(path)
         with self._turn(team):
             early = self._duplicate_or_over_quota(team, sha, str(path), kind, extra)
@@ -177,8 +189,15 @@ class Evaluator:
         """The statuses that use quota: scored submissions, and failed code runs unless the challenge says not."""
         return (SCORED, *CODE_FAILURES) if self.spec.submission_limits.failed_code_runs_count else (SCORED,)
 
+    def _uses_quota(self, tags: dict[str, str]) -> bool:
+        """Scored submissions; and failed code runs, a code run whose output is invalid among them: they held a
+        worker for up to the wall time, which a team must not be able to do for free, again and again."""
+        status, code = tags.get("status"), tags.get("kind") == "code"
+        failed_count = self.spec.submission_limits.failed_code_runs_count
+        return status in self.counted or (code and status == "invalid" and failed_count)
+
     def quota(self, team: str) -> Quota:
-        used = [r for r in self.tracker.runs(f"tags.team = '{team}'") if r.tags.get("status") in self.counted]
+        used = [r for r in self.tracker.runs(f"tags.team = '{team}'") if self._uses_quota(r.tags)]
         today = day_start_ms(utc_today())
         return Quota(sum(r.start_time >= today for r in used), len(used), self.spec.submission_limits)
 
@@ -245,7 +264,11 @@ class Evaluator:
         except InvalidSubmission as invalid:
             problems = "\n".join(p.render() for p in invalid.problems)
             run_id = self._record_failure(team, sha, kind, "invalid", invalid.problem, logs, extra or {}, problems)
-            return Outcome(team, str(path), "invalid", invalid.render(), run_id, quota=self.quota(team))
+            message = invalid.render()
+            if kind == "code" and self._uses_quota({"status": "invalid", "kind": kind}):
+                fix = "correct what your code writes; a code run that ends without valid predictions uses quota"
+                message = CodefestError(invalid.problem, fix).render()
+            return Outcome(team, str(path), "invalid", message, run_id, quota=self.quota(team))
         sign = evaluation_signature(spec, self.manifest["dataset"]["sha256"])
         tags = {**self._tags(team, sha, kind), "signature": sign, **(extra or {})}
         public_run = self.tracker.start(tags)

@@ -152,6 +152,8 @@ def _pyproject(pilot: Path) -> dict:
         return tomllib.loads(_pyproject_text(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise CodefestError(f"{path} is not valid TOML ({err})", "fix the file's syntax") from err
+    except RecursionError:  # thousands of nested brackets: refused like any other bad file, not a traceback
+        raise CodefestError(f"{path} nests values too deeply to be read", "write a plain pyproject.toml") from None
 
 
 def _declared(pyproject: dict, pilot: Path) -> str | None:

@@ -306,3 +306,41 @@ def test_an_evaluation_s_refusal_says_nothing_of_the_held_out_references(event: 
     labels.write_text("".join(json.dumps({**r, "reference": r["reference"] * 30}) + "\n" for r in rows))
     assert refusal("omega") == before
     assert "source" in before and "reference" not in before
+
+
+# -- found by playing the hostile participant ----------------------------------------------------------------------
+
+INVALID_OUTPUT_PILOT = """\
+import argparse, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--input", type=pathlib.Path)
+parser.add_argument("--output", type=pathlib.Path)
+args = parser.parse_args()
+args.output.write_text('{"id": "nope", "labels": ["H01M"]}\\n')
+"""
+
+
+def test_a_code_run_with_invalid_output_uses_quota(event: Path, tmp_path: Path) -> None:
+    """Otherwise a team could hold a worker for the whole wall time, again and again, for free."""
+    outcome = _evaluator(event, CODE_SLUG).code("team-b", _pilot(tmp_path / "p", INVALID_OUTPUT_PILOT))
+    assert outcome.status == "invalid" and outcome.quota is not None and outcome.quota.used_total == 1
+    assert "uses none of your quota" not in outcome.message and "uses quota" in outcome.message
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    file = _evaluator(event, CODE_SLUG).predictions("team-b", bad)  # a predictions file stays free
+    assert file.status == "invalid" and file.quota is not None and file.quota.used_total == 1
+
+
+def test_an_oversized_predictions_file_is_refused_before_it_is_read(event: Path, tmp_path: Path) -> None:
+    sparse = tmp_path / "sparse.jsonl"
+    with sparse.open("wb") as handle:
+        handle.truncate(5 * 1024**4)  # 5 TiB apparent, nothing on disk: hashing it whole would take hours
+    with pytest.raises(CodefestError, match="over the limit of 2,147,483,648 for a predictions file"):
+        _evaluator(event).predictions("team-a", sparse)
+
+
+def test_a_pilot_with_a_deeply_nested_pyproject_is_refused_cleanly(event: Path, tmp_path: Path) -> None:
+    pilot = _pilot(tmp_path / "deep", CRASHING_PILOT)
+    (pilot / "pyproject.toml").write_text("a = " + "[" * 200_000 + "]" * 200_000 + "\n")
+    result = codefest("evaluate", CODE_SLUG, "--team", "team-a", "--code", str(pilot), env=_env(event))
+    assert_clean_failure(result, "nests values too deeply to be read")

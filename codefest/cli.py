@@ -178,6 +178,9 @@ def score(
     threshold: Annotated[float | None, typer.Option(help="Classification: count symbols scored at least this.")] = None,
     target_lang: Annotated[str | None, typer.Option(help="Translation: target language (picks the tokenizer).")] = None,
     depth: Annotated[int | None, typer.Option(min=1, help="Search: most documents per topic.")] = None,
+    level: Annotated[
+        int | None, typer.Option(min=1, help="Search: the least grade counted relevant (trec_eval -l).")
+    ] = None,
 ) -> None:
     """Score predictions against a challenge's dev labels (SLUG FILE) or a gold file (--task --gold --predictions)."""
     from evaluation.scoring import score_files
@@ -191,7 +194,7 @@ def score(
         from evaluation.scorers import ScoringOptions, scorer_for
 
         scorer_for(task)  # an unknown task fails here, naming the valid ones
-        base, provenance, only, target = ScoringOptions(), {"gold": _short_hash(gold)}, None, predictions
+        base, provenance, only, target = ScoringOptions(lenient=True), {"gold": _short_hash(gold)}, None, predictions
     else:
         if slug is None or file is None:
             raise CodefestError(
@@ -206,8 +209,12 @@ def score(
         task, base = spec.task, options_for(spec)
         gold, provenance = public_gold(spec, split, home())
         only, target = [m.name for m in spec.metrics], file
-    options = _override(base, top_k=top_k, threshold=threshold, target_language=target_lang, ranking_depth=depth)
+    options = _override(
+        base, top_k=top_k, threshold=threshold, target_language=target_lang, ranking_depth=depth, relevance_level=level
+    )
     result = score_files(task, gold, target, options, resamples=bootstrap, seed=seed, provenance=provenance, only=only)
+    for warning in result.warnings:  # paths and lines are the user's text: printed as they are
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, emoji=False)
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
         return

@@ -15,16 +15,22 @@ from evaluation.reading import Limits, PublicItems
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """Task options that change scores; every one of them enters the signature."""
+    """Task options that change scores; every one of them enters the signature, except `lenient`, which decides
+    only which lines are read (those it skips change no score) and is reported by warnings instead."""
 
     top_k: int | None = 3  # classification: the predicted set for precision and F1 ...
     threshold: float | None = None  # ... or the symbols scored at or above this
     target_language: str = "en"  # translation: picks the tokenizer
     ranking_depth: int = 1000  # search: the most documents a topic's ranking may hold
     pres_depth: int = 100  # search: N_max of PRES
+    relevance_level: int = 1  # search: the least grade counted relevant (trec_eval -l)
+    lenient: bool = False  # standalone scoring: accept what the reference tool accepts, warning of what it skips
 
 
 class Scorer(Protocol):
+    """A task's reading and scoring. What the readers return may carry `warnings` (a tuple of str): the lines a
+    lenient reading skipped, which the harness reports."""
+
     task: str
 
     def read_gold(self, path: Path) -> Any:

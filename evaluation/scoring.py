@@ -33,14 +33,16 @@ class ScoreResult:
     signature: str
     item_ids: list[str] = field(repr=False)
     item_stats: list[ItemStats] = field(repr=False)
+    warnings: list[str] = field(default_factory=list)  # lines a lenient reading skipped, one per kind and file
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        result = {
             "task": self.task,
             "n_items": self.n_items,
             "metrics": {name: vars(value) for name, value in self.metrics.items()},
             "signature": self.signature,
         }
+        return {**result, "warnings": self.warnings} if self.warnings else result
 
 
 def validated_items(
@@ -54,6 +56,26 @@ def validated_items(
     limits: Limits = Limits(),
 ) -> tuple[list[str], list[ItemStats]]:
     """(item ids, per-item statistics of every metric); raises InvalidSubmission for a bad file.
+
+    See checked_items, which also returns the readers' warnings.
+    """
+    ids, metrics, _warnings = checked_items(
+        task, gold_path, predictions_path, options, inputs=inputs, only=only, limits=limits
+    )
+    return ids, metrics
+
+
+def checked_items(
+    task: str,
+    gold_path: Path,
+    predictions_path: Path,
+    options: ScoringOptions,
+    *,
+    inputs: Path | None = None,
+    only: list[str] | None = None,
+    limits: Limits = Limits(),
+) -> tuple[list[str], list[ItemStats], list[str]]:
+    """(item ids, per-item statistics of every metric, warnings); raises InvalidSubmission for a bad file.
 
     With `inputs`, the public test inputs of a held-out gold file (the bundle's test.jsonl), the predictions are
     validated against those alone and the gold file is read only once they are valid, so that no message depends on
@@ -71,7 +93,12 @@ def validated_items(
     metrics = scorer.metrics(gold, predictions, options)
     if only is not None:
         metrics = sorted((m for m in metrics if m.name in only), key=lambda m: only.index(m.name))
-    return scorer.item_ids(gold), metrics
+    return scorer.item_ids(gold), metrics, reading_warnings(gold, predictions)
+
+
+def reading_warnings(*read: Any) -> list[str]:
+    """The warnings that what the readers returned may carry (see Scorer): lines a lenient reading skipped."""
+    return [warning for value in read for warning in getattr(value, "warnings", ())]
 
 
 def _all_public(gold_ids: list[str], items: PublicItems, gold_path: Path) -> None:
@@ -111,6 +138,8 @@ def score_files(
 
     `inputs`: the public test inputs, when the gold file is held out (see validated_items).
     """
-    ids, metrics = validated_items(task, gold_path, predictions_path, options, inputs=inputs, only=only, limits=limits)
+    ids, metrics, warnings = checked_items(
+        task, gold_path, predictions_path, options, inputs=inputs, only=only, limits=limits
+    )
     sign = make_signature(task, options, resamples, seed, provenance or {})
-    return ScoreResult(task, len(ids), summarise(metrics, len(ids), resamples, seed), sign, ids, metrics)
+    return ScoreResult(task, len(ids), summarise(metrics, len(ids), resamples, seed), sign, ids, metrics, warnings)

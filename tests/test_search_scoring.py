@@ -387,5 +387,172 @@ def test_a_test_topic_without_judgments_is_as_valid_as_any(tmp_path: Path) -> No
     with pytest.raises(InvalidSubmission) as refused:
         validated_items("search", tmp_path / "no-qrels-needed", unknown, ScoringOptions(), inputs=inputs)
     assert [p.render() for p in refused.value.problems] == [
-        "line 1: topic 't9' is not one of the test topics. Fix: use only the topic ids of the test topics file"
+        "line 1: topic 't9' is not one of the test topics (trec_eval would skip its lines; an evaluation refuses them,"
+        " since a mistyped topic id would otherwise score 0 unnoticed). Fix: use only the topic ids of the test topics"
+        " file"
     ]
+
+
+# ---------------------------------------------------------------------------------------- files as trec_eval reads them
+
+CLEAN_RUN = "t1 Q0 d1 1 3 s\nt1 Q0 d2 2 2 s\nt2 Q0 d2 1 1 s\n"
+TREC_EVAL_RUN = (  # what trec_eval accepts and the clean run lacks: comments, a seventh column, an unjudged topic
+    "# run s, written by a pilot\n"
+    "t1 Q0 d1 1 3 s extra\n"
+    "  # an indented comment\n"
+    "t9 Q0 d1 1 3 s\n"
+    "t1 Q0 d2 2 2 s\n"
+    "t9 Q0 d2 2 2 s\n"
+    "t2 Q0 d2 1 1 s 0.5 more\n"
+)
+QRELS_TEXT = "# judged by hand\nt1 0 d1 1\nt1 0 d3 2\nt2 0 d2 1\n"
+
+
+def standalone(tmp_path: Path, run: str, *options: str) -> tuple[int, dict, str]:
+    """`codefest score --task search --json` on the texts: (exit code, JSON printed, stderr)."""
+    from typer.testing import CliRunner
+
+    from codefest.cli import app
+
+    gold, predictions = write(tmp_path, "qrels.txt", QRELS_TEXT), write(tmp_path, "run.txt", run)
+    command = ["score", "--task", "search", "--gold", str(gold), "--predictions", str(predictions), "--json"]
+    result = CliRunner().invoke(app, [*command, "--bootstrap", "0", *options])
+    return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else {}, result.stderr
+
+
+def test_the_standalone_scorer_reads_what_trec_eval_reads_with_one_warning_per_kind(tmp_path: Path) -> None:
+    code, scored, stderr = standalone(tmp_path, TREC_EVAL_RUN)
+    assert code == 0, stderr
+    run, qrels = tmp_path / "run.txt", tmp_path / "qrels.txt"
+    assert scored["warnings"] == [
+        f"{qrels}: ignored 1 comment line (starting with '#'), first on line 1, as trec_eval does",
+        f"{run}: ignored 2 comment lines (starting with '#'), first on line 1, as trec_eval does",
+        f"{run}: ignored the columns after the sixth on 2 lines, first on line 2, as trec_eval does",
+        f"{run}: ignored 2 lines of topics that the qrels do not judge, first on line 4, as trec_eval does",
+    ]
+    assert stderr.splitlines() == [f"warning: {warning}" for warning in scored["warnings"]]
+    _, clean, clean_stderr = standalone(tmp_path, CLEAN_RUN)
+    assert scored["metrics"] == clean["metrics"] and scored["n_items"] == 2
+    assert clean["warnings"] == scored["warnings"][:1]  # the qrels' comment only
+    assert clean_stderr.splitlines() == [f"warning: {scored['warnings'][0]}"]
+
+
+def test_warnings_print_brackets_literally(tmp_path: Path) -> None:
+    folder = tmp_path / "[red]runs x[b]"
+    folder.mkdir()
+    code, scored, stderr = standalone(folder, "#x\n" + CLEAN_RUN)
+    assert code == 0
+    assert f"warning: {folder / 'run.txt'}: ignored 1 comment line" in stderr
+    assert "[red]runs x[b]" in scored["warnings"][1]
+
+
+@pytest.mark.parametrize(
+    ("line", "fragments"),
+    [
+        (
+            "# run s\n",
+            [
+                "line 1: a comment line (starting with '#'): trec_eval skips these, but a submitted run holds only run",
+                "Fix: delete the comment lines",
+            ],
+        ),
+        (
+            "t1 Q0 d3 3 1 s extra\n",
+            [
+                "line 1: 7 columns where a TREC run line has 6 (topic Q0 doc rank score tag): trec_eval ignores the "
+                "columns after the sixth, but a submission must not carry them",
+                "Fix: write `topic Q0 doc rank score",
+            ],
+        ),
+        (
+            "t9 Q0 d3 3 1 s\n",
+            [
+                "line 1: topic 't9' is not one of the test topics (trec_eval would skip its lines; an evaluation",
+                "Fix: use only the topic ids of the test topics file",
+            ],
+        ),
+    ],
+)
+def test_an_evaluation_refuses_those_lines_saying_why(tmp_path: Path, line: str, fragments: list[str]) -> None:
+    inputs = write(tmp_path, "test.jsonl", "".join(json.dumps({"id": t}) + "\n" for t in ("t1", "t2")))
+    qrels = write(tmp_path, "test.qrels", "t1 0 d1 1\nt2 0 d2 1\n")
+    run = write(tmp_path, "run.txt", line + CLEAN_RUN)
+    with pytest.raises(InvalidSubmission) as refused:
+        validated_items("search", qrels, run, ScoringOptions(), inputs=inputs)
+    assert refused.value.total == 1
+    for fragment in fragments:
+        assert fragment in refused.value.render()
+
+
+def test_a_run_of_only_ignored_lines_scores_zero_with_its_warnings(tmp_path: Path) -> None:
+    code, scored, _ = standalone(tmp_path, "# nothing judged\nt9 Q0 d1 1 1 s\n")
+    assert code == 0 and scored["metrics"]["map"]["value"] == 0.0 and len(scored["warnings"]) == 3
+
+
+def test_a_jsonl_run_skips_unjudged_topics_when_standalone(tmp_path: Path) -> None:
+    run = '{"id": "t1", "ranking": ["d1"]}\n{"id": "t9", "ranking": ["d1"]}\n'
+    code, scored, _ = standalone(tmp_path, run)
+    assert code == 0
+    assert scored["warnings"][-1].endswith(
+        "ignored 1 line of topics that the qrels do not judge, first on line 2, as trec_eval does"
+    )
+
+
+# --------------------------------------------------------------------------------------- relevance level (trec_eval -l)
+
+GRADED = {"t": {"a": 2, "b": 1, "c": 0}}
+
+
+def test_the_relevance_level_counts_only_grades_at_or_above_it() -> None:
+    """Hand-computed, run b, a, c: at level 1 both b and a are relevant (AP 1, RR 1, P@10 0.2); at level 2 only a,
+    at rank 2 (AP 1/2, RR 1/2, P@10 0.1, recall 1, PRES@100 1 - (2 - 1)/100). nDCG takes grades as gains: unchanged."""
+    run = {"t": ["b", "a", "c"]}
+    one, two = (by_name(search_metrics(GRADED, run, 100, rel)) for rel in (1, 2))
+    assert [one[n].value for n in ("map", "rr", "p@10", "recall@100", "pres@100")] == pytest.approx([1, 1, 0.2, 1, 1])
+    assert [two[n].value for n in ("map", "rr", "p@10", "recall@100", "pres@100")] == pytest.approx(
+        [0.5, 0.5, 0.1, 1, 0.99]
+    )
+    assert one["ndcg@10"].value == two["ndcg@10"].value
+    assert by_name(search_metrics(GRADED, run, 100, 3))["map"].value == 0.0  # nothing relevant: 0, still counted
+
+
+def test_the_level_is_an_option_of_the_command_and_in_the_signature(tmp_path: Path) -> None:
+    code, scored, _ = standalone(tmp_path, CLEAN_RUN, "--level", "2")
+    assert code == 0
+    assert "|rel:2" in scored["signature"]
+    assert scored["metrics"]["map"]["value"] == 0.0  # the one grade-2 document, t1's d3, is not retrieved
+    _, default, _ = standalone(tmp_path, CLEAN_RUN)
+    assert "|rel:1" in default["signature"] and default["metrics"]["map"]["value"] > 0
+
+
+# ----------------------------------------------------------------------------------------------- CLEF-IP qrels layout
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("PAC-1 0 EP-1000001-A1 2", ("PAC-1", "EP-1000001-A1", 2)),  # PAC_qrels_21_EN.txt as published
+        ("PAC-1 EP-1000001-A1 2", ("PAC-1", "EP-1000001-A1", 2)),
+        ("PAC-1 0 EP-1000001-A1 1 EN", ("PAC-1", "EP-1000001-A1", 1)),  # with the document's language
+    ],
+)
+def test_clef_ip_qrels_lines_load_as_they_are(line: str, expected: tuple[str, str, int]) -> None:
+    from shared_datasets.loaders.clef_ip import qrel_cells
+
+    assert qrel_cells(line.split(), "qrels, line 1") == expected
+
+
+def test_clef_ip_qrels_with_a_language_column_load(tmp_path: Path) -> None:
+    from shared_datasets.loaders.clef_ip import read_qrels as read_clef_ip_qrels
+
+    path = write(tmp_path, "PAC_qrels.txt", "# CLEF-IP 2010\nPAC-1 0 EP-1 1 EN\nPAC-1 0 EP-2 0 DE\nPAC-9 0 EP-3 1 FR\n")
+    qrels: dict = {}
+    assert read_clef_ip_qrels(path, {"EP-1", "EP-2", "EP-3"}, {"PAC-1"}, qrels) == 1
+    assert qrels == {"PAC-1": [{"doc_id": "EP-1", "relevance": 1}, {"doc_id": "EP-2", "relevance": 0}]}
+
+
+def test_a_fifth_clef_ip_field_that_is_no_language_is_refused() -> None:
+    from shared_datasets.loaders.clef_ip import qrel_cells
+
+    with pytest.raises(CodefestError, match="the fifth field '7' is not a language code"):
+        qrel_cells(["PAC-1", "0", "EP-1", "1", "7"], "qrels, line 1")

@@ -3,6 +3,10 @@
 A run is kept as topic -> documents best first. The order is decided here, once, so that the metrics never
 re-sort: by score, highest first; equal scores keep the rank column's order, then the file's order. trec_eval would
 break ties by document id, which rewards or punishes an id naming scheme instead of the system.
+
+Standalone scoring reads leniently, as trec_eval does: it skips `#` comment lines, the columns of a run after the sixth
+and the run's topics that the qrels do not judge, with one warning per kind of line. A challenge's evaluation refuses
+those lines, saying why: a submission is checked against the public test topics, where a stray line is a mistake.
 """
 
 from __future__ import annotations
@@ -18,18 +22,59 @@ from evaluation.problems import Problems, cut, shown
 from evaluation.reading import Limits, PublicItems, first_text, jsonl_objects, read_test_items, text_lines
 
 TREC_RUN = "topic Q0 doc rank score tag"
+TREC_COLUMNS = 6
 JSONL_EXAMPLE = '{"id": "PAC-00007", "ranking": ["EP-1234567-A1", "US-7654321-B2"]}'
 JSONL_KEYS = ("id", "ranking")
+IGNORED = {  # kind of line a lenient reading skips -> its warning, of {n} such lines
+    "comment": "ignored {n} comment line{s} (starting with '#')",
+    "columns": "ignored the columns after the sixth on {n} line{s}",
+    "topic": "ignored {n} line{s} of topics that the qrels do not judge",
+}
+
+
+class Ignored:
+    """What a lenient reading skipped, by kind of line: how many and the first, so that each kind warns once."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, list[int]] = {}  # kind -> [lines, first line]
+
+    def add(self, kind: str, number: int) -> None:
+        self.kinds.setdefault(kind, [0, number])[0] += 1
+
+    def warnings(self, path: Path) -> tuple[str, ...]:
+        return tuple(
+            f"{path}: {IGNORED[kind].format(n=f'{count:,}', s='s' * (count != 1))}, first on line {first}, "
+            "as trec_eval does"
+            for kind, (count, first) in self.kinds.items()
+        )
+
+
+class Qrels(dict[str, dict[str, int]]):
+    """topic -> document -> grade; `warnings` name the lines that were skipped."""
+
+    warnings: tuple[str, ...] = ()
+
+
+class Run(dict[str, list[str]]):
+    """topic -> documents best first; `warnings` name the lines a lenient reading skipped."""
+
+    warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------- qrels
 
 
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """topic -> document -> grade, topics in order of first appearance; any bad line stops the scoring."""
-    qrels: dict[str, dict[str, int]] = {}
+def read_qrels(path: Path) -> Qrels:
+    """topic -> document -> grade, topics in order of first appearance; any bad line stops the scoring.
+
+    A line starting with '#' is a comment, skipped with a warning: trec_eval's qrels format allows them.
+    """
+    qrels, ignored = Qrels(), Ignored()
     seen: dict[tuple[str, str], int] = {}
     for number, text in _organiser_lines(path):
+        if text.startswith("#"):  # trec_eval: only in the first column, so a document id may hold '#'
+            ignored.add("comment", number)
+            continue
         topic, doc, grade = _qrels_fields(path, number, text)
         if (topic, doc) in seen:
             again = f"document {doc} of topic {topic} is judged again (first on line {seen[topic, doc]})"
@@ -38,6 +83,7 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
         qrels.setdefault(topic, {})[doc] = grade
     if not qrels:
         raise CodefestError(f"qrels file {path} holds no judgments", "the organisers must rebuild it")
+    qrels.warnings = ignored.warnings(path)
     return qrels
 
 
@@ -104,20 +150,27 @@ class _Entry(NamedTuple):
 
 
 def read_run(
-    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int
-) -> dict[str, list[str]]:
+    path: Path,
+    topics: Container[str],
+    problems: Problems,
+    limits: Limits,
+    depth: int,
+    ignored: Ignored | None = None,
+) -> Run:
     """topic -> documents best first, for the topics the run holds; problems are collected, not raised.
 
     `topics` are the public test topics. Those the run leaves out are not a problem: they score 0 in every metric.
     A topic's ranking over `depth` documents stops the reading there, so that memory and time stay bounded by the
-    test topics and the depth, whatever the file's size.
+    test topics and the depth, whatever the file's size. With `ignored` (standalone scoring) the lines trec_eval
+    skips are counted there instead of being problems.
     """
     if _looks_like_jsonl(path, limits):
-        run = _read_jsonl(path, topics, problems, limits, depth)
+        run = _read_jsonl(path, topics, problems, limits, depth, ignored)
     else:
-        run = _read_trec(path, topics, problems, limits, depth)
-    if not run and not problems:  # only blank lines: surely not the file meant
+        run = _read_trec(path, topics, problems, limits, depth, ignored)
+    if not run and not problems and not (ignored and ignored.kinds):  # only blank lines: surely not the file meant
         problems.add("file", "the run holds no ranking", f"write `{TREC_RUN}` lines or {JSONL_EXAMPLE} lines")
+    run.warnings = ignored.warnings(path) if ignored else ()
     return run
 
 
@@ -135,18 +188,18 @@ def _looks_like_jsonl(path: Path, limits: Limits) -> bool:
 
 
 def _read_trec(
-    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int
-) -> dict[str, list[str]]:
+    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int, ignored: Ignored | None
+) -> Run:
     entries: dict[str, list[_Entry]] = {}
     first_line: dict[tuple[str, str], int] = {}
     unknown: dict[str, int] = {}  # lines of each topic that is not a test topic; each adds a problem at first
     for number, text in text_lines(path, problems, limits):
-        parsed = _trec_line(number, text, problems)
+        parsed = _trec_line(number, text, problems, ignored)
         if parsed is None:
             continue
         topic, entry = parsed
         if topic not in topics:
-            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems)
+            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems, ignored)
             if unknown[topic] > depth:
                 _too_deep(number, topic, depth, problems)
                 break
@@ -165,7 +218,7 @@ def _read_trec(
         if len(ranking) > depth:
             _too_deep(number, topic, depth, problems)
             break
-    return {topic: _ordered(found) for topic, found in entries.items()}
+    return Run((topic, _ordered(found)) for topic, found in entries.items())
 
 
 def _too_deep(number: int, topic: str, depth: int, problems: Problems) -> None:
@@ -177,15 +230,16 @@ def _too_deep(number: int, topic: str, depth: int, problems: Problems) -> None:
     )
 
 
-def _trec_line(number: int, text: str, problems: Problems) -> tuple[str, _Entry] | None:
-    """(topic, entry) of a well-formed line; a malformed one becomes a problem."""
+def _trec_line(number: int, text: str, problems: Problems, ignored: Ignored | None) -> tuple[str, _Entry] | None:
+    """(topic, entry) of a well-formed line; a malformed one becomes a problem, a skipped one a count."""
     fields = text.split()
-    if len(fields) != 6:
-        problems.add(
-            f"line {number}",
-            f"{len(fields)} columns where a TREC run line has 6 ({TREC_RUN})",
-            f"write `{TREC_RUN}` on each line",
-        )
+    if fields[0].startswith("#"):
+        return _comment(number, problems, ignored)
+    if len(fields) > TREC_COLUMNS and ignored is not None:
+        ignored.add("columns", number)
+        fields = fields[:TREC_COLUMNS]
+    if len(fields) != TREC_COLUMNS:
+        problems.add(f"line {number}", _column_count(len(fields)), f"write `{TREC_RUN}` on each line")
         return None
     topic, _q0, doc, rank_text, score_text, _tag = fields
     try:
@@ -212,26 +266,52 @@ def _trec_line(number: int, text: str, problems: Problems) -> tuple[str, _Entry]
     return topic, _Entry(number, doc, rank, score)
 
 
+def _comment(number: int, problems: Problems, ignored: Ignored | None) -> None:
+    """A '#' line: trec_eval skips it; a submission must not hold one, since it may hide a commented-out ranking."""
+    if ignored is not None:
+        ignored.add("comment", number)
+        return
+    problems.add(
+        f"line {number}",
+        "a comment line (starting with '#'): trec_eval skips these, but a submitted run holds only run lines",
+        "delete the comment lines",
+    )
+
+
+def _column_count(found: int) -> str:
+    """Why a line with the wrong number of columns is refused; extra columns get their own reason."""
+    what = f"{found} columns where a TREC run line has {TREC_COLUMNS} ({TREC_RUN})"
+    if found > TREC_COLUMNS:
+        what += ": trec_eval ignores the columns after the sixth, but a submission must not carry them"
+    return what
+
+
 def _ordered(entries: list[_Entry]) -> list[str]:
     """Score descending, then rank ascending, then file order (the sort is stable); never document id order."""
     return [e.doc for e in sorted(entries, key=lambda e: (-e.score, e.rank))]
 
 
-def _unknown_topic(number: int, topic: str, lines: int, problems: Problems) -> int:
-    """One problem per unknown topic, at its first line, rather than one per document; returns its lines so far."""
-    if not lines:
+def _unknown_topic(number: int, topic: str, lines: int, problems: Problems, ignored: Ignored | None) -> int:
+    """One problem per unknown topic, at its first line, rather than one per document; returns its lines so far.
+
+    Standalone, the topic is one the qrels do not judge: trec_eval skips its lines, and so does the lenient reading.
+    """
+    if ignored is not None:
+        ignored.add("topic", number)
+    elif not lines:
         problems.add(
             f"line {number}",
-            f"topic {shown(topic)} is not one of the test topics",
+            f"topic {shown(topic)} is not one of the test topics (trec_eval would skip its lines; an evaluation "
+            "refuses them, since a mistyped topic id would otherwise score 0 unnoticed)",
             "use only the topic ids of the test topics file",
         )
     return lines + 1
 
 
 def _read_jsonl(
-    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int
-) -> dict[str, list[str]]:
-    run: dict[str, list[str]] = {}
+    path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int, ignored: Ignored | None
+) -> Run:
+    run = Run()
     first_line: dict[str, int] = {}
     unknown: dict[str, int] = {}
     for number, record in jsonl_objects(path, problems, limits):
@@ -240,7 +320,7 @@ def _read_jsonl(
             continue
         topic, ranking = parsed
         if topic not in topics:
-            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems)
+            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems, ignored)
             continue
         if topic in first_line:
             problems.add(

@@ -1,9 +1,11 @@
 """Search metrics per topic: MAP, nDCG@10, recall@100, P@10 and RR from ir_measures, and PRES written here.
 
 Every qrels topic is an item, in qrels order, and counts in every mean: a topic the run leaves out scores 0, and so
-does a topic whose judgments hold no relevant document (grade >= REL), for every metric alike (ir_measures gives 0
-there too). Rankings reach ir_measures with scores that strictly decrease with position, so that trec_eval's tie
-breaking by document id never reorders them: the order decided by the run reader is the one scored.
+does a topic whose judgments hold no relevant document (grade >= the relevance level), for every metric alike
+(ir_measures gives 0 there too). The relevance level, trec_eval's -l, reaches ir_measures as its own `rel` parameter;
+nDCG takes the grades as gains, so the level leaves it unchanged, as in trec_eval. Rankings reach ir_measures with
+scores that strictly decrease with position, so that trec_eval's tie breaking by document id never reorders them: the
+order decided by the run reader is the one scored.
 """
 
 from __future__ import annotations
@@ -18,28 +20,42 @@ from evaluation.metrics.base import ItemStats, mean_metric
 
 REL = 1  # the least grade that counts as relevant; ir_measures' default `rel` for AP, R, P and RR
 PROVIDER = ir_measures.pytrec_eval  # pinned, so another installed provider cannot change the scores
-MEASURES = {"map": AP, "ndcg@10": nDCG @ 10, "recall@100": R @ 100, "p@10": P @ 10, "rr": RR}
+
+
+def measures(rel: int = REL) -> dict[str, ir_measures.Measure]:
+    """codefest's name -> ir_measures measure, counting grades >= rel as relevant."""
+    return {
+        "map": AP(rel=rel),
+        "ndcg@10": nDCG @ 10,
+        "recall@100": R(rel=rel) @ 100,
+        "p@10": P(rel=rel) @ 10,
+        "rr": RR(rel=rel),
+    }
+
+
+MEASURES = measures()
 
 
 def search_metrics(
-    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, list[str]], pres_depth: int
+    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, list[str]], pres_depth: int, rel: int = REL
 ) -> list[ItemStats]:
     """One statistics row per qrels topic for each metric: the ir_measures ones, then pres@{pres_depth}."""
     topics = list(qrels)
-    per_topic = ir_measures_per_topic(qrels, run)
+    per_topic = ir_measures_per_topic(qrels, run, rel)
     metrics = [mean_metric(name, np.array([per_topic[name].get(t, 0.0) for t in topics])) for name in MEASURES]
-    pres_scores = [pres(run.get(t, []), relevant_docs(qrels[t]), pres_depth) for t in topics]
+    pres_scores = [pres(run.get(t, []), relevant_docs(qrels[t], rel), pres_depth) for t in topics]
     metrics.append(mean_metric(f"pres@{pres_depth}", np.array(pres_scores)))
     return metrics
 
 
 def ir_measures_per_topic(
-    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, list[str]]
+    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, list[str]], rel: int = REL
 ) -> dict[str, dict[str, float]]:
     """metric name -> topic -> value, from ir_measures' per-query results."""
-    names = {measure: name for name, measure in MEASURES.items()}
-    values: dict[str, dict[str, float]] = {name: {} for name in MEASURES}
-    for result in PROVIDER.iter_calc(list(MEASURES.values()), as_qrels(qrels), positional_run(run)):
+    chosen = measures(rel)
+    names = {measure: name for name, measure in chosen.items()}
+    values: dict[str, dict[str, float]] = {name: {} for name in chosen}
+    for result in PROVIDER.iter_calc(list(chosen.values()), as_qrels(qrels), positional_run(run)):
         values[names[result.measure]][result.query_id] = float(result.value)
     return values
 
@@ -53,8 +69,8 @@ def positional_run(run: Mapping[str, list[str]]) -> dict[str, dict[str, float]]:
     return {topic: {doc: -float(i) for i, doc in enumerate(docs, start=1)} for topic, docs in run.items() if docs}
 
 
-def relevant_docs(grades: Mapping[str, int]) -> set[str]:
-    return {doc for doc, grade in grades.items() if grade >= REL}
+def relevant_docs(grades: Mapping[str, int], rel: int = REL) -> set[str]:
+    return {doc for doc, grade in grades.items() if grade >= rel}
 
 
 def pres(ranking: list[str], relevant: set[str], n_max: int) -> float:

@@ -6,15 +6,12 @@ from pathlib import Path
 
 import ir_measures
 
-from evaluation.formats.search import gold_items, read_inputs, read_qrels, read_run
+from evaluation.formats.search import Ignored, Qrels, Run, gold_items, read_inputs, read_qrels, read_run
 from evaluation.metrics.base import ItemStats
-from evaluation.metrics.search import REL, search_metrics
+from evaluation.metrics.search import search_metrics
 from evaluation.problems import Problems
 from evaluation.reading import Limits, PublicItems
 from evaluation.scorers import SCORERS, ScoringOptions
-
-Qrels = dict[str, dict[str, int]]
-Run = dict[str, list[str]]
 
 
 class SearchScorer:
@@ -32,20 +29,21 @@ class SearchScorer:
     def read_predictions(
         self, path: Path, items: PublicItems, problems: Problems, limits: Limits, options: ScoringOptions
     ) -> Run:
-        return read_run(path, items, problems, limits, options.ranking_depth)
+        ignored = Ignored() if options.lenient else None
+        return read_run(path, items, problems, limits, options.ranking_depth, ignored)
 
     def item_ids(self, gold: Qrels) -> list[str]:
         return list(gold)
 
     def metrics(self, gold: Qrels, predictions: Run, options: ScoringOptions) -> list[ItemStats]:
-        return search_metrics(gold, predictions, options.pres_depth)
+        return search_metrics(gold, predictions, options.pres_depth, options.relevance_level)
 
     def signature(self, options: ScoringOptions) -> dict[str, str]:
         return {
             "ir_measures": ir_measures.__version__,
             "depth": str(options.ranking_depth),
             "pres": str(options.pres_depth),
-            "rel": str(REL),
+            "rel": str(options.relevance_level),
         }
 
 

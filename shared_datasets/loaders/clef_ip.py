@@ -170,15 +170,34 @@ def read_qrels(path: Path, doc_ids: set[str], topic_ids: set[str], qrels: Qrels)
 
 
 def qrel_cells(cells: list[str], where: str) -> tuple[str, str, int]:
-    """TREC's 'topic iteration doc grade', or 'topic doc grade' as some CLEF-IP releases write it."""
+    """TREC's 'topic iteration doc grade'; 'topic doc grade' as some CLEF-IP releases write it; and 'topic iteration
+    doc grade language', the copies of the CLEF-IP 2010 PAC qrels that tag each document with its language."""
+    if len(cells) == 5:
+        return _language_tagged(cells, where)
     if len(cells) not in (3, 4):
         raise CodefestError(
-            f"{where}: {len(cells)} fields; a qrels line is 'topic iteration doc relevance'",
+            f"{where}: {len(cells)} fields; a qrels line is 'topic iteration doc relevance', optionally followed by "
+            "the document's language (EN, DE or FR)",
             fix="repair the line",
         )
-    topic, doc, grade = cells[0], cells[-2], cells[-1]
+    return cells[0], cells[-2], _grade(cells[-1], where)
+
+
+def _language_tagged(cells: list[str], where: str) -> tuple[str, str, int]:
+    """The five-field line; the language only says which part of the collection the document is in."""
+    topic, _iteration, doc, grade, language = cells
+    if not language.isalpha():
+        raise CodefestError(
+            f"{where}: the fifth field '{language}' is not a language code; a five-field qrels line is "
+            "'topic iteration doc relevance language', e.g. 'PAC-1 0 EP-1234567-A1 1 EN'",
+            fix="repair the line",
+        )
+    return topic, doc, _grade(grade, where)
+
+
+def _grade(grade: str, where: str) -> int:
     try:
-        return topic, doc, int(grade)
+        return int(grade)
     except ValueError:
         raise CodefestError(f"{where}: relevance '{grade}' is not a whole number", fix="use 2, 1 or 0") from None
 

@@ -533,3 +533,96 @@ def test_hub_failure_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(CodefestError, match="could not load the hub dataset 'HUPD/hupd': ConnectionError: Offline"):
         build("hupd-json", hub_id="HUPD/hupd")
+
+
+# real formats (tests/fixtures/SOURCES.md): TSV and ParaPat's abstract-level layout
+
+REAL = FIXTURES.parent
+USPTO_SPLITS = {split: f"uspto-debug/{split}.tsv" for split in SPLITS}
+
+
+def test_files_tsv_told_by_extension_with_labels_written_as_a_list() -> None:
+    data = build("files-classification", base=REAL, data_files=USPTO_SPLITS, columns={"id": "patent_id"})
+    assert split_ids(data)["dev"][:2] == ["9854760", "9854778"]
+    assert items(data)["6981391"]["labels"] == ["Y10S", "A44C", "A44D", "Y10T"]
+    assert items(data)["6981340"]["title"] == "Footwear protector"
+
+
+def test_files_delimiter_option(tmp_path: Path) -> None:
+    (tmp_path / "export.txt").write_text("id;labels\n1;A01B|H04L\n2;G06F\n3;C07D\n", encoding="utf-8")
+    options = {"format": "csv", "delimiter": ";", "label_separator": "|", "dev_fraction": 0.3, "test_fraction": 0.3}
+    found = items(build("files-classification", base=tmp_path, data_files="export.txt", **options))
+    assert found["1"]["labels"] == ["A01B", "H04L"]
+
+
+def test_files_tsv_line_with_too_many_fields_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.tsv"
+    path.write_text("id\ttitle\tlabels\n1\ta\tA01B\n2\tb\tA01B\textra\n", encoding="utf-8")
+    with pytest.raises(CodefestError, match=re.escape(f"{path}, line 3: 4 fields, but the header has 3")) as caught:
+        build("files-classification", base=tmp_path, data_files="export.tsv")
+    assert "separated by a tab (option 'delimiter')" in str(caught.value.fix)
+
+
+def test_files_tab_separated_csv_gets_a_delimiter_hint(tmp_path: Path) -> None:
+    (tmp_path / "export.csv").write_text("id\tlabels\n1\tA01B\n2\tH04L\n", encoding="utf-8")
+    with pytest.raises(CodefestError, match="no column 'id'") as caught:
+        build("files-classification", base=tmp_path, data_files="export.csv")
+    assert "set the option 'delimiter' (or format: tsv)" in str(caught.value.fix)
+
+
+def test_files_delimiter_only_for_delimited_text(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'delimiter' applies to csv and tsv files, not json"):
+        BUILDERS.get("files-classification").validate_options({"data_files": "a", "format": "json", "delimiter": ";"})
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "labels": ["A01B"]}\n', encoding="utf-8")
+    with pytest.raises(CodefestError, match=re.escape("a.jsonl is read as json")):
+        build("files-classification", base=tmp_path, data_files="a.jsonl", delimiter=";")
+
+
+def test_files_labels_that_look_like_a_list_but_are_not(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text("id\tlabels\n1\t['A01B', H04L]\n", encoding="utf-8")
+    with pytest.raises(CodefestError, match=re.escape("row 1: the labels \"['A01B', H04L]\" look like a list")):
+        build("files-classification", base=tmp_path, data_files="a.tsv")
+
+
+def test_parapat_abstract_level_header_is_not_an_item() -> None:
+    found = items(build("parapat-tsv", base=REAL, path="parapat/el-en.tsv"))
+    assert len(found) == 12
+    assert not {"src_abs", "index", "844"} & {item["source"] for item in found.values()}
+    assert found["10944407-1"]["reference"].startswith("offee prepared using the mix for Greek coffee")
+    assert found["10950112-2"]["reference"] == "The olive oil obtained has a low acidity and a high polyphenol content."
+
+
+def test_parapat_sentence_level_file_as_published() -> None:
+    found = items(build("parapat-tsv", base=REAL, path="parapat/en_es.tsv"))
+    assert len(found) == 12
+    assert found["line-7"]["source"].startswith('"Substantially" means')  # an opening quote is text, not quoting
+
+
+def abstract_file(tmp_path: Path, *rows: str) -> str:
+    header = "index\tfamily_id\tsrc_lang\tsrc_abs\ttgt_lang\ttgt_abs"
+    (tmp_path / "pairs.tsv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return "pairs.tsv"
+
+
+def test_parapat_abstract_level_direction(tmp_path: Path) -> None:
+    rows = [f"{n}\t{n}\ten\tsource {n}\tfr\tcible {n}" for n in range(1, 5)] + ["5\t5\tfr\tcible 5\ten\tsource 5"]
+    path = abstract_file(tmp_path, *rows)
+    found = items(build("parapat-tsv", base=tmp_path, path=path, dev_fraction=0.2, test_fraction=0.2))
+    assert found["5-1"] == {"id": "5-1", "source": "source 5", "reference": "cible 5"}  # written the other way round
+    turned = items(
+        build("parapat-tsv", base=tmp_path, path=path, source_lang="fr", target_lang="en", test_fraction=0.2)
+    )
+    assert turned["1-1"]["source"] == "cible 1"
+
+
+def test_parapat_abstract_level_errors(tmp_path: Path) -> None:
+    path = abstract_file(tmp_path, "1\t1\ten\ta\tfr\tb", "2\t2\ten\ta\tde\tb")
+    with pytest.raises(
+        CodefestError, match=re.escape("pairs.tsv, line 3: the pair en-de, but the file is read as en-fr")
+    ):
+        build("parapat-tsv", base=tmp_path, path=path)
+    path = abstract_file(tmp_path, "1\t1\ten\ta\tfr")
+    with pytest.raises(CodefestError, match=re.escape("pairs.tsv, line 2: 5 tab-separated column(s), 6 needed")):
+        build("parapat-tsv", base=tmp_path, path=path)
+    with pytest.raises(CodefestError, match=r"abstract-level header .* the option\(s\) source_column do not apply"):
+        build("parapat-tsv", base=tmp_path, path=path, source_column=3)

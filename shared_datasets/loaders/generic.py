@@ -1,17 +1,20 @@
-"""Any corpus already in CSV, JSON (Lines) or Parquet, one builder per task: `files-<task>`.
+"""Any corpus already in CSV, TSV, JSON (Lines) or Parquet, one builder per task: `files-<task>`.
 
-These formats `datasets` reads natively, so they go through `load_dataset`; only the mapping of the file's
-columns onto the schema's, and the checks that make a bad row a clear message, happen here.
+These formats `datasets` reads natively (TSV as CSV with a tab), so they go through `load_dataset`; only the mapping
+of the file's columns onto the schema's, and the checks that make a bad row a clear message, happen here.
 """
 
 from __future__ import annotations
 
+import ast
+import csv
+import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from datasets import Dataset, DatasetDict, load_dataset
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from codefest.errors import CodefestError
@@ -28,6 +31,7 @@ from shared_datasets.loaders.files import (
     finish_search,
     json_records,
     load_hub,
+    open_text,
     resolve,
     root_cause,
     rows_to_dataset,
@@ -36,8 +40,17 @@ from shared_datasets.loaders.files import (
 )
 from shared_datasets.schema import CORPUS, FEATURES
 
-Format = Literal["csv", "json", "parquet"]
-EXTENSIONS: dict[str, Format] = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+Format = Literal["csv", "tsv", "json", "parquet"]
+EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+}
+DELIMITERS: dict[str, str] = {"csv": ",", "tsv": "\t"}
+"""The formats read as delimited text, and the delimiter each has unless the option 'delimiter' says otherwise."""
 REQUIRED = {
     "classification": ("id", "labels"),
     "translation": ("id", "source", "reference"),
@@ -54,7 +67,13 @@ class FilesOptions(LoaderOptions):
         default=None,
         description="file(s) or folder(s); a mapping with keys train, dev and test keeps that split",
     )
-    format: Format | None = Field(default=None, description="csv, json or parquet; default from the extension")
+    format: Format | None = Field(default=None, description="csv, tsv, json or parquet; default from the extension")
+    delimiter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="csv and tsv: the one character between fields (default ',' for csv, a tab for tsv)",
+    )
     columns: dict[str, str] = Field(
         default_factory=dict, description="the file's column for each schema column, e.g. {abstract: text}"
     )
@@ -68,6 +87,15 @@ class FilesOptions(LoaderOptions):
     @classmethod
     def _schema_columns(cls, value: dict[str, str]) -> dict[str, str]:
         return check_columns(value, list(FEATURES[cls.TASK]))
+
+    @model_validator(mode="after")
+    def _delimiter_for_text(self) -> FilesOptions:
+        """A delimiter means nothing to JSON or Parquet; accepting it there would hide a mistaken format."""
+        if self.delimiter is not None and self.format in ("json", "parquet"):
+            raise PydanticCustomError(
+                "delimiter", "'delimiter' applies to csv and tsv files, not {format}", {"format": self.format}
+            )
+        return self
 
 
 def check_columns(value: dict[str, str], allowed: list[str]) -> dict[str, str]:
@@ -113,7 +141,9 @@ def infer_format(paths: list[Path]) -> Format:
     formats = {EXTENSIONS.get(Path(p.name.removesuffix(".gz")).suffix.lower()) for p in paths}
     if None in formats or len(formats) > 1:
         names = ", ".join(p.name for p in paths[:5])
-        raise CodefestError(f"cannot tell the format of {names}", fix="set the option 'format' to csv, json or parquet")
+        raise CodefestError(
+            f"cannot tell the format of {names}", fix="set the option 'format' to csv, tsv, json or parquet"
+        )
     return formats.pop()  # type: ignore[return-value]
 
 
@@ -122,7 +152,9 @@ def expand(path: Path) -> list[Path]:
     return find_files(path, patterns, "data")
 
 
-def load_files(context: BuildContext, spec: SplitFiles, fmt: Format | None, what: str) -> dict[str, Dataset]:
+def load_files(
+    context: BuildContext, spec: SplitFiles, fmt: Format | None, what: str, delimiter: str | None = None
+) -> dict[str, Dataset]:
     """Each split's files loaded by `datasets`; a failure names the file, and the line where it can tell."""
     paths = {
         split: [file for name in names for file in expand(resolve(context.base_dir, name, what))]
@@ -130,23 +162,62 @@ def load_files(context: BuildContext, spec: SplitFiles, fmt: Format | None, what
     }
     every = [file for files in paths.values() for file in files]
     fmt = fmt or infer_format(every)
+    reader = reader_options(fmt, delimiter, every)
     try:
-        loaded = load_dataset(fmt, data_files={split: [str(f) for f in files] for split, files in paths.items()})
+        loaded = load_dataset(
+            "csv" if fmt in DELIMITERS else fmt,
+            data_files={split: [str(f) for f in files] for split, files in paths.items()},
+            **reader,
+        )
     except Exception as err:  # datasets wraps parser errors of every kind in its own
-        raise load_failure(fmt, every, err) from None
+        raise load_failure(fmt, every, err, reader.get("delimiter", "")) from None
     return dict(loaded.items())
 
 
-def load_failure(fmt: str, files: list[Path], err: Exception) -> CodefestError:
+def reader_options(fmt: Format, delimiter: str | None, files: list[Path]) -> dict[str, str]:
+    """The delimiter of delimited text; refused for a format told by extension that has none."""
+    if fmt in DELIMITERS:
+        return {"delimiter": delimiter or DELIMITERS[fmt]}
+    if delimiter is not None:
+        raise CodefestError(
+            f"the option 'delimiter' applies to csv and tsv files, and {files[0].name} is read as {fmt}",
+            fix="remove 'delimiter', or set 'format' to csv or tsv",
+        )
+    return {}
+
+
+def load_failure(fmt: str, files: list[Path], err: Exception, delimiter: str = "") -> CodefestError:
     if fmt == "json":
         for file in files:  # the JSON parser names no line, so find the first bad one
             for _ in json_records(file):
                 pass
+    if fmt in DELIMITERS:
+        for file in files:  # pandas names a line but not the file, and counts lines its own way
+            if (problem := ragged_line(file, delimiter)) is not None:
+                return problem
     names = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0].name}, ...)"
     return CodefestError(
         f"could not read {names} as {fmt}: {root_cause(err)}",
         fix="repair the file; files of one split must share their columns",
     )
+
+
+def ragged_line(path: Path, delimiter: str) -> CodefestError | None:
+    """The first line of delimited text whose fields do not match the header's, named by file and line."""
+    shown = "a tab" if delimiter == "\t" else repr(delimiter)
+    fix = f"fields are separated by {shown} (option 'delimiter'); a field holding it, or a line break, must be quoted"
+    with open_text(path) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader, [])
+            for row in reader:
+                if row and len(row) != len(header):
+                    return CodefestError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields, but the header has {len(header)}", fix=fix
+                    )
+        except (csv.Error, UnicodeDecodeError) as err:
+            return CodefestError(f"{path}, line {reader.line_num}: cannot be read ({err})", fix=fix)
+    return None
 
 
 def load_source(options: FilesOptions, context: BuildContext) -> tuple[dict[str, Dataset], str]:
@@ -155,7 +226,7 @@ def load_source(options: FilesOptions, context: BuildContext) -> tuple[dict[str,
         parts = load_hub(options.hub_id, options.hub_config, options.hub_revision)
         return parts, f"hub dataset {options.hub_id}"
     assert options.data_files is not None  # the options model requires data_files or hub_id
-    parts = load_files(context, options.data_files, options.format, "data file")
+    parts = load_files(context, options.data_files, options.format, "data file", options.delimiter)
     return parts, f"files {options.data_files}"
 
 
@@ -170,7 +241,7 @@ def load_corpus(options: SearchFilesOptions, context: BuildContext) -> Dataset:
         data, label = parts.get("corpus") or next(iter(parts.values())), f"{options.hub_id} [corpus]"
     else:
         assert options.corpus_files is not None
-        loaded = load_files(context, options.corpus_files, options.format, "corpus file")
+        loaded = load_files(context, options.corpus_files, options.format, "corpus file", options.delimiter)
         data, label = loaded[POOLED], f"corpus files {options.corpus_files}"
     rows = rows_of(data, options.corpus_columns, "corpus", label, corpus_row)
     return rows_to_dataset(rows, CORPUS, label, "")
@@ -202,9 +273,14 @@ def rows_of(
 def missing_column(label: str, name: str, column: str, available: list[str]) -> CodefestError:
     guess = nearest(column, available)
     hint = f"; did you mean '{guess}'?" if guess else ""
+    fix = f"map it with the option columns: {{{name}: <the file's column>}}"
+    if len(available) == 1 and (found := [d for d in ("\t", ";", ",", "|") if d in available[0]]):
+        shown = "a tab" if found[0] == "\t" else f"'{found[0]}'"
+        fix = f"the header was read as one column: its fields are separated by {shown}; set the option 'delimiter'"
+        fix += " (or format: tsv)" if found[0] == "\t" else ""
     return CodefestError(
-        f"{label}: no column '{column}' for the schema's '{name}'{hint} Columns: {', '.join(available)}",
-        fix=f"map it with the option columns: {{{name}: <the file's column>}}",
+        f"{label}: no column '{column}' for the schema's '{name}'{hint} Columns: {', '.join(map(repr, available))}",
+        fix=fix,
     )
 
 
@@ -227,14 +303,33 @@ def corpus_row(row: dict[str, Any], where: str) -> dict[str, Any]:
     }
 
 
-def labels_of(value: Any, separator: str) -> list[str]:
-    """Labels arrive as a list (JSON, Parquet) or as one separated string (CSV)."""
+def labels_of(value: Any, separator: str, where: str) -> list[str]:
+    """Labels arrive as a list (JSON, Parquet), one separated string (CSV), or a list written as text (TSV)."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = list_literal(value.strip(), where)
     items = value.split(separator) if isinstance(value, str) else list(value or [])
     return unique(as_text(item) for item in items)
 
 
+def list_literal(text: str, where: str) -> list[Any]:
+    """`['A01H', 'C12Q']` or `["A01H"]`: a list that pandas or json wrote into one cell; no symbol opens with '['."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)  # literals only: never runs code
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            value = None
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise CodefestError(
+            f"{where}: the labels {text[:80]!r} look like a list but are not one of quoted symbols",
+            fix="write them as ['A01H', 'C12Q'], or as one string split on label_separator",
+        )
+    return list(value)
+
+
 def classification_row(row: dict[str, Any], where: str, separator: str) -> dict[str, Any] | None:
-    labels = labels_of(row.get("labels"), separator)
+    labels = labels_of(row.get("labels"), separator, where)
     if not labels:
         return None
     return {"labels": labels, **corpus_row(row, where)}
@@ -336,5 +431,5 @@ BUILDS: dict[str, tuple[type[FilesOptions], Callable[[Any, BuildContext], Datase
 }
 
 for _task, (_options, _build, _what) in BUILDS.items():
-    _build.__doc__ = f"{_task.capitalize()} items from your own CSV, JSON Lines or Parquet files ({_what})."
+    _build.__doc__ = f"{_task.capitalize()} items from your own CSV, TSV, JSON Lines or Parquet files ({_what})."
     builder(f"files-{_task}", task=_task, kind="loader", options=_options, card="files.md")(_build)

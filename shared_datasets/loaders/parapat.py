@@ -1,13 +1,16 @@
-"""ParaPat parallel patent sentences as translation items, from its tab-separated files.
+"""ParaPat parallel patent text as translation items, from its tab-separated files in either published layout.
 
-Lines are split on tabs by hand: ParaPat text is not quoted, and a CSV reader would take a sentence that opens
-with a quotation mark for a quoted field running on across lines.
+ParaPat publishes two layouts: sentence-aligned pairs (two columns, no header) and abstract-aligned pairs (a
+header `index family_id src_lang src_abs tgt_lang tgt_abs`, then one abstract pair a line). Lines are split on
+tabs by hand: ParaPat text is not quoted, and a CSV reader would take a sentence that opens with a quotation mark
+for a quoted field running on across lines.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +35,22 @@ from shared_datasets.schema import FEATURES
 
 NAME = "parapat-tsv"
 SKIP_REASON = "empty source or target"
+ABSTRACT_HEADER = ("index", "family_id", "src_lang", "src_abs", "tgt_lang", "tgt_abs")
+COLUMN_OPTIONS = {"source_column", "target_column", "id_column"}
+Line = tuple[int, str]
 
 
 class ParaPatOptions(LoaderOptions):
     path: str | None = Field(default=None, description="one ParaPat TSV file (one language pair), plain or gzipped")
-    source_column: int = Field(default=0, ge=0, description="0-based column of the source sentence")
-    target_column: int = Field(default=1, ge=0, description="0-based column of the reference translation")
-    id_column: int | None = Field(default=None, ge=0, description="0-based column of a family or document id")
-    source_lang: str | None = Field(default=None, description="with hub_id: the source key of 'translation'")
-    target_lang: str | None = Field(default=None, description="with hub_id: the target key of 'translation'")
+    source_column: int = Field(default=0, ge=0, description="sentence files: 0-based column of the source sentence")
+    target_column: int = Field(default=1, ge=0, description="sentence files: 0-based column of the reference")
+    id_column: int | None = Field(default=None, ge=0, description="sentence files: 0-based column of a family id")
+    source_lang: str | None = Field(
+        default=None, description="abstract files and hub_id: the source language (default: the file's first pair)"
+    )
+    target_lang: str | None = Field(
+        default=None, description="abstract files and hub_id: the target language (default: the file's first pair)"
+    )
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> ParaPatOptions:
@@ -64,11 +74,35 @@ class Ids:
 
 
 def tsv_rows(path: Path, options: ParaPatOptions) -> Iterator[dict[str, Any] | None]:
+    """Pairs from either layout, told by the first line: ParaPat's abstract-level header, or a sentence pair."""
+    lines = ((number, line) for number, line in read_lines(path) if line.strip())
+    first = next(lines, None)
+    if first is None:
+        return
+    header = [cell.strip().lower() for cell in first[1].split("\t")]
+    if set(ABSTRACT_HEADER) <= set(header):
+        check_no_column_options(path, options)
+        yield from abstract_rows(path, lines, {name: header.index(name) for name in ABSTRACT_HEADER}, options)
+    else:
+        yield from sentence_rows(path, chain([first], lines), options)
+
+
+def check_no_column_options(path: Path, options: ParaPatOptions) -> None:
+    """An abstract-level file names its columns; column numbers given as well would say something else."""
+    given = sorted(COLUMN_OPTIONS & options.model_fields_set)
+    if given:
+        raise CodefestError(
+            f"{path} has ParaPat's abstract-level header ({' '.join(ABSTRACT_HEADER)}), so its columns are read "
+            f"by name; the option(s) {', '.join(given)} do not apply",
+            fix="remove them; set source_lang and target_lang to choose the direction",
+        )
+
+
+def sentence_rows(path: Path, lines: Iterable[Line], options: ParaPatOptions) -> Iterator[dict[str, Any] | None]:
+    """The sentence-aligned layout: the text columns the options name, ids from an id column or the line."""
     needed = max(c for c in (options.source_column, options.target_column, options.id_column) if c is not None) + 1
     ids = Ids()
-    for number, line in read_lines(path):
-        if not line.strip():
-            continue
+    for number, line in lines:
         cells = line.split("\t")
         if len(cells) < needed:
             raise CodefestError(
@@ -77,6 +111,32 @@ def tsv_rows(path: Path, options: ParaPatOptions) -> Iterator[dict[str, Any] | N
             )
         family = cells[options.id_column].strip() if options.id_column is not None else None
         yield pair(cells[options.source_column], cells[options.target_column], ids.next(family, number))
+
+
+def abstract_rows(
+    path: Path, lines: Iterable[Line], columns: dict[str, int], options: ParaPatOptions
+) -> Iterator[dict[str, Any] | None]:
+    """The abstract-aligned layout: one direction for the file, rows written the other way round turned back."""
+    wanted = (options.source_lang, options.target_lang) if options.source_lang and options.target_lang else None
+    ids = Ids()
+    for number, line in lines:
+        cells = line.split("\t")
+        if len(cells) <= max(columns.values()):
+            raise CodefestError(
+                f"{path}, line {number}: {len(cells)} tab-separated column(s), {len(ABSTRACT_HEADER)} needed "
+                f"({' '.join(ABSTRACT_HEADER)})",
+                fix="repair the line: ParaPat text holds no tabs or line breaks",
+            )
+        row = {name: cells[index].strip() for name, index in columns.items()}
+        langs = (row["src_lang"], row["tgt_lang"])
+        wanted = wanted or langs
+        if langs not in (wanted, wanted[::-1]):
+            raise CodefestError(
+                f"{path}, line {number}: the pair {'-'.join(langs)}, but the file is read as {'-'.join(wanted)}",
+                fix="give one language pair a file; source_lang and target_lang choose the direction",
+            )
+        source, target = (row["src_abs"], row["tgt_abs"])[:: 1 if langs == wanted else -1]
+        yield pair(source, target, ids.next(row["family_id"], number))
 
 
 def pair(source: Any, reference: Any, item_id: str) -> dict[str, Any] | None:
@@ -103,7 +163,7 @@ def hub_rows(records: Iterator[tuple[str, dict[str, Any]]], options: ParaPatOpti
 
 @builder(NAME, task="translation", kind="loader", options=ParaPatOptions, card="parapat-tsv.md")
 def build(options: ParaPatOptions, context: BuildContext) -> DatasetDict:
-    """ParaPat sentence pairs from a tab-separated file (source, target, optionally a family id)."""
+    """ParaPat pairs from a tab-separated file: sentence-aligned (source, target) or abstract-aligned (with header)."""
     features = FEATURES["translation"]
     if options.hub_id is not None:
         source = f"hub dataset {options.hub_id}"

@@ -60,7 +60,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         build(load(SLUG), base / "built")
     finally:
         del os.environ["CODEFEST_CHALLENGES_PATH"]
-    roster.add(base / "built", [f"team-{n}" for n in range(TEAMS)] + ["killed", "coders", "early-a", "early-b", "late"])
+    others = ["killed", "coders", "early-a", "early-b", "late", "patient", "stuck"]
+    roster.add(base / "built", [f"team-{n}" for n in range(TEAMS)] + others)
     return {"challenges": base / "challenges", "built": base / "built"}
 
 

@@ -438,7 +438,10 @@ def test_a_fork_bomb_is_stopped_at_the_wall_time_and_leaves_nothing(
 ) -> None:
     started = time.monotonic()
     result = attack(tmp_path, FORK_BOMB, inputs, workspace, token, SHORT)
-    assert result.status == "timeout" and "within the limit of 2 s" in result.message
+    # Stopped by whichever whole-run limit it reaches first: the wall time, or (on a loaded machine, where the
+    # forks pile up before the clock runs out) the run's memory, all processes counted together.
+    stopped = {"timeout": "within the limit of 2 s", "memory": "the limit is 256 MB"}
+    assert result.status in stopped and stopped[result.status] in result.message, result.message
     assert time.monotonic() - started < KILLED_WITHIN
 
 

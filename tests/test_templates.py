@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from challenges.discovery import load
 from codefest.errors import CodefestError
 from codefest.scaffold import TEMPLATES, bake, parse_answers
+from evaluation import roster
 from evaluation.scoring import score_files
 from shared_datasets.heldout import build
 from tests.test_cli import assert_clean_failure, codefest
@@ -132,6 +133,7 @@ def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, worksp
     from evaluation.evaluate import Evaluator
 
     pilot = bake("search", tmp_path, no_input=True, answers={"codefest_home": str(workspace)})
+    roster.add(workspace, ["fresh-pilot"])
     outcome = Evaluator(load("prior-art-search"), workspace).code("fresh-pilot", pilot)
     assert outcome.status == "scored", outcome.message
     assert outcome.public["map"].value > 0.05

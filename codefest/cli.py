@@ -219,7 +219,11 @@ def score(
         print(json.dumps(result.to_json(), indent=2))
         return
     table = Table("metric", "value", "95% interval", title=f"{task}: {result.n_items} items")
+    reasons = result.not_computable()
     for name, value in result.metrics.items():
+        if name in reasons:
+            table.add_row(name, reasons[name], "")  # our own text, without markup
+            continue
         table.add_row(name, f"{value.value:.4f}", f"[{value.ci_low:.4f}, {value.ci_high:.4f}]")
     out.print(table)
     out.print(f"signature: {result.signature}", highlight=False, soft_wrap=True, markup=False, emoji=False)

@@ -68,6 +68,9 @@ def confidence_intervals(
     tail = (1 - level) / 2 * 100
     intervals = {}
     for metric in metrics:
+        if metric.reason is not None:  # not computable: no interval either
+            intervals[metric.name] = (metric.value, metric.value)
+            continue
         low, high = np.nanpercentile(resampled_values(metric, n, resamples, seed), [tail, 100 - tail])
         intervals[metric.name] = (float(low), float(high))
     return intervals

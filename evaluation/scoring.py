@@ -39,10 +39,18 @@ class ScoreResult:
         result = {
             "task": self.task,
             "n_items": self.n_items,
-            "metrics": {name: vars(value) for name, value in self.metrics.items()},
+            "metrics": {name: self._metric_json(name, value) for name, value in self.metrics.items()},
             "signature": self.signature,
         }
         return {**result, "warnings": self.warnings} if self.warnings else result
+
+    def not_computable(self) -> dict[str, str]:
+        """Metric name -> why the gold labels cannot support it (its value and interval are NaN)."""
+        return {m.name: m.reason for m in self.item_stats if m.reason is not None}
+
+    def _metric_json(self, name: str, value: MetricValue) -> dict[str, Any]:
+        reason = self.not_computable().get(name)
+        return vars(value) if reason is None else {"value": None, "ci_low": None, "ci_high": None, "reason": reason}
 
 
 def validated_items(

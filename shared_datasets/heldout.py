@@ -33,6 +33,7 @@ from codefest.tasks import TASKS
 from codefest.workspace import bundle_dir, vault_dir
 from shared_datasets.builders import BuildContext, Builder, all_builders
 from shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
+from shared_datasets.labels import checked_labels
 from shared_datasets.schema import CORPUS, FEATURES, SPLITS
 
 Progress = Callable[[str], None]
@@ -153,6 +154,7 @@ def build(
     progress(f"building the {spec.slug} dataset with '{builder.name}'")
     data = builder.build(options, BuildContext(base_dir=challenge.folder))
     _check_schema(data, spec.task, builder.name)
+    data = checked_labels(data, spec)  # symbols normalised, or the build refused, before anything is written
     counts = {split: len(data[split]) for split in data}
     with _staging(bundle) as new_bundle, _staging(vault, private=True) as new_vault:
         progress("writing the public bundle and the private vault")

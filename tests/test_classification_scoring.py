@@ -280,3 +280,137 @@ def test_a_single_main_group_is_scored_not_a_traceback(tmp_path: Path) -> None:
     pred.write_text("".join(json.dumps({"id": f"D{i}", "labels": ["G06N 3/00"]}) + "\n" for i in range(3)))
     result = score_files("classification", gold, pred, resamples=0)
     assert result.metrics["f1_micro"].value == result.metrics["f1_macro"].value == 1.0
+
+
+# Gold labels that stop above main-group level (what the bigpatent loader gives): the measures of the levels they
+# reach are computed, the others are reported as not computable, never as a traceback or a 0 no one could improve.
+
+SECTION_GOLD = [["H"], ["G"], ["A"]]
+SUBCLASS_GOLD = [["H04W"], ["G06F"], ["A01B"]]
+SHALLOW_PRED = [["H04W 4/00", "G06F 3/00"], ["G06N 3/00", "G06F 16/00"], ["B60W"]]
+GROUP_LEVEL = ["top_prediction@group", "three_guesses@group", "all_categories@group", "precision@1", "precision@3"]
+NOT_REACHED = "not computable: the gold labels do not reach main-group level"
+
+
+def _gold_and_predictions(tmp_path: Path, gold: list[list[str]], pred: list[list[str]]) -> tuple[Path, Path]:
+    rows = lambda labels: [{"id": f"D{i}", "labels": g} for i, g in enumerate(labels)]  # noqa: E731
+    return _write(tmp_path / "gold.jsonl", rows(gold)), _write(tmp_path / "pred.jsonl", rows(pred))
+
+
+def test_section_only_gold_scores_the_section_and_says_the_rest_is_not_computable(tmp_path: Path) -> None:
+    gold, pred = _gold_and_predictions(tmp_path, SECTION_GOLD, SHALLOW_PRED)
+    result = score_files("classification", gold, pred, resamples=50)
+    # first guesses H, G, B against H, G, A -> 2/3 at section level; B60W is not A either
+    assert result.metrics["top_prediction@section"].value == pytest.approx(2 / 3)
+    assert result.metrics["three_guesses@section"].value == pytest.approx(2 / 3)
+    reasons = result.not_computable()
+    assert set(reasons) == {name for name in result.metrics if not name.endswith("@section")}
+    assert reasons["top_prediction@class"] == "not computable: the gold labels do not reach class level"
+    assert reasons["f1_micro"] == NOT_REACHED
+    out = json.loads(json.dumps(result.to_json()), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert out["metrics"]["f1_macro"] == {"value": None, "ci_low": None, "ci_high": None, "reason": NOT_REACHED}
+    assert set(out["metrics"]["top_prediction@section"]) == {"value", "ci_low", "ci_high"}
+
+
+def test_subclass_only_gold_scores_down_to_the_subclass(tmp_path: Path) -> None:
+    gold, pred = _gold_and_predictions(tmp_path, SUBCLASS_GOLD, SHALLOW_PRED)
+    result = score_files("classification", gold, pred, resamples=50)
+    # subclasses guessed: H04W, G06F (after G06N) and B60W, against H04W, G06F, A01B
+    assert result.metrics["top_prediction@subclass"].value == pytest.approx(1 / 3)
+    assert result.metrics["three_guesses@subclass"].value == pytest.approx(2 / 3)
+    assert result.metrics["all_categories@subclass"].value == pytest.approx(1 / 3)
+    reasons = result.not_computable()
+    assert set(reasons) == {*GROUP_LEVEL, "f1_micro", "f1_macro"}
+    assert all(reason == NOT_REACHED for reason in reasons.values())
+    assert all(np.isnan(result.metrics[name].value) for name in reasons)
+
+
+def test_main_symbols_above_main_group_with_deeper_further_symbols(tmp_path: Path) -> None:
+    """Further symbols reach the main group, the main symbols do not: only the main-symbol measures are refused."""
+    gold, pred = _gold_and_predictions(tmp_path, [["H04W", "H04L 9/00"]], [["H04L 9/02", "H04W 4/00"]])
+    result = score_files("classification", gold, pred, resamples=0)
+    assert result.not_computable() == {
+        "top_prediction@group": "not computable: the gold main symbols do not reach main-group level",
+        "three_guesses@group": "not computable: the gold main symbols do not reach main-group level",
+    }
+    assert result.metrics["all_categories@group"].value == 1.0  # H04L 9/02 -> H04L 9/00, a further symbol
+    assert result.metrics["precision@3"].value == pytest.approx(1 / 3)  # H04L 9/00 of H04L 9/00, H04W 4/00
+
+
+@pytest.mark.parametrize("gold_labels", [SECTION_GOLD, SUBCLASS_GOLD], ids=["sections", "subclasses"])
+def test_the_score_command_says_what_is_not_computable(tmp_path: Path, gold_labels: list[list[str]]) -> None:
+    from typer.testing import CliRunner
+
+    from codefest.cli import app
+
+    gold, pred = _gold_and_predictions(tmp_path, gold_labels, SHALLOW_PRED)
+    args = ["score", "--task", "classification", "--gold", str(gold), "--predictions", str(pred), "--bootstrap", "20"]
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    metrics = json.loads(as_json.stdout)["metrics"]
+    assert metrics["precision@1"]["value"] is None and metrics["precision@1"]["reason"] == NOT_REACHED
+    assert metrics["top_prediction@section"]["value"] == pytest.approx(2 / 3)
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "Traceback" not in table.output
+    row = next(line for line in table.stdout.splitlines() if "f1_micro" in line)
+    assert NOT_REACHED in row
+
+
+def test_f1_of_a_single_main_group_is_scikit_learns(tmp_path: Path) -> None:
+    """One main group in all: scikit-learn still computes F1, on the real class only (by hand: tp 2, fp 0, fn 1)."""
+    gold = [["G06N 3/00"]] * 3
+    chosen = [["G06N 3/04"], ["G06N 3/00"], ["G06F"]]
+    micro, macro = f1_measures(gold, chosen)
+    assert micro.value == macro.value == pytest.approx(2 * 2 / (2 * 2 + 0 + 1))
+    dense = lambda rows: np.array([[1 if any(s.startswith("G06N 3/") for s in r) else 0] for r in rows])  # noqa: E731
+    assert micro.value == f1_score(dense(gold).ravel(), dense(chosen).ravel())
+    for metric in (micro, macro):
+        assert metric.value_of(np.asarray(metric.stats.sum(axis=0)).reshape(1, -1))[0] == pytest.approx(0.8)
+
+
+# Three guesses and precision@k at a level take the first distinct categories of that level (Fall et al. 2003).
+
+
+def test_three_guesses_at_subclass_skip_repeated_subclasses() -> None:
+    """The issue's case: three H04L main groups, then H04W; the gold H04W is the second distinct subclass."""
+    encoded = Encoded([["H04W"]], [["H04L 1/00", "H04L 5/00", "H04L 9/00", "H04W 4/00"]])
+    values = {m.name: m.value for m in wipo_measures(encoded)}
+    assert values["three_guesses@subclass"] == 1.0
+    assert values["top_prediction@subclass"] == 0.0
+
+
+def test_every_measure_at_every_level_with_repeats_by_hand() -> None:
+    gold = [["H04W 4/00", "H04L 9/00"], ["A01C 5/00", "A01B 1/00"]]
+    pred = [["H04L 1/00", "H04L 5/00", "H04L 9/00", "H04W 4/02"], ["A01B 1/02", "A01B 1/04", "A01B 1/06", "A01C 5/00"]]
+    encoded = Encoded(gold, pred)
+    values = {m.name: m.value for m in [*wipo_measures(encoded), precision_at(encoded, 1), precision_at(encoded, 3)]}
+    # distinct guesses per level, item 1 | item 2:
+    #   section  H            | A
+    #   class    H04          | A01
+    #   subclass H04L, H04W   | A01B, A01C
+    #   group    H04L 1/00, H04L 5/00, H04L 9/00 | A01B 1/00, A01C 5/00
+    expected = {
+        "top_prediction@section": 1.0,
+        "three_guesses@section": 1.0,
+        "all_categories@section": 1.0,
+        "top_prediction@class": 1.0,
+        "three_guesses@class": 1.0,
+        "all_categories@class": 1.0,
+        "top_prediction@subclass": 0.0,  # H04L is not H04W; A01B is not A01C
+        "three_guesses@subclass": 1.0,  # H04W and A01C are the second distinct subclasses
+        "all_categories@subclass": 1.0,  # H04L and A01B are further symbols' subclasses
+        "top_prediction@group": 0.0,
+        "three_guesses@group": 0.5,  # item 2: A01C 5/00 is the second distinct group; item 1: H04W 4/00 is fourth
+        "all_categories@group": 0.5,  # item 2: A01B 1/00 is a further symbol; item 1: H04L 1/00 is not gold
+        "precision@1": 0.5,  # item 2's A01B 1/00
+        "precision@3": (1 / 3 + 2 / 3) / 2,  # item 1: H04L 9/00 of three; item 2: both distinct groups, over 3
+    }
+    assert values == pytest.approx(expected, abs=1e-12)
+
+
+def test_first_distinct_keeps_order_and_never_merges_too_shallow_guesses() -> None:
+    from evaluation.metrics.classification import PAD, first_distinct
+
+    codes = np.array([[3, 3, -1, -1, 5], [4, PAD, PAD, PAD, PAD], [2, 1, 2, 1, 0]])
+    assert first_distinct(codes, 3).tolist() == [[3, -1, -1], [4, PAD, PAD], [2, 1, 0]]

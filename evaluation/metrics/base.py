@@ -25,6 +25,7 @@ class ItemStats:
     stats: Stats
     value_of: Callable[[np.ndarray], np.ndarray]
     per_item: np.ndarray | None = None  # the item's own score, where the metric has one
+    reason: str | None = None  # why the metric cannot be computed on these items (its value is then NaN)
 
 
 def mean_metric(name: str, scores: np.ndarray, value: float | None = None) -> ItemStats:
@@ -48,4 +49,4 @@ def subset(metric: ItemStats, rows: np.ndarray) -> ItemStats:
     stats = metric.stats[rows]
     value = float(np.asarray(metric.value_of(np.asarray(stats.sum(axis=0)).reshape(1, -1)))[0])
     per_item = None if metric.per_item is None else metric.per_item[rows]
-    return ItemStats(metric.name, value, stats, metric.value_of, per_item)
+    return ItemStats(metric.name, value, stats, metric.value_of, per_item, metric.reason)

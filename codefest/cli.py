@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -462,7 +463,8 @@ def _private_and_printable() -> None:
     os.umask(0o077)
     workspace = home()
     if workspace.is_dir() and workspace.stat().st_mode & 0o077:
-        workspace.chmod(0o700)  # made by an earlier version or by hand: nobody else may look in
+        with contextlib.suppress(OSError):  # read-only: each command that writes says so itself
+            workspace.chmod(0o700)  # made by an earlier version or by hand: nobody else may look in
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")

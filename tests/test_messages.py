@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import codefest
 
 
-def _gold(path: Path) -> Path:
-    path.write_text(json.dumps({"id": "a", "labels": ["A01B 1/00"]}) + "\n")
-    return path
+def _score(folder: Path, predictions: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Standalone scoring against a one-item gold file."""
+    gold = folder / "g.jsonl"
+    gold.write_text(json.dumps({"id": "a", "labels": ["A01B 1/00"]}) + "\n")
+    return codefest(
+        "score", "--task", "classification", "--gold", str(gold), "--predictions", str(predictions), env=env
+    )
 
 
 def test_bracketed_text_in_a_message_is_printed_literally(tmp_path: Path) -> None:
     predictions = tmp_path / "p.jsonl"
     predictions.write_text(json.dumps({"id": "x[b]", "labels": ["A01B 1/00"]}) + "\n")
-    result = codefest(
-        "score",
-        "--task",
-        "classification",
-        "--gold",
-        str(_gold(tmp_path / "g.jsonl")),
-        "--predictions",
-        str(predictions),
-    )
+    result = _score(tmp_path, predictions)
     assert result.returncode == 2, result.stderr
     assert "'x[b]'" in result.stderr
 
@@ -36,16 +33,7 @@ def test_a_message_to_a_pipe_keeps_each_word_whole(tmp_path: Path) -> None:
     folder = tmp_path / ("a-rather-long-folder-name-that-a-user-might-really-have-" * 2)
     folder.mkdir()
     missing = folder / "predictions-of-the-office-for-the-final-phase.jsonl"
-    result = codefest(
-        "score",
-        "--task",
-        "classification",
-        "--gold",
-        str(_gold(tmp_path / "g.jsonl")),
-        "--predictions",
-        str(missing),
-        env={"COLUMNS": "80"},
-    )
+    result = _score(tmp_path, missing, env={"COLUMNS": "80"})
     assert result.returncode == 2
     assert str(missing) in result.stderr.replace("\n", " ") and str(missing) in result.stderr
 

@@ -864,9 +864,17 @@ def crowded_pilot(root: Path) -> Path:
     ids=["sparse-5-GiB", "1100-deep", "too-many-files"],
 )
 def test_an_oversized_pilot_is_refused_before_it_is_copied_or_fingerprinted(
-    tmp_path: Path, inputs: list[Path], workspace: Path, build: Callable[[Path], Path], says: str
+    tmp_path: Path,
+    inputs: list[Path],
+    workspace: Path,
+    build: Callable[[Path], Path],
+    says: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     pilot = build(tmp_path / "pilot")
+    # Removed here, without recursion: pytest's own clean-up of old temp folders recurses once per level and would
+    # raise RecursionError on the 1,100-deep tree in a later session.
+    request.addfinalizer(lambda: subprocess.run(["rm", "-rf", str(pilot)], check=False))
     started = time.monotonic()
     for attempt_it in (
         lambda: fingerprint(pilot),

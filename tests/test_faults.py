@@ -31,7 +31,7 @@ from mlflow.exceptions import MlflowException
 
 from challenges.discovery import load
 from evaluation import roster, tracking
-from evaluation.evaluate import PAUSE_AT, Evaluator, evaluate_inbox
+from evaluation.evaluate import PAUSE_AT, PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
 from evaluation.tracking import StoreError, storage_problem, tracking_uri
 from shared_datasets.heldout import build
 from tests.helpers import bundled_spec, write_challenge
@@ -143,9 +143,12 @@ def _assert_nothing_half_scored(home: Path) -> None:
         if run.data.tags["status"] != "scored":
             continue
         assert {PRIMARY, f"{PRIMARY}_ci_low", f"{PRIMARY}_ci_high"} <= set(run.data.metrics), run.info.run_id
-        assert {"result.json", "per_item.jsonl"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        public_artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert "result.json" in public_artifacts and not public_artifacts & {"per_item.jsonl", PUBLIC_PER_ITEM}
         private = client.get_run(run.data.tags["private_run_id"])
         assert private.data.tags["status"] == "scored" and PRIMARY in private.data.metrics
+        per_item = {a.path for a in client.list_artifacts(private.info.run_id)}
+        assert {"result.json", "per_item.jsonl", PUBLIC_PER_ITEM} <= per_item  # both parts', out of teams' sight
         assert private.data.tags["public_run_id"] == run.info.run_id
 
 

@@ -34,6 +34,25 @@ stay_offline()
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
 challenges_app = typer.Typer(no_args_is_help=True, help="The declared challenges.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: builders, public bundles and private vaults.")
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from codefest import __version__
+
+        out.print(f"codefest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print codefest's version and exit.")
+    ] = False,
+) -> None:
+    """Run a code fest of AI pilot projects for IP offices."""
+
+
 app.add_typer(challenges_app, name="challenges")
 app.add_typer(data_app, name="data")
 app.add_typer(access_app, name="access")
@@ -57,11 +76,13 @@ def challenges_list() -> None:
     from challenges.discovery import load_all
 
     loaded, problems = load_all()
-    table = Table("slug", "task", "title", "primary metric", "dataset", "folder", title="Challenges")
-    for item in sorted(loaded, key=lambda c: c.spec.slug):
-        spec = item.spec
-        table.add_row(spec.slug, spec.task, spec.title, spec.primary_metric, spec.dataset.builder, str(item.folder))
-    out.print(table)
+    headers = ["slug", "task", "title", "primary metric", "dataset", "folder"]
+    rows = [
+        [c.spec.slug, c.spec.task, c.spec.title, c.spec.primary_metric, c.spec.dataset.builder, str(c.folder)]
+        for c in sorted(loaded, key=lambda c: c.spec.slug)
+    ]
+    whole = {"slug", "task", "primary metric", "dataset", "folder"}
+    out.print(console.records("Challenges", headers, rows, whole, out.width))
     for problem in problems:
         err.print(tagged("error:", "red", problem.render()))
     if problems:
@@ -114,11 +135,10 @@ def data_builders() -> None:
     from shared_datasets.builders import all_builders
 
     registry = all_builders()
-    table = Table("builder", "task", "kind", "options", "what it makes", title="Dataset builders")
-    for name in registry:
-        b = registry.get(name)
-        table.add_row(name, b.task, b.kind, ", ".join(b.options.model_fields), b.summary)
-    out.print(table)
+    headers = ["builder", "task", "kind", "options", "what it makes"]
+    builders = [registry.get(name) for name in registry]
+    rows = [[b.name, b.task, b.kind, ", ".join(b.options.model_fields), b.summary] for b in builders]
+    out.print(console.records("Dataset builders", headers, rows, {"builder", "task", "kind"}, out.width))
 
 
 @data_app.command("build")
@@ -147,8 +167,7 @@ def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
     from shared_datasets.heldout import build
 
     root = home()
-    table = Table("challenge", "rows", "dataset id", "bundle", "vault", title=f"Built under {root}")
-    warnings = []
+    rows, warnings = [], []
     for slug in slugs or sorted(discover()):
         item = load(slug)
         with err.status(f"{slug}: starting") as status:
@@ -158,8 +177,12 @@ def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
             warnings.append(result.manifest.warning)
             err.print(tagged("warning:", "bold yellow", result.manifest.warning))
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
-        table.add_row(slug, counts, result.dataset_sha256[:16], _rel(result.bundle), _rel(result.vault))
-    out.print(table)
+        rows.append([slug, counts, result.dataset_sha256, _rel(result.bundle), _rel(result.vault)])
+    headers, whole = (
+        ["challenge", "rows", "dataset id", "bundle", "vault"],
+        {"challenge", "dataset id", "bundle", "vault"},
+    )
+    out.print(console.records(f"Built under {root}", headers, rows, whole, out.width))
     for warning in warnings:
         out.print(f"warning: {warning}")
 
@@ -184,6 +207,7 @@ def score(
     ] = None,
 ) -> None:
     """Score predictions against a challenge's dev labels (SLUG FILE) or a gold file (--task --gold --predictions)."""
+    from evaluation.problems import InvalidSubmission
     from evaluation.scoring import score_files
 
     if task is not None:
@@ -213,7 +237,12 @@ def score(
     options = _override(
         base, top_k=top_k, threshold=threshold, target_language=target_lang, ranking_depth=depth, relevance_level=level
     )
-    result = score_files(task, gold, target, options, resamples=bootstrap, seed=seed, provenance=provenance, only=only)
+    try:
+        result = score_files(
+            task, gold, target, options, resamples=bootstrap, seed=seed, provenance=provenance, only=only
+        )
+    except InvalidSubmission as invalid:  # scoring one's own file: no quota to speak of
+        raise CodefestError(invalid.problem, "correct the file and score it again") from None
     for warning in result.warnings:  # paths and lines are the user's text: printed as they are
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, emoji=False)
     if as_json:

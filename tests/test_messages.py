@@ -7,6 +7,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from challenges.discovery import BUNDLED
+from codefest import __version__
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import codefest
 
@@ -47,3 +51,26 @@ def test_a_title_with_brackets_shows_whole_in_tables(tmp_path: Path) -> None:
     assert "IPC [beta] for x[b]" in result.stdout
     shown = codefest("challenges", "show", "bracket-ipc", env={**env, "CODEFEST_HOME": os.environ["CODEFEST_HOME"]})
     assert "IPC [beta] for x[b]" in shown.stdout
+
+
+@pytest.mark.parametrize("columns", ["80", "120", "250"])
+def test_identifiers_one_must_type_are_never_cut_in_tables(columns: str) -> None:
+    """Slugs, builder names and folders whole at any width, as when piped (80): a list where a table cannot fit."""
+    listed = codefest("challenges", "list", env={"COLUMNS": columns})
+    builders = codefest("data", "builders", env={"COLUMNS": columns})
+    assert listed.returncode == 0 and builders.returncode == 0, listed.stderr + builders.stderr
+    for slug in ("ipc-classification", "patent-translation-en-fr", "prior-art-search"):
+        assert slug in listed.stdout and str(BUNDLED / slug) in listed.stdout
+    for name in ("files-classification", "synthetic-patent-en-fr", "clef-ip-trec", "synthetic-prior-art"):
+        assert name in builders.stdout
+    assert "…" not in listed.stdout + builders.stdout
+
+
+def test_version_and_no_quota_talk_outside_evaluations(tmp_path: Path) -> None:
+    version = codefest("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"codefest {__version__}"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    result = _score(tmp_path, bad)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+    assert "of your quota" not in result.stderr and "score it again" in result.stderr

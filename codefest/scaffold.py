@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from codefest.errors import CodefestError
@@ -34,7 +35,24 @@ def parse_answers(task: str, items: list[str]) -> dict[str, str]:
         if key not in questions:
             raise CodefestError(unknown_key_message(f"question of the {task} template", key, questions))
         answers[key] = value
+    if "challenge" in answers:
+        check_challenge(task, answers["challenge"])
     return answers
+
+
+def check_challenge(task: str, slug: str) -> None:
+    """A pilot names a challenge of its own task that exists, or it would be baked for nothing, silently."""
+    from challenges.discovery import load_all
+
+    tasks = {item.spec.slug: item.spec.task for item in load_all()[0]}  # a malformed challenge is not offered
+    same_task = sorted(name for name, its in tasks.items() if its == task)
+    if slug not in tasks:
+        raise CodefestError(unknown_key_message(f"{task} challenge", slug, same_task))
+    if slug not in same_task:
+        raise CodefestError(
+            f"challenge '{slug}' is a {tasks[slug]} challenge, not a {task} one",
+            f"give one of: {', '.join(same_task)}" if same_task else f"declare a {task} challenge first",
+        )
 
 
 def bake(task: str, output_dir: Path, no_input: bool, answers: dict[str, str]) -> Path:
@@ -43,6 +61,8 @@ def bake(task: str, output_dir: Path, no_input: bool, answers: dict[str, str]) -
     from jinja2 import TemplateError
 
     output_dir.mkdir(parents=True, exist_ok=True)
+    quiet = logging.getLogger("cookiecutter")
+    level, quiet.level = quiet.level, logging.CRITICAL  # its traceback of a refused answer; the hook said why
     try:
         return Path(
             cookiecutter(str(template_for(task)), no_input=no_input, output_dir=str(output_dir), extra_context=answers)
@@ -55,3 +75,5 @@ def bake(task: str, output_dir: Path, no_input: bool, answers: dict[str, str]) -
         raise CodefestError(
             f"the {task} template could not be generated: {err}", "report this to the organisers"
         ) from None
+    finally:
+        quiet.setLevel(level)

@@ -161,3 +161,17 @@ def test_codefest_new_on_the_command_line(tmp_path: Path) -> None:
     assert (tmp_path / "office-b-mt" / "src" / "office_b_mt" / "model.py").is_file()
     assert json.loads((tmp_path / "office-b-mt" / ".cookiecutter.json").read_text())["team"] == "office-b"
     assert_clean_failure(codefest("new", "ranking", "--no-input"), "Unknown task 'ranking'")
+
+
+def test_a_refused_answer_is_one_message_without_traceback(tmp_path: Path) -> None:
+    result = codefest("new", "classification", "--no-input", "team=bad name!", "--output-dir", str(tmp_path))
+    assert_clean_failure(result, "team 'bad name!'", "error: the template refused the answers")
+    assert "Traceback" not in result.stderr and "FailedHookException" not in result.stderr
+
+
+def test_the_challenge_answer_must_be_a_challenge_of_the_task() -> None:
+    with pytest.raises(CodefestError, match="Did you mean 'ipc-classification'"):
+        parse_answers("classification", ["challenge=ipc-classificaton"])
+    with pytest.raises(CodefestError, match="'prior-art-search' is a search challenge, not a classification one"):
+        parse_answers("classification", ["challenge=prior-art-search"])
+    assert parse_answers("search", ["challenge=prior-art-search"]) == {"challenge": "prior-art-search"}

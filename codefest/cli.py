@@ -354,7 +354,9 @@ def leaderboard(
     reveal: Annotated[
         bool, typer.Option("--reveal", help="With --private: publish the private leaderboard to participants.")
     ] = False,
-    publish: Annotated[bool, typer.Option(help="Log the HTML page to the challenge's MLflow experiment.")] = True,
+    publish: Annotated[
+        bool, typer.Option(help="Also log the page to the challenge's MLflow experiment (organisers; --reveal does).")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="With --reveal: reveal before the final phase ends.")] = False,
 ) -> None:
     """The leaderboard from the challenge's scored MLflow runs, with intervals, rank ranges and tied groups."""
@@ -379,6 +381,7 @@ def leaderboard(
 
     with err.status(f"{slug}: building the leaderboard") as status:
         built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
+        publish = publish or reveal  # reading never writes; publishing is asked for
         page = render(built) if publish or format is Format.html else ""  # the chart costs matplotlib
         if publish:
             _publish(built, page, as_json(built), reveal, forced=force)

@@ -91,6 +91,20 @@ def test_the_private_view_shows_private_scores_and_rank_changes(evaluated: Event
     assert client.get_experiment(private_run.info.experiment_id).name == f"{SLUG}/private"
 
 
+def test_reading_the_leaderboard_writes_nothing_to_mlflow(evaluated: Event) -> None:
+    client = MlflowClient(tracking_uri=tracking_uri(evaluated.home))
+    experiments = [client.get_experiment_by_name(name).experiment_id for name in (SLUG, f"{SLUG}/private")]
+
+    def runs() -> list[tuple[str, int | None]]:
+        return sorted((r.info.run_id, r.info.end_time) for r in client.search_runs(experiments))
+
+    before = runs()
+    for view in ([], ["--private"]):
+        result = codefest("leaderboard", SLUG, *view, "--format", "csv", env=evaluated.env())
+        assert result.returncode == 0 and "published" not in result.stderr, result.stderr
+    assert runs() == before
+
+
 def test_the_table_names_every_team_and_marks_the_baseline(evaluated: Event) -> None:
     result = codefest("leaderboard", SLUG, "--no-publish", env=evaluated.env())
     assert result.returncode == 0, result.stderr
@@ -101,7 +115,7 @@ def test_the_table_names_every_team_and_marks_the_baseline(evaluated: Event) -> 
 def test_the_page_is_written_and_published_to_the_right_experiment(evaluated: Event, tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri(evaluated.home))
     page = tmp_path / "board.html"
-    result = codefest("leaderboard", SLUG, "--format", "html", "--out", str(page), env=evaluated.env())
+    result = codefest("leaderboard", SLUG, "--format", "html", "--out", str(page), "--publish", env=evaluated.env())
     assert result.returncode == 0, result.stderr
     assert "office-a" in page.read_text() and "published to the challenge's experiment" in result.stderr
     public = client.get_experiment_by_name(SLUG).experiment_id
@@ -111,7 +125,7 @@ def test_the_page_is_written_and_published_to_the_right_experiment(evaluated: Ev
     published = Path(client.download_artifacts(runs[0].info.run_id, "leaderboard.html", str(tmp_path)))
     assert published.read_text() == page.read_text()
 
-    result = codefest("leaderboard", SLUG, "--private", "--format", "csv", env=evaluated.env())
+    result = codefest("leaderboard", SLUG, "--private", "--format", "csv", "--publish", env=evaluated.env())
     assert result.returncode == 0 and "published to the private experiment" in result.stderr
     assert [r.data.tags["view"] for r in client.search_runs([public], "tags.kind = 'leaderboard'")] == ["public"]
     assert [r.data.tags["view"] for r in client.search_runs([private], "tags.kind = 'leaderboard'")] == ["private"]

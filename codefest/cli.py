@@ -449,24 +449,25 @@ def ui(
     port: Annotated[int, typer.Option(help="The port.")] = 5000,
 ) -> None:
     """Start the MLflow UI over the workspace's store (participants read the experiments and leaderboard pages)."""
-    import subprocess
-
-    from codefest.ui import remote_store, server_command, server_environment
+    from codefest.ui import LOG, log_tail, port_free, remote_store, serve, server_command, server_environment
     from codefest.workspace import home
 
     remote = remote_store()
     if remote:
         out.print(f"the event's tracking server is {remote}: open it in a browser", highlight=False)
         return
+    if not port_free(host, port):
+        raise CodefestError(
+            f"port {port} on {host} is already in use",
+            f"stop what uses it, or choose another: codefest ui --port {port + 1}",
+        )
     root = home()
     root.mkdir(parents=True, exist_ok=True)
-    err.print(f"MLflow UI on http://{host}:{port} over {_rel(root)} (Ctrl+C stops it)", highlight=False)
-    try:
-        completed = subprocess.run(server_command(root, host, port), env=server_environment(), check=False)
-    except KeyboardInterrupt:
-        return
-    if completed.returncode not in (0, -2, 130):
-        raise typer.Exit(completed.returncode)
+    log = root / LOG
+    err.print(f"MLflow UI on http://{host}:{port} over {_rel(root)}; its log: {_rel(log)} (Ctrl+C stops it)")
+    code = serve(server_command(root, host, port), server_environment(), log)
+    if code != 0:
+        raise CodefestError(f"the MLflow server stopped with exit code {code}:\n{log_tail(log)}", f"see {log}")
 
 
 @app.command()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from evaluation.tracking import tracking_uri
 
 LEAN = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+STOP_SECONDS = 15  # how long the server may take to stop its workers before they are killed
+LOG = "ui.log"
 
 
 def remote_store() -> str | None:
@@ -30,3 +37,57 @@ def server_command(root: Path, host: str, port: int) -> list[str]:
 
 def server_environment() -> dict[str, str]:
     return {**os.environ, **LEAN}  # the offline defaults are already set: importing tracking sets them
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen there now: MLflow's own server only reports a busy port in its log."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(command: list[str], env: dict[str, str], log: Path) -> int:
+    """Run the server in a session of its own, its output in `log`, until it ends or we are told to stop.
+
+    SIGTERM or Ctrl+C stop the whole server (its workers too), quietly: no process is left behind, and no worker
+    prints a traceback on the terminal. Returns the server's exit code, or 0 when we stopped it.
+    """
+    asked = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: asked.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with log.open("ab") as sink:
+            server = subprocess.Popen(
+                command, env=env, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        while server.poll() is None and not asked.wait(0.2):
+            pass
+        if server.poll() is not None:
+            return server.returncode
+        _stop(server)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -474,6 +474,15 @@ def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> 
     return Published(board, path, tracker.public, run_id)
 
 
+def command_name() -> str:
+    """`codefest` where the shell finds this one; else its path (`./run` installs into .venv, not onto PATH)."""
+    ours = Path(sys.executable).parent / "codefest"
+    found = shutil.which("codefest")
+    if found and Path(found).resolve() == ours.resolve():
+        return "codefest"
+    return str(ours) if ours.exists() else "codefest"
+
+
 def show_where(published: list[Published], layout: Layout, out: Console) -> None:
     """How to open what the demo made: the MLflow UI with each challenge's experiment, and the pages."""
     from codefest.ui import remote_store
@@ -485,7 +494,7 @@ def show_where(published: list[Published], layout: Layout, out: Console) -> None
     if remote:
         say(f"The event's tracking server: open {address} in a browser.")
     else:
-        say(f"Start the MLflow UI over this workspace ({_rel(layout.root)}) with:  codefest ui")
+        say(f"Start the MLflow UI over this workspace ({_rel(layout.root)}) with:  {command_name()} ui")
         say(f"then open {address} in a browser:")
     for item in published:
         experiment = f"{address}/#/experiments/{item.experiment_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -169,6 +170,9 @@ def test_the_organisers_pilot_was_baked_and_trained_with_mlflow_runs(demo: DemoR
 def test_the_output_tells_how_to_open_the_ui_and_where_the_pages_are(demo: DemoRuns) -> None:
     for run in (demo.first, demo.second):
         assert "codefest ui" in run.stdout
+        line = next(line for line in run.stdout.splitlines() if line.startswith("Start the MLflow UI"))
+        command = line.split("with:")[1].split()[0]  # what the user is told to type, runnable as it stands
+        assert shutil.which(command) if command == "codefest" else os.access(command, os.X_OK), command
         for slug in SLUGS:
             experiment = Tracker(slug, demo.home).public
             assert f"{slug}: http://127.0.0.1:5000/#/experiments/{experiment}" in run.stdout

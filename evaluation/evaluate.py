@@ -184,17 +184,15 @@ class Evaluator:
                 self.progress(f"{team}: marked {len(closed)} interrupted run(s)")
             yield
 
-    @property
-    def counted(self) -> tuple[str, ...]:
-        """The statuses that use quota: scored submissions, and failed code runs unless the challenge says not."""
-        return (SCORED, *CODE_FAILURES) if self.spec.submission_limits.failed_code_runs_count else (SCORED,)
-
     def _uses_quota(self, tags: dict[str, str]) -> bool:
-        """Scored submissions; and failed code runs, a code run whose output is invalid among them: they held a
-        worker for up to the wall time, which a team must not be able to do for free, again and again."""
-        status, code = tags.get("status"), tags.get("kind") == "code"
-        failed_count = self.spec.submission_limits.failed_code_runs_count
-        return status in self.counted or (code and status == "invalid" and failed_count)
+        """Scored submissions; and, unless the challenge says not, every code run that ended without valid predictions
+        (its output invalid among them): it held a worker for up to the wall time, which must not be free, again and
+        again."""
+        status = tags.get("status")
+        if status == SCORED:
+            return True
+        failed_code = status in CODE_FAILURES or (status == "invalid" and tags.get("kind") == "code")
+        return failed_code and self.spec.submission_limits.failed_code_runs_count
 
     def quota(self, team: str) -> Quota:
         used = [r for r in self.tracker.runs(f"tags.team = '{team}'") if self._uses_quota(r.tags)]

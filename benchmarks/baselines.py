@@ -14,15 +14,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 
 stay_offline()
 
-from challenges.discovery import load  # noqa: E402
+from codefest.challenges.discovery import load  # noqa: E402
+from codefest.evaluation.challenge import options_for  # noqa: E402
+from codefest.evaluation.scoring import score_files  # noqa: E402
+from codefest.shared_datasets.heldout import build, gold_file  # noqa: E402
+
 from codefest.scaffold import bake  # noqa: E402
-from evaluation.challenge import options_for  # noqa: E402
-from evaluation.scoring import score_files  # noqa: E402
-from shared_datasets.heldout import build, gold_file  # noqa: E402
 
 CHALLENGE = {
     "classification": "ipc-classification",

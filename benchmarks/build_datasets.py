@@ -15,13 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 
 stay_offline()
 
-from challenges.discovery import BUNDLED, load  # noqa: E402
-from shared_datasets.builders import BuildContext, all_builders  # noqa: E402
-from shared_datasets.heldout import build  # noqa: E402
+from codefest.challenges.discovery import BUNDLED, load  # noqa: E402
+from codefest.shared_datasets.builders import BuildContext, all_builders  # noqa: E402
+from codefest.shared_datasets.heldout import build  # noqa: E402
 
 CHALLENGE_OF = {
     "synthetic-ipc": "ipc-classification",

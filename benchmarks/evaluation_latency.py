@@ -15,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 
 stay_offline()
 
-from challenges.discovery import load  # noqa: E402
-from evaluation.evaluate import Evaluator  # noqa: E402
-from shared_datasets.heldout import build  # noqa: E402
+from codefest.challenges.discovery import load  # noqa: E402
+from codefest.evaluation.evaluate import Evaluator  # noqa: E402
+from codefest.shared_datasets.heldout import build  # noqa: E402
 
 
 def main() -> None:

@@ -40,11 +40,11 @@ SYMBOLS = ["H01M 10/02", "A01B 1/02", "G06F 16/00"]
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 stay_offline()
-from evaluation.problems import InvalidSubmission
-from evaluation.scorers import ScoringOptions, scorer_for
-from evaluation.scoring import score_files
+from codefest.evaluation.problems import InvalidSubmission
+from codefest.evaluation.scorers import ScoringOptions, scorer_for
+from codefest.evaluation.scoring import score_files
 task, gold, predictions = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 scorer_for(task)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

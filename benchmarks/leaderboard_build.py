@@ -18,20 +18,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 
 stay_offline()
 
 import numpy as np  # noqa: E402
+from codefest.challenges.discovery import load  # noqa: E402
+from codefest.evaluation.challenge import evaluation_signature  # noqa: E402
+from codefest.evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM  # noqa: E402
+from codefest.evaluation.names import mlflow_key  # noqa: E402
+from codefest.evaluation.tracking import Tracker  # noqa: E402
+from codefest.leaderboard.board import build  # noqa: E402
 from mlflow.entities import Metric  # noqa: E402
 
-from challenges.discovery import load  # noqa: E402
-from codefest.workspace import vault_dir  # noqa: E402
-from evaluation.challenge import evaluation_signature  # noqa: E402
-from evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM  # noqa: E402
-from evaluation.names import mlflow_key  # noqa: E402
-from evaluation.tracking import Tracker  # noqa: E402
-from leaderboard.board import build  # noqa: E402
+from codefest.core.workspace import vault_dir  # noqa: E402
 
 SLUG = "ipc-classification"
 PUBLIC_ITEMS = 360  # the public part of the bundled challenge's test set

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 
 stay_offline()
 
-from evaluation.scorers import ScoringOptions  # noqa: E402
-from evaluation.scoring import score_files  # noqa: E402
-from shared_datasets.ipc_scheme import load_scheme  # noqa: E402
+from codefest.evaluation.scorers import ScoringOptions  # noqa: E402
+from codefest.evaluation.scoring import score_files  # noqa: E402
+from codefest.shared_datasets.ipc_scheme import load_scheme  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESAMPLES = 1000
@@ -63,7 +63,7 @@ def classification(folder: Path, n: int = 1_000_000) -> dict[str, object]:
 
 
 def translation(folder: Path, n: int = 10_000) -> dict[str, object]:
-    from shared_datasets.generators.translation import generate_rows
+    from codefest.shared_datasets.generators.translation import generate_rows
 
     rows = generate_rows(n, seed=1)
     other = generate_rows(n, seed=2)["reference"]  # a weak system: fluent French, mostly the wrong sentence

@@ -10,8 +10,9 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from challenges.spec import Challenge, Window
-from codefest.errors import CodefestError
+from codefest.challenges.spec import Challenge, Window
+
+from codefest.core.errors import CodefestError
 
 FOLDER = "opened"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from codefest.challenges.spec import Challenge
 from pydantic import BaseModel, ValidationError
 
-from challenges.spec import Challenge
-from codefest.errors import CodefestError
-from codefest.registry import UnknownKeyError, unknown_key_message
+from codefest.core.errors import CodefestError
+from codefest.core.registry import UnknownKeyError, unknown_key_message
 
 BUNDLED = Path(__file__).parent
 PATH_VARIABLE = "CODEFEST_CHALLENGES_PATH"

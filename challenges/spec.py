@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from codefest.registry import unknown_key_message
+from codefest.core.registry import unknown_key_message
 from codefest.tasks import METRICS, metrics_for
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
@@ -47,7 +47,7 @@ class DatasetSpec(Strict):
     @field_validator("builder")
     @classmethod
     def _known_builder(cls, name: str) -> str:
-        from shared_datasets.builders import all_builders
+        from codefest.shared_datasets.builders import all_builders
 
         BUILDERS = all_builders()
         if name not in BUILDERS:
@@ -232,7 +232,7 @@ class Challenge(Strict):
         return windows
 
     def _check_builder_task(self) -> None:
-        from shared_datasets.builders import all_builders
+        from codefest.shared_datasets.builders import all_builders
 
         BUILDERS = all_builders()
         builder = BUILDERS.get(self.dataset.builder)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codefest.console import make, tagged
-from codefest.workspace import home
+from codefest.core.workspace import home
 
 if TYPE_CHECKING:
     from mlflow.server.auth.client import AuthServiceClient
@@ -37,7 +37,7 @@ def config(
     ],
 ) -> None:
     """Write the server's basic_auth.ini into the workspace: closed by default, owner-only."""
-    from evaluation.access import write_auth_config
+    from codefest.evaluation.access import write_auth_config
 
     path = write_auth_config(home(), admin, password)
     err.print(tagged("wrote", "green", f"{path} (default permission: none; the password is used on the first start)"))
@@ -56,7 +56,7 @@ def server(
     run: Annotated[bool, typer.Option("--run", help="Start the server instead of printing its command.")] = False,
 ) -> None:
     """Print (or, with --run, start) the `mlflow server` command with basic auth for this workspace."""
-    from evaluation.access import require_auth_app, server_command, server_files
+    from codefest.evaluation.access import require_auth_app, server_command, server_files
 
     require_auth_app()
     command, env = server_command(home(), port)
@@ -68,7 +68,7 @@ def server(
 
 def _admin() -> tuple[str, AuthServiceClient]:
     """The server of the environment, reachable, with MLflow's auth client."""
-    from evaluation.access import auth_client, check_server, server_uri
+    from codefest.evaluation.access import auth_client, check_server, server_uri
 
     uri = server_uri()
     check_server(uri)
@@ -83,7 +83,7 @@ def add_user(
     ],
 ) -> None:
     """Create an account on the tracking server (as the admin of MLFLOW_TRACKING_USERNAME/PASSWORD)."""
-    from evaluation import access
+    from codefest.evaluation import access
 
     uri, client = _admin()
     with access.server_errors(uri):
@@ -93,7 +93,7 @@ def add_user(
 
 def _challenge(slug: str) -> None:
     """A typo in the slug would create experiments nobody evaluates into."""
-    from challenges.discovery import load
+    from codefest.challenges.discovery import load
 
     load(slug)
 
@@ -105,7 +105,7 @@ def grant(
     role: Annotated[Role, typer.Option(help="participant: public scores only; organiser: public and private.")],
 ) -> None:
     """Give an account a role on a challenge, creating the challenge's experiments first if needed."""
-    from evaluation import access
+    from codefest.evaluation import access
 
     _challenge(slug)
     uri, client = _admin()
@@ -118,7 +118,7 @@ def grant(
 @app.command("show")
 def show(slug: str, username: str) -> None:
     """What an account may do with a challenge's experiments, as the server decides it."""
-    from evaluation.access import challenge_experiments, permissions, server_errors
+    from codefest.evaluation.access import challenge_experiments, permissions, server_errors
 
     uri, client = _admin()
     with server_errors(uri):

@@ -19,15 +19,15 @@ from rich.table import Table
 from codefest import console
 from codefest.access_cli import app as access_app
 from codefest.console import tagged
-from codefest.errors import CodefestError, printable
-from codefest.offline import stay_offline
+from codefest.core.errors import CodefestError, printable
+from codefest.core.offline import stay_offline
+from codefest.core.workspace import home
 from codefest.teams_cli import app as teams_app
-from codefest.workspace import home
 
 if TYPE_CHECKING:
-    from evaluation.evaluate import Outcome
-    from evaluation.scorers import ScoringOptions
-    from leaderboard.board import Board
+    from codefest.evaluation.evaluate import Outcome
+    from codefest.evaluation.scorers import ScoringOptions
+    from codefest.leaderboard.board import Board
 
 stay_offline()
 
@@ -73,7 +73,7 @@ err = console.make(stderr=True)
 @challenges_app.command("list")
 def challenges_list() -> None:
     """List every challenge found in the repository and in CODEFEST_CHALLENGES_PATH."""
-    from challenges.discovery import load_all
+    from codefest.challenges.discovery import load_all
 
     loaded, problems = load_all()
     headers = ["slug", "task", "title", "primary metric", "dataset", "folder"]
@@ -95,8 +95,8 @@ def challenges_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the validated challenge as JSON.")] = False,
 ) -> None:
     """Show one challenge: its task, data, metrics, phases and limits."""
-    from challenges.discovery import load
-    from shared_datasets.heldout import PUBLIC_LABELS_WARNING, pinned_seeds
+    from codefest.challenges.discovery import load
+    from codefest.shared_datasets.heldout import PUBLIC_LABELS_WARNING, pinned_seeds
 
     item = load(slug)
     if as_json:
@@ -132,7 +132,7 @@ def challenges_show(
 @data_app.command("builders")
 def data_builders() -> None:
     """List the dataset builders a challenge can name: generators and loaders for real corpora."""
-    from shared_datasets.builders import all_builders
+    from codefest.shared_datasets.builders import all_builders
 
     registry = all_builders()
     headers = ["builder", "task", "kind", "options", "what it makes"]
@@ -162,9 +162,9 @@ def data_build(
 
 
 def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
-    from challenges.discovery import discover, load
-    from codefest.workspace import home
-    from shared_datasets.heldout import build
+    from codefest.challenges.discovery import discover, load
+    from codefest.core.workspace import home
+    from codefest.shared_datasets.heldout import build
 
     root = home()
     rows, warnings = [], []
@@ -207,8 +207,8 @@ def score(
     ] = None,
 ) -> None:
     """Score predictions against a challenge's dev labels (SLUG FILE) or a gold file (--task --gold --predictions)."""
-    from evaluation.problems import InvalidSubmission
-    from evaluation.scoring import score_files
+    from codefest.evaluation.problems import InvalidSubmission
+    from codefest.evaluation.scoring import score_files
 
     if task is not None:
         if gold is None or predictions is None or slug is not None:
@@ -216,7 +216,7 @@ def score(
                 "standalone scoring needs --task, --gold and --predictions, and no challenge",
                 "codefest score --task search --gold qrels.txt --predictions run.txt",
             )
-        from evaluation.scorers import ScoringOptions, scorer_for
+        from codefest.evaluation.scorers import ScoringOptions, scorer_for
 
         scorer_for(task)  # an unknown task fails here, naming the valid ones
         base, provenance, only, target = ScoringOptions(lenient=True), {"gold": _short_hash(gold)}, None, predictions
@@ -226,9 +226,9 @@ def score(
                 "give a challenge and a predictions file, or --task with --gold and --predictions",
                 "codefest score ipc-classification predictions.jsonl --split dev",
             )
-        from challenges.discovery import load
-        from codefest.workspace import home
-        from evaluation.challenge import options_for, public_gold
+        from codefest.challenges.discovery import load
+        from codefest.core.workspace import home
+        from codefest.evaluation.challenge import options_for, public_gold
 
         spec = load(slug).spec
         task, base = spec.task, options_for(spec)
@@ -265,7 +265,7 @@ def _override(base: ScoringOptions, **changes: object) -> ScoringOptions:
 
 
 def _short_hash(path: Path) -> str:
-    from shared_datasets.files import sha256_file
+    from codefest.shared_datasets.files import sha256_file
 
     if not path.is_file():
         raise CodefestError(f"gold file {path} not found", "give the path of the reference file")
@@ -283,9 +283,9 @@ def evaluate(
     force: Annotated[bool, typer.Option("--force", help="Evaluate outside the open phases (recorded).")] = False,
 ) -> None:
     """Evaluate submissions on the test set (organisers): public and private scores, recorded in MLflow."""
-    from challenges.discovery import load
-    from codefest.workspace import home
-    from evaluation.evaluate import Evaluator, evaluate_inbox
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import home
+    from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
 
     given = [x is not None for x in (predictions, code, inbox)]
     if sum(given) != 1 or (inbox is None and team is None) or (inbox is not None and team is not None):
@@ -363,9 +363,9 @@ def leaderboard(
     if reveal and not private:
         fix = f"codefest leaderboard {slug} --private --reveal"
         raise CodefestError("--reveal publishes the private leaderboard, so it needs --private", fix)
-    from challenges.calendar import event_over, when
-    from challenges.discovery import load
-    from codefest.workspace import home
+    from codefest.challenges.calendar import event_over, when
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import home
 
     if reveal and not force and not event_over(load(slug).spec, home()):
         raise CodefestError(
@@ -374,10 +374,10 @@ def leaderboard(
             f"reveal after the final phase, or now, recorded as forced: codefest leaderboard {slug} --private "
             "--reveal --force",
         )
-    from leaderboard import board as boards
-    from leaderboard.export import as_csv, as_json
-    from leaderboard.page import render
-    from leaderboard.terminal import table
+    from codefest.leaderboard import board as boards
+    from codefest.leaderboard.export import as_csv, as_json
+    from codefest.leaderboard.page import render
+    from codefest.leaderboard.terminal import table
 
     with err.status(f"{slug}: building the leaderboard") as status:
         built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
@@ -399,7 +399,7 @@ def leaderboard(
 
 
 def _plain_table(built: Board) -> str:
-    from leaderboard.terminal import table
+    from codefest.leaderboard.terminal import table
 
     recorder = Console(record=True, width=200, file=io.StringIO(), markup=False)  # recorded, not shown
     recorder.print(table(built, recorder.width))
@@ -410,9 +410,9 @@ def _publish(built: Board, page: str, data: str, reveal: bool, forced: bool = Fa
     """Keep the page in MLflow current; a participant without write access still gets the view."""
     from mlflow.exceptions import MlflowException
 
-    from codefest.workspace import home
-    from evaluation.tracking import Tracker
-    from leaderboard.publish import publish
+    from codefest.core.workspace import home
+    from codefest.evaluation.tracking import Tracker
+    from codefest.leaderboard.publish import publish
 
     tracker = Tracker(built.slug, home())
     try:
@@ -434,9 +434,9 @@ def select(
     force: Annotated[bool, typer.Option("--force", help="Select outside the open phases (recorded).")] = False,
 ) -> None:
     """Record a team's chosen final submission (challenges with final_submission: selected)."""
-    from challenges.discovery import load
-    from codefest.workspace import home
-    from leaderboard.selection import select_submission
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import home
+    from codefest.leaderboard.selection import select_submission
 
     spec = load(slug).spec
     message = select_submission(spec, home(), team, run_id, force=force)
@@ -449,8 +449,8 @@ def ui(
     port: Annotated[int, typer.Option(help="The port.")] = 5000,
 ) -> None:
     """Start the MLflow UI over the workspace's store (participants read the experiments and leaderboard pages)."""
+    from codefest.core.workspace import home
     from codefest.ui import LOG, log_tail, port_free, remote_store, serve, server_command, server_environment
-    from codefest.workspace import home
 
     remote = remote_store()
     if remote:

@@ -29,12 +29,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from codefest.console import tagged
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
 
 if TYPE_CHECKING:
-    from challenges.discovery import LoadedChallenge
-    from evaluation.evaluate import Outcome
-    from leaderboard.board import Board
+    from codefest.challenges.discovery import LoadedChallenge
+    from codefest.evaluation.evaluate import Outcome
+    from codefest.leaderboard.board import Board
 
 Progress = Callable[[str], None]
 ORGANISERS = "organisers"
@@ -119,15 +119,15 @@ class Published:
 
 
 def bundled_slugs() -> list[str]:
-    from challenges.discovery import BUNDLED, SPEC_FILE
+    from codefest.challenges.discovery import BUNDLED, SPEC_FILE
 
     return sorted(path.parent.name for path in BUNDLED.glob(f"*/{SPEC_FILE}"))
 
 
 def run(slugs: list[str], out: Console, err: Console) -> None:
     """The demo on the given challenges (the bundled ones if none), in the workspace (CODEFEST_HOME)."""
-    from challenges.discovery import load
-    from codefest.workspace import home
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import home
 
     started = time.monotonic()
     layout = Layout(home())
@@ -139,7 +139,7 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
 
 def run_challenge(item: LoadedChallenge, layout: Layout, out: Console, err: Console) -> Published:
     """One challenge from its build to its published leaderboard; each step reuses what an earlier run made."""
-    from leaderboard.terminal import table
+    from codefest.leaderboard.terminal import table
 
     slug, started = item.spec.slug, time.monotonic()
     out.rule(f"{item.spec.title} ({slug})")
@@ -182,7 +182,7 @@ def _manifest(folder: Path) -> dict | None:
 
 def _intact(folder: Path, manifest: dict) -> bool:
     """Every file the manifest lists is there with its recorded hash."""
-    from shared_datasets.files import sha256_file
+    from codefest.shared_datasets.files import sha256_file
 
     files = manifest.get("files", {})
     return all(
@@ -195,7 +195,7 @@ def is_built(item: LoadedChallenge, root: Path) -> bool:
 
     What was declared is read from the vault: the bundle says nothing of the builder's options or seeds.
     """
-    from codefest.workspace import bundle_dir, vault_dir
+    from codefest.core.workspace import bundle_dir, vault_dir
 
     spec = item.spec
     bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
@@ -221,7 +221,7 @@ def is_built(item: LoadedChallenge, root: Path) -> bool:
 
 def ensure_built(item: LoadedChallenge, root: Path, err: Console) -> None:
     """Build the bundle and the vault, unless they already hold the declared dataset."""
-    from shared_datasets.heldout import build
+    from codefest.shared_datasets.heldout import build
 
     slug = item.spec.slug
     if is_built(item, root):
@@ -280,7 +280,7 @@ def is_trained(pilot: Path, root: Path) -> bool:
     """A saved model and a finished training run in the pilot's MLflow experiment."""
     from mlflow import MlflowClient
 
-    from evaluation.tracking import tracking_uri
+    from codefest.evaluation.tracking import tracking_uri
 
     models = pilot / "models"
     if not (models.is_dir() and any(models.iterdir())):
@@ -294,8 +294,8 @@ def is_trained(pilot: Path, root: Path) -> bool:
 
 def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, err: Console) -> None:
     """The pilot's own training on the public bundle, logged to the workspace's store so `codefest ui` shows it."""
-    from codefest.workspace import bundle_dir
-    from evaluation.tracking import tracking_uri
+    from codefest.core.workspace import bundle_dir
+    from codefest.evaluation.tracking import tracking_uri
 
     if is_trained(pilot, root):
         err.print(f"{pilot.name}: already trained; reused", highlight=False)
@@ -391,7 +391,7 @@ def _file_name(label: str) -> str:
 
 def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Console) -> list[Planned]:
     """Each team's files (made once) and the code submission's pilot, in the order they are submitted."""
-    from codefest.workspace import bundle_dir
+    from codefest.core.workspace import bundle_dir
 
     spec, bundle, folder = item.spec, bundle_dir(item.spec.slug, layout.root), layout.submissions(item.spec.slug)
     variants = [("office-b", TRIVIAL), *VARIANTS[spec.task].items()]
@@ -418,7 +418,7 @@ def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Co
 
 def enrol_teams(root: Path, planned: list[Planned], err: Console) -> None:
     """The organisers enrol the teams before they submit: only a team on the roster may submit."""
-    from evaluation.roster import add
+    from codefest.evaluation.roster import add
 
     added = add(root, sorted({submission.team for submission in planned}))
     if added:
@@ -427,7 +427,7 @@ def enrol_teams(root: Path, planned: list[Planned], err: Console) -> None:
 
 def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Console) -> Outcome:
     """One submission through the organisers' evaluation: validated, scored (or refused), recorded in MLflow."""
-    from evaluation.evaluate import Evaluator
+    from codefest.evaluation.evaluate import Evaluator
 
     text = f"{item.spec.slug}: evaluating {submission.team} ({submission.label})"
     with step(err, text) as progress:
@@ -452,11 +452,11 @@ def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> 
     """Build the public leaderboard, write its page to demo/leaderboards/SLUG.html and publish it to MLflow."""
     from mlflow.exceptions import MlflowException
 
-    from evaluation.tracking import Tracker
-    from leaderboard.board import build
-    from leaderboard.export import as_json
-    from leaderboard.page import render
-    from leaderboard.publish import publish
+    from codefest.evaluation.tracking import Tracker
+    from codefest.leaderboard.board import build
+    from codefest.leaderboard.export import as_json
+    from codefest.leaderboard.page import render
+    from codefest.leaderboard.publish import publish
 
     slug = item.spec.slug
     with step(err, f"{slug}: building the leaderboard") as progress:

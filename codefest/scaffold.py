@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from codefest.errors import CodefestError
-from codefest.registry import unknown_key_message
+from codefest.core.errors import CodefestError
+from codefest.core.registry import unknown_key_message
 from codefest.tasks import TASKS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -42,7 +42,7 @@ def parse_answers(task: str, items: list[str]) -> dict[str, str]:
 
 def check_challenge(task: str, slug: str) -> None:
     """A pilot names a challenge of its own task that exists, or it would be baked for nothing, silently."""
-    from challenges.discovery import load_all
+    from codefest.challenges.discovery import load_all
 
     tasks = {item.spec.slug: item.spec.task for item in load_all()[0]}  # a malformed challenge is not offered
     same_task = sorted(name for name, its in tasks.items() if its == task)

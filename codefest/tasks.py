@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codefest.registry import Registry
+from codefest.core.registry import Registry
 
 
 @dataclass(frozen=True)

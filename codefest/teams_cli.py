@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from codefest.console import make, tagged
-from codefest.workspace import home
+from codefest.core.workspace import home
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="The teams enrolled in the event.")
 out = make()
@@ -17,7 +17,7 @@ err = make(stderr=True)
 @app.command("add")
 def add(names: Annotated[list[str], typer.Argument(help="Team names: letters, digits, '-', '_', '.'.")]) -> None:
     """Enrol teams (names are compared without regard to case)."""
-    from evaluation.roster import add as enrol
+    from codefest.evaluation.roster import add as enrol
 
     added = enrol(home(), names)
     for name in names:
@@ -28,7 +28,7 @@ def add(names: Annotated[list[str], typer.Argument(help="Team names: letters, di
 @app.command("list")
 def list_teams() -> None:
     """The enrolled teams, one a line, as they were spelled when enrolled."""
-    from evaluation.roster import teams
+    from codefest.evaluation.roster import teams
 
     enrolled = teams(home())
     if not enrolled:

@@ -1,6 +1,6 @@
 """Who reads what on a tracking server: participants the public scores, organisers the private ones too.
 
-In tracking-server mode MLflow's basic-auth app enforces the split that `evaluation.tracking` sets up: the
+In tracking-server mode MLflow's basic-auth app enforces the split that `codefest.evaluation.tracking` sets up: the
 experiment `SLUG` is readable by participants, `SLUG/private` only by organisers until the reveal. The server
 reads `basic_auth.ini` with `default_permission = NO_PERMISSIONS`, so an experiment nobody was granted (a new
 private one included) is closed by default; participants also get an explicit DENY on the private experiment,
@@ -23,16 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codefest.errors import CodefestError
-from codefest.offline import stay_offline
+from codefest.core.errors import CodefestError
+from codefest.core.offline import stay_offline
 from codefest.ui import LEAN, mlflow_server
 
 stay_offline()
 
+from codefest.evaluation.tracking import PRIVATE_SUFFIX  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
 from mlflow.exceptions import MlflowException  # noqa: E402
-
-from evaluation.tracking import PRIVATE_SUFFIX  # noqa: E402
 
 if TYPE_CHECKING:
     from mlflow.server.auth.client import AuthServiceClient

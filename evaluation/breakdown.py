@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from challenges.spec import Challenge
-from evaluation.formats.classification import read_gold
-from evaluation.metrics.base import ItemStats, subset
+from codefest.challenges.spec import Challenge
+from codefest.evaluation.formats.classification import read_gold
+from codefest.evaluation.metrics.base import ItemStats, subset
 
 Groups = tuple[str, dict[str, str]]  # (what the groups are, item id -> group)
 

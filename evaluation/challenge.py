@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from challenges.spec import Challenge
-from codefest.errors import CodefestError
-from codefest.workspace import bundle_dir
-from evaluation.scorers import ScoringOptions
-from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_signature
-from shared_datasets.heldout import gold_file
+from codefest.challenges.spec import Challenge
+from codefest.evaluation.scorers import ScoringOptions
+from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_signature
+from codefest.shared_datasets.heldout import gold_file
+
+from codefest.core.errors import CodefestError
+from codefest.core.workspace import bundle_dir
 
 PUBLIC_SPLITS = ("train", "dev")
 

@@ -23,25 +23,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from codefest.challenges.calendar import closed, open_phase, utc_today
+from codefest.challenges.discovery import LoadedChallenge
+from codefest.evaluation.breakdown import Groups, breakdown, item_groups
+from codefest.evaluation.challenge import evaluation_signature, options_for
+from codefest.evaluation.metrics.base import ItemStats, subset
+from codefest.evaluation.problems import InvalidSubmission
+from codefest.evaluation.reading import Limits
+from codefest.evaluation.roster import resolve
+from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
+from codefest.evaluation.submissions import Quota, day_start_ms, fingerprint
+from codefest.evaluation.tracking import SCORED, StoreError, Tracker
 
-from challenges.calendar import closed, open_phase, utc_today
-from challenges.discovery import LoadedChallenge
 from codefest import __version__
-from codefest.errors import CodefestError, printable
-from codefest.workspace import bundle_dir, vault_dir
-from evaluation.breakdown import Groups, breakdown, item_groups
-from evaluation.challenge import evaluation_signature, options_for
-from evaluation.metrics.base import ItemStats, subset
-from evaluation.problems import InvalidSubmission
-from evaluation.reading import Limits
-from evaluation.roster import resolve
-from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
-from evaluation.submissions import Quota, day_start_ms, fingerprint
-from evaluation.tracking import SCORED, StoreError, Tracker
+from codefest.core.errors import CodefestError, printable
+from codefest.core.workspace import bundle_dir, vault_dir
 
 if TYPE_CHECKING:
-    from evaluation.sandbox import CodeRun
-from shared_datasets.heldout import gold_file, read_vault_manifest
+    from codefest.evaluation.sandbox import CodeRun
+from codefest.shared_datasets.heldout import gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
 CODE_FAILURES = ("timeout", "memory", "network", "crashed", "no-output")
@@ -158,7 +158,7 @@ class Evaluator:
         return team, tags | ({"forced": "true"} if force else {})
 
     def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Outcome:
-        from evaluation.sandbox import CodeLimits, run_pilot
+        from codefest.evaluation.sandbox import CodeLimits, run_pilot
 
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
         limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
 
 # Names left out wherever they appear (folder, file or link): version control, environments, caches, workspaces.
 IGNORED = frozenset({".git", ".venv", "__pycache__", ".nox", ".codefest", ".pytest_cache", ".ruff_cache"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
 
 MAX_LISTED = 20
 SHOWN_CHARS = 60  # of a participant's value quoted in a message

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefest.errors import CodefestError
-from evaluation.problems import Problems, listing, shown
+from codefest.evaluation.problems import Problems, listing, shown
+
+from codefest.core.errors import CodefestError
 
 
 @dataclass(frozen=True)

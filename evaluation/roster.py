@@ -13,8 +13,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from codefest.errors import CodefestError, printable
-from evaluation.tracking import file_lock
+from codefest.evaluation.tracking import file_lock
+
+from codefest.core.errors import CodefestError, printable
 
 TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 FILE = "teams.json"

@@ -3,8 +3,9 @@
 The pilot only writes a predictions file; codefest validates and scores it afterwards in its own process, so the
 participant's code never runs where the held-out labels can be read. This side copies the pilot (bounded, the same
 entries as its fingerprint), puts the run in a cgroup of its own (whole-run memory, tasks, CPU), reads the pilot's
-streams, stops it at the wall time and gives the verdict; `evaluation.jail` builds the isolation around Debian's
-bubblewrap (an allowlist of read-only host paths, one bounded writable space, no network, no nested namespaces).
+streams, stops it at the wall time and gives the verdict; `codefest.evaluation.jail` builds the isolation around
+Debian's bubblewrap (an allowlist of read-only host paths, one bounded writable space, no network, no nested
+namespaces).
 The contract for participants, and what the isolation guarantees, are in docs/code-submissions.md.
 """
 
@@ -27,9 +28,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from codefest.errors import CodefestError
-from codefest.offline import OFFLINE_DEFAULTS
-from evaluation import cgroups, jail, pilot_tree
+from codefest.evaluation import cgroups, jail, pilot_tree
+
+from codefest.core.errors import CodefestError
+from codefest.core.offline import OFFLINE_DEFAULTS
 
 NETWORK_MARKER = "codefest-sandbox: network access blocked:"
 TAIL_BYTES = 64 * 1024
@@ -50,7 +52,6 @@ DISK_SIGNS = ("No space left on device", "Disk quota exceeded")
 FILE_SIGNS = ("File too large",)
 PROCESS_SIGNS = ("Resource temporarily unavailable", "can't start new thread")
 NEAR_LIMIT = 0.75  # a share of the memory limit: a kill or crash above it is taken for running out of memory
-CODEFEST_ROOT = Path(__file__).resolve().parents[1]
 STAGE_PARENT = "/tmp"  # where the jail mounts a run's scratch space: bwrap, as nobody, must reach it (mode 1777)
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -282,18 +283,13 @@ def _command(module: str, layout: _Layout) -> list[str]:
 
 
 def _launcher_env() -> dict[str, str]:
-    """The jail runs codefest's own code as root: found from codefest's folder, never from the current one."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(CODEFEST_ROOT),
-        "PYTHONSAFEPATH": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C.UTF-8"}
 
 
 def _launcher() -> list[str]:
-    return [sys.executable, "-m", "evaluation.jail"]
+    """The jail runs as root: by its file path, isolated (-I: no current folder, no user site, no PYTHON* settings)
+    and importing only the standard library, so nothing a participant could place on a path is imported."""
+    return [sys.executable, "-I", "-B", str(Path(__file__).with_name("jail.py"))]
 
 
 @functools.cache

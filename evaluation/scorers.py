@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from codefest.registry import Registry, UnknownKeyError
-from evaluation.metrics.base import ItemStats
-from evaluation.problems import Problems
-from evaluation.reading import Limits, PublicItems
+from codefest.evaluation.metrics.base import ItemStats
+from codefest.evaluation.problems import Problems
+from codefest.evaluation.reading import Limits, PublicItems
+
+from codefest.core.registry import Registry, UnknownKeyError
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ class Scorer(Protocol):
 
 SCORERS: Registry[Scorer] = Registry("task")
 _MODULES = {
-    "classification": "evaluation.tasks.classification",
-    "translation": "evaluation.tasks.translation",
-    "search": "evaluation.tasks.search",
+    "classification": "codefest.evaluation.tasks.classification",
+    "translation": "codefest.evaluation.tasks.translation",
+    "search": "codefest.evaluation.tasks.search",
 }
 
 

@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from challenges.calendar import utc_today
-from challenges.spec import SubmissionLimits
-from codefest.errors import CodefestError
-from evaluation.pilot_tree import Entry, walk
-from shared_datasets.files import sha256_file
+from codefest.challenges.calendar import utc_today
+from codefest.challenges.spec import SubmissionLimits
+from codefest.evaluation.pilot_tree import Entry, walk
+from codefest.shared_datasets.files import sha256_file
+
+from codefest.core.errors import CodefestError
 
 TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -30,9 +31,10 @@ def check_team(name: str) -> str:
 def fingerprint(path: Path) -> str:
     """sha256 of a predictions file, or of a pilot folder's entries (names and contents, in a fixed order).
 
-    A folder's entries are those the sandbox copies (`evaluation.pilot_tree`: one ignore list, one bounded walk), so
-    two pilots that run different code never share a fingerprint, and an oversized folder is refused before any of
-    it is read. Links are never followed: a link to the vault would otherwise be read, here or as the predictions.
+    A folder's entries are those the sandbox copies (`codefest.evaluation.pilot_tree`: one ignore list, one bounded
+    walk), so two pilots that run different code never share a fingerprint, and an oversized folder is refused before
+    any of it is read. Links are never followed: a link to the vault would otherwise be read, here or as the
+    predictions.
     """
     if path.is_symlink():
         raise CodefestError(f"{path} is a link", "submit the predictions file or the pilot folder itself")

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from codefest.errors import CodefestError
-from codefest.offline import stay_offline
-from evaluation.names import mlflow_key
-from evaluation.scoring import MetricValue
+from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.scoring import MetricValue
+
+from codefest.core.errors import CodefestError
+from codefest.core.offline import stay_offline
 
 stay_offline()
 

@@ -8,17 +8,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from challenges.discovery import LoadedChallenge
-from challenges.spec import Challenge
-from codefest.workspace import vault_dir
-from evaluation.challenge import evaluation_signature
-from evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
-from evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
-from evaluation.tracking import Tracker
-from leaderboard import artifacts, significance
-from leaderboard.ranking import by_team, chosen, order_key, ranks
-from leaderboard.submissions import Submission, scored_submissions
-from shared_datasets.heldout import read_vault_manifest
+from codefest.challenges.discovery import LoadedChallenge
+from codefest.challenges.spec import Challenge
+from codefest.evaluation.challenge import evaluation_signature
+from codefest.evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
+from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
+from codefest.evaluation.tracking import Tracker
+from codefest.leaderboard import artifacts, significance
+from codefest.leaderboard.ranking import by_team, chosen, order_key, ranks
+from codefest.leaderboard.submissions import Submission, scored_submissions
+from codefest.shared_datasets.heldout import read_vault_manifest
+
+from codefest.core.workspace import vault_dir
 
 Progress = Callable[[str], None]
 

@@ -6,10 +6,9 @@ import datetime as dt
 import io
 
 import matplotlib
+from codefest.leaderboard.board import Board
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure  # a Figure without pyplot needs no display back end
-
-from leaderboard.board import Board
 
 TEAMS_DRAWN = 10  # more lines than this is a tangle; the table has everyone
 

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
-from leaderboard.board import Board
-from leaderboard.formatting import when
+from codefest.leaderboard.board import Board
+from codefest.leaderboard.formatting import when
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as a formula (OWASP CSV injection)
 

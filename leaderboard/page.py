@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from codefest.leaderboard.board import Board
+from codefest.leaderboard.chart import score_over_time
+from codefest.leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-
-from leaderboard.board import Board
-from leaderboard.chart import score_over_time
-from leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
 
 TEMPLATES = Path(__file__).parent / "templates"
 

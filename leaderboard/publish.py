@@ -3,7 +3,7 @@ participants open it from the MLflow UI. The private view goes to the private ex
 
 from __future__ import annotations
 
-from evaluation.tracking import Tracker
+from codefest.evaluation.tracking import Tracker
 
 PAGE, DATA = "leaderboard.html", "leaderboard.json"
 UI_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs, not on GenAI traces

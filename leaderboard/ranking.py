@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from challenges.spec import Challenge
-from leaderboard.submissions import Submission
+from codefest.challenges.spec import Challenge
+from codefest.leaderboard.submissions import Submission
 
 Scores = Callable[[Submission], Callable[[str], float]]  # how a view reads a submission's value of a metric
 

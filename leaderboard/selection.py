@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from challenges.calendar import closed, open_phase
-from challenges.spec import Challenge
-from codefest.errors import CodefestError
-from evaluation.roster import resolve
-from evaluation.tracking import SCORED, Tracker
-from leaderboard.board import current_signature
-from leaderboard.submissions import SELECTED_TAG
+from codefest.challenges.calendar import closed, open_phase
+from codefest.challenges.spec import Challenge
+from codefest.evaluation.roster import resolve
+from codefest.evaluation.tracking import SCORED, Tracker
+from codefest.leaderboard.board import current_signature
+from codefest.leaderboard.submissions import SELECTED_TAG
+
+from codefest.core.errors import CodefestError
 
 
 def select_submission(spec: Challenge, root: Path, team: str, run_id: str, force: bool = False) -> str:

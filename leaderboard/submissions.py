@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evaluation.names import mlflow_key
-from evaluation.tracking import SCORED, RecordedRun, Tracker
+from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.tracking import SCORED, RecordedRun, Tracker
 
 SELECTED_TAG = "selected_at"  # milliseconds since the epoch; the latest selection of a team counts
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codefest.leaderboard.board import Board, Entry
+from codefest.leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
 from rich.table import Table
-
-from leaderboard.board import Board, Entry
-from leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
 
 BORDER = 3  # a column's separator and padding
 

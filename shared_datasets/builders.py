@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from codefest.registry import Registry, unknown_key_message
+from codefest.core.registry import Registry, unknown_key_message
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -78,9 +78,9 @@ def builder(
 
 def all_builders() -> Registry[Builder]:
     """The registry with every bundled generator and loader registered (importing them registers them)."""
-    import shared_datasets.generators.classification
-    import shared_datasets.generators.search
-    import shared_datasets.generators.translation
-    import shared_datasets.loaders  # noqa: F401
+    import codefest.shared_datasets.generators.classification
+    import codefest.shared_datasets.generators.search
+    import codefest.shared_datasets.generators.translation
+    import codefest.shared_datasets.loaders  # noqa: F401
 
     return BUILDERS

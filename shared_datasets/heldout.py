@@ -22,19 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from codefest.challenges.calendar import record_opening, utc_today
+from codefest.challenges.discovery import LoadedChallenge
+from codefest.challenges.spec import Challenge
+from codefest.shared_datasets.builders import BuildContext, Builder, all_builders
+from codefest.shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
+from codefest.shared_datasets.labels import checked_labels
+from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
 from datasets import DatasetDict
 
-from challenges.calendar import record_opening, utc_today
-from challenges.discovery import LoadedChallenge
-from challenges.spec import Challenge
 from codefest import __version__
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
+from codefest.core.workspace import bundle_dir, vault_dir
 from codefest.tasks import TASKS
-from codefest.workspace import bundle_dir, vault_dir
-from shared_datasets.builders import BuildContext, Builder, all_builders
-from shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
-from shared_datasets.labels import checked_labels
-from shared_datasets.schema import CORPUS, FEATURES, SPLITS
 
 Progress = Callable[[str], None]
 CARD_FILE = "DATASET_CARD.md"

@@ -1,7 +1,7 @@
 """Classification labels checked once, when a challenge is built, rather than at every scoring.
 
 A symbol the scorer cannot read, written into the vault, would make every later scoring of the challenge fail.
-So after the builder returned, every label of every split is normalised (evaluation.symbols: one reading of the
+So after the builder returned, every label of every split is normalised (codefest.evaluation.symbols: one reading of the
 notations real exports use) or the build is refused, naming the split, the item, the value and the fix. A challenge
 that declares a metric at a level its labels never reach (top_prediction@group on subclass labels) is refused too:
 every submission would score 0 on it.
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from codefest.challenges.spec import Challenge
+from codefest.evaluation.symbols import Reach, normalise, problem
+from codefest.shared_datasets.schema import SPLITS
 from datasets import Dataset, DatasetDict
 
-from challenges.spec import Challenge
-from codefest.errors import CodefestError
-from evaluation.symbols import Reach, normalise, problem
-from shared_datasets.schema import SPLITS
+from codefest.core.errors import CodefestError
 
 MAX_LISTED = 10
 QUOTES = ("'", '"')

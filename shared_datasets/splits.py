@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datasets import Dataset, DatasetDict
 
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
 
 
 def three_way(data: Dataset, dev_fraction: float, test_fraction: float, seed: int) -> DatasetDict:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from codefest.offline import stay_offline
+from codefest.core.offline import stay_offline
 
 if TYPE_CHECKING:
     from tests.events import Event

@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from challenges.discovery import load
-from evaluation import roster
-from evaluation.evaluate import Evaluator
-from shared_datasets.heldout import build
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster
+from codefest.evaluation.evaluate import Evaluator
+from codefest.shared_datasets.heldout import build
+
 from tests.helpers import bundled_spec, right_every, write_challenge
 
 SLUG = "board-ipc"

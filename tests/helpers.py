@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from challenges.discovery import BUNDLED
+from codefest.challenges.discovery import BUNDLED
 
 SMALL = {
     "ipc-classification": {"size": 400, "seed": 5},

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from challenges.discovery import load
-from codefest.workspace import vault_dir
-from evaluation.challenge import evaluation_signature
-from evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
-from evaluation.names import mlflow_key
-from evaluation.tracking import Tracker
+from codefest.challenges.discovery import load
+from codefest.evaluation.challenge import evaluation_signature
+from codefest.evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
+from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.tracking import Tracker
+
+from codefest.core.workspace import vault_dir
 
 DATASET = "f" * 64
 

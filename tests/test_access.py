@@ -24,18 +24,18 @@ from typing import Any
 
 import pytest
 import requests
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster
+from codefest.evaluation.access import Experiments, server_command, server_files
+from codefest.evaluation.evaluate import Evaluator
+from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.server.auth.config import read_auth_config
 from typer.testing import CliRunner, Result
 
-from challenges.discovery import load
 from codefest.access_cli import app
-from codefest.errors import CodefestError
-from evaluation import roster
-from evaluation.access import Experiments, server_command, server_files
-from evaluation.evaluate import Evaluator
-from shared_datasets.heldout import build
+from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, right_every, write_challenge
 
 SLUG = "access-ipc"

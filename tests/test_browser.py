@@ -16,15 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation.tracking import Tracker
+from codefest.leaderboard.board import Board, build
+from codefest.leaderboard.export import as_json
+from codefest.leaderboard.formatting import number, scale_of
+from codefest.leaderboard.page import render
+from codefest.leaderboard.publish import publish
 from playwright.sync_api import Browser, Frame, Page, sync_playwright
 
-from challenges.discovery import load
-from evaluation.tracking import Tracker
-from leaderboard.board import Board, build
-from leaderboard.export import as_json
-from leaderboard.formatting import number, scale_of
-from leaderboard.page import render
-from leaderboard.publish import publish
 from tests.events import SLUG, TEAMS, Event
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import BUNDLED, discover, load, load_all
 
-from challenges.discovery import BUNDLED, discover, load, load_all
-from codefest.errors import CodefestError
-from codefest.registry import UnknownKeyError
+from codefest.core.errors import CodefestError
+from codefest.core.registry import UnknownKeyError
 from tests.helpers import bundled_spec, write_challenge
 
 BUNDLED_SLUGS = ["ipc-classification", "patent-translation-en-fr", "prior-art-search"]

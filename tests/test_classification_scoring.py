@@ -7,17 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from codefest.evaluation.bootstrap import confidence_intervals
+from codefest.evaluation.metrics.classification import Encoded, f1_measures, precision_at, wipo_measures
+from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.problems import InvalidSubmission, Problems
+from codefest.evaluation.reading import Limits
+from codefest.evaluation.scorers import ScoringOptions, scorer_for
+from codefest.evaluation.scoring import score_files
+from codefest.evaluation.symbols import normalise, truncate
 from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
-
-from evaluation.bootstrap import confidence_intervals
-from evaluation.metrics.classification import Encoded, f1_measures, precision_at, wipo_measures
-from evaluation.names import mlflow_key
-from evaluation.problems import InvalidSubmission, Problems
-from evaluation.reading import Limits
-from evaluation.scorers import ScoringOptions, scorer_for
-from evaluation.scoring import score_files
-from evaluation.symbols import normalise, truncate
 
 # Three documents, worked by hand below.
 GOLD = [["A01B 1/02", "A01C 5/00"], ["H01M 10/02"], ["G06F 16/00", "G06N 3/00"]]
@@ -136,7 +135,7 @@ def test_pattern_bootstrap_matches_resampling_items() -> None:
     """Drawing counts per distinct pattern is the item bootstrap: same spread as resampling items directly."""
     rng = np.random.default_rng(5)
     scores = (rng.random(2000) < 0.3).astype(float)
-    from evaluation.metrics.base import mean_metric
+    from codefest.evaluation.metrics.base import mean_metric
 
     low, high = confidence_intervals([mean_metric("m", scores)], 2000, 4000, seed=2)["m"]
     naive = np.array([scores[rng.integers(0, 2000, 2000)].mean() for _ in range(4000)])
@@ -410,7 +409,7 @@ def test_every_measure_at_every_level_with_repeats_by_hand() -> None:
 
 
 def test_first_distinct_keeps_order_and_never_merges_too_shallow_guesses() -> None:
-    from evaluation.metrics.classification import PAD, first_distinct
+    from codefest.evaluation.metrics.classification import PAD, first_distinct
 
     codes = np.array([[3, 3, -1, -1, 5], [4, PAD, PAD, PAD, PAD], [2, 1, 2, 1, 0]])
     assert first_distinct(codes, 3).tolist() == [[3, -1, -1], [4, PAD, PAD], [2, 1, 0]]

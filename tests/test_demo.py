@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import LoadedChallenge, load
+from codefest.evaluation.tracking import Tracker, tracking_uri
+from codefest.leaderboard.board import Board, build
+from codefest.shared_datasets.heldout import build as build_challenge
 from mlflow import MlflowClient
 
-from challenges.discovery import LoadedChallenge, load
 from codefest.demo import is_built
-from evaluation.tracking import Tracker, tracking_uri
-from leaderboard.board import Board, build
-from shared_datasets.heldout import build as build_challenge
 from tests.helpers import SMALL, small_copy
 from tests.test_cli import assert_clean_failure
 

@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster
+from codefest.evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from codefest.evaluation.tracking import tracking_uri
+from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 
-from challenges.discovery import load
-from evaluation import roster
-from evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
-from evaluation.tracking import tracking_uri
-from shared_datasets.heldout import build
 from tests.helpers import (
     WRONG_SYMBOL,
     bundle_test_ids,

@@ -9,16 +9,16 @@ import stat
 from pathlib import Path
 
 import pytest
+from codefest.challenges.calendar import opening_day, record_opening, utc_today
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster
+from codefest.evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from codefest.evaluation.tracking import tracking_uri
+from codefest.leaderboard.selection import select_submission
+from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 
-from challenges.calendar import opening_day, record_opening, utc_today
-from challenges.discovery import load
-from codefest.errors import CodefestError
-from evaluation import roster
-from evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
-from evaluation.tracking import tracking_uri
-from leaderboard.selection import select_submission
-from shared_datasets.heldout import build
+from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, right_every, write_challenge
 from tests.test_cli import assert_clean_failure, codefest
 

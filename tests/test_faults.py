@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster, tracking
+from codefest.evaluation.evaluate import PAUSE_AT, PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from codefest.evaluation.tracking import StoreError, storage_problem, tracking_uri
+from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from challenges.discovery import load
-from evaluation import roster, tracking
-from evaluation.evaluate import PAUSE_AT, PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
-from evaluation.tracking import StoreError, storage_problem, tracking_uri
-from shared_datasets.heldout import build
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import assert_clean_failure
 

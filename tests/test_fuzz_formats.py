@@ -18,16 +18,16 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from codefest.evaluation import reading
+from codefest.evaluation.formats.search import read_run
+from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
+from codefest.evaluation.reading import Limits, PublicItems
+from codefest.evaluation.scorers import ScoringOptions, scorer_for
+from codefest.evaluation.scoring import ScoreResult, score_files, validated_items
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from codefest.errors import CodefestError
-from evaluation import reading
-from evaluation.formats.search import read_run
-from evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
-from evaluation.reading import Limits, PublicItems
-from evaluation.scorers import ScoringOptions, scorer_for
-from evaluation.scoring import ScoreResult, score_files, validated_items
+from codefest.core.errors import CodefestError
 
 FUZZ = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

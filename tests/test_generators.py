@@ -7,13 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from shared_datasets.builders import BuildContext
-from shared_datasets.generators.classification import ClassificationOptions, generate
-from shared_datasets.generators.classification import build as build_classification
-from shared_datasets.generators.search import SearchOptions, TopicWriter
-from shared_datasets.generators.search import generate as generate_search
-from shared_datasets.ipc_scheme import PARAPHRASES, load_scheme
+from codefest.shared_datasets.builders import BuildContext
+from codefest.shared_datasets.generators.classification import ClassificationOptions, generate
+from codefest.shared_datasets.generators.classification import build as build_classification
+from codefest.shared_datasets.generators.search import SearchOptions, TopicWriter
+from codefest.shared_datasets.generators.search import generate as generate_search
+from codefest.shared_datasets.ipc_scheme import PARAPHRASES, load_scheme
 
 SYMBOL = re.compile(r"^(?P<subclass>(?P<class>(?P<section>[A-H])\d\d)[A-Z]) (?P<group>\d{1,4})/(?P<sub>\d{2,6})$")
 CONTEXT = BuildContext(base_dir=Path("."))

@@ -10,18 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
-from challenges.discovery import load
-from codefest.cli import app
-from codefest.errors import CodefestError
-from codefest.tasks import TASKS
-from evaluation.challenge import evaluation_signature, public_gold
-from leaderboard.board import build as leaderboard
-from leaderboard.board import current_signature
-from shared_datasets.builders import BuildContext, all_builders
-from shared_datasets.files import sha256_file
-from shared_datasets.heldout import (
+from codefest.challenges.discovery import load
+from codefest.evaluation.challenge import evaluation_signature, public_gold
+from codefest.leaderboard.board import build as leaderboard
+from codefest.leaderboard.board import current_signature
+from codefest.shared_datasets.builders import BuildContext, all_builders
+from codefest.shared_datasets.files import sha256_file
+from codefest.shared_datasets.heldout import (
     DATASET_SEED,
     PUBLIC_LABELS_WARNING,
     SPLIT_SEED,
@@ -30,6 +25,11 @@ from shared_datasets.heldout import (
     pinned_seeds,
     read_vault_manifest,
 )
+from typer.testing import CliRunner
+
+from codefest.cli import app
+from codefest.core.errors import CodefestError
+from codefest.tasks import TASKS
 from tests.helpers import bundled_spec, small_copy, write_challenge
 
 SLUGS = ["ipc-classification", "patent-translation-en-fr", "prior-art-search"]

@@ -23,16 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation import cgroups, jail, pilot_tree, roster
+from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+from codefest.evaluation.sandbox import CODEFEST_ROOT, CodeLimits, CodeRun, isolation_available, run_pilot
+from codefest.evaluation.submissions import fingerprint
+from codefest.evaluation.tracking import tracking_uri
+from codefest.shared_datasets.heldout import build, gold_file
 from mlflow import MlflowClient
 
-from challenges.discovery import load
-from codefest.errors import CodefestError
-from evaluation import cgroups, jail, pilot_tree, roster
-from evaluation.evaluate import Evaluator, evaluate_inbox
-from evaluation.sandbox import CODEFEST_ROOT, CodeLimits, CodeRun, isolation_available, run_pilot
-from evaluation.submissions import fingerprint
-from evaluation.tracking import tracking_uri
-from shared_datasets.heldout import build, gold_file
+from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_sandbox import PREAMBLE as SANDBOX_PREAMBLE
 
@@ -784,7 +784,7 @@ def test_without_writable_cgroups_the_verdict_says_so(
 
 
 def test_groups_left_by_a_killed_codefest_are_removed_by_the_next_run() -> None:
-    make = "from evaluation import cgroups; print(*cgroups.create(2**28, 64, 1).procs_files)"
+    make = "from codefest.evaluation import cgroups; print(*cgroups.create(2**28, 64, 1).procs_files)"
     made = subprocess.run([sys.executable, "-c", make], cwd=CODEFEST_ROOT, capture_output=True, text=True, check=True)
     left = [Path(path).parent for path in made.stdout.split()]  # its maker ended without removing it
     assert left and all(folder.is_dir() for folder in left)

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation.scoring import score_files
+from codefest.evaluation.symbols import Reach, normalise, problem
+from codefest.shared_datasets.heldout import build
 
-from challenges.discovery import load
-from codefest.errors import CodefestError
-from evaluation.scoring import score_files
-from evaluation.symbols import Reach, normalise, problem
-from shared_datasets.heldout import build
+from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 
 
@@ -175,11 +175,10 @@ def test_a_metric_the_labels_cannot_support_refuses_the_build(challenges: Path, 
 
 def test_checked_labels_unpacks_lists_written_as_text_from_any_builder() -> None:
     """Whatever builder returned them (a hub dataset, HUPD), labels are unpacked, normalised and kept main first."""
+    from codefest.challenges.spec import Challenge
+    from codefest.shared_datasets.labels import checked_labels
+    from codefest.shared_datasets.schema import FEATURES
     from datasets import Dataset, DatasetDict
-
-    from challenges.spec import Challenge
-    from shared_datasets.labels import checked_labels
-    from shared_datasets.schema import FEATURES
 
     def split(labels: list[list[str]]) -> Dataset:
         rows = {"id": [f"I{i}" for i in range(len(labels))], "title": [""] * len(labels)}

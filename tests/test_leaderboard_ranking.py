@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from codefest.challenges.calendar import record_opening, utc_today
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster
+from codefest.leaderboard.board import Board, build
+from codefest.leaderboard.selection import select_submission
 
-from challenges.calendar import record_opening, utc_today
-from challenges.discovery import load
-from codefest.errors import CodefestError
-from evaluation import roster
-from leaderboard.board import Board, build
-from leaderboard.selection import select_submission
+from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 from tests.runs import fake_build, record
 

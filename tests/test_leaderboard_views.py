@@ -8,15 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation.tracking import tracking_uri
+from codefest.leaderboard.board import Board, Entry, Score, build
+from codefest.leaderboard.export import as_csv, as_json, cell
+from codefest.leaderboard.page import render
+from codefest.leaderboard.terminal import table
 from mlflow import MlflowClient
 from rich.console import Console
 
-from challenges.discovery import load
-from evaluation.tracking import tracking_uri
-from leaderboard.board import Board, Entry, Score, build
-from leaderboard.export import as_csv, as_json, cell
-from leaderboard.page import render
-from leaderboard.terminal import table
 from tests.events import SLUG, Event
 from tests.helpers import bundle_test_ids, vault_test_labels
 from tests.test_cli import assert_clean_failure, codefest

@@ -14,16 +14,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+import codefest.shared_datasets.loaders  # noqa: F401  (registers the loaders)
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from codefest.shared_datasets.builders import BUILDERS, BuildContext
+from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
 from datasets import Dataset, DatasetDict
 
-import shared_datasets.loaders  # noqa: F401  (registers the loaders)
-from codefest.errors import CodefestError
-from shared_datasets.builders import BUILDERS, BuildContext
-from shared_datasets.schema import CORPUS, FEATURES, SPLITS
+from codefest.core.errors import CodefestError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpora"
 CLEF = {
@@ -169,7 +169,7 @@ def test_local_files_and_hub_exclude_each_other(name: str, local: str) -> None:
 
 
 def test_hupd_application_files_main_symbol_first(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="shared_datasets.loaders"):
+    with caplog.at_level(logging.WARNING, logger="codefest.shared_datasets.loaders"):
         found = items(build("hupd-json", path="hupd/2016"))
     assert sorted(found) == ["14000101", "14000102", "14000103", "14000105"]
     assert found["14000101"]["labels"] == ["G06F0016000000", "G06F0016220000"]
@@ -321,7 +321,7 @@ def test_clef_ip_collection_in_either_format() -> None:
 
 
 def test_clef_ip_topics_and_graded_qrels(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="shared_datasets.loaders"):
+    with caplog.at_level(logging.INFO, logger="codefest.shared_datasets.loaders"):
         found = items(build("clef-ip-trec", **CLEF))
     assert sorted(found) == ["PAC-1", "PAC-2", "PAC-3", "PAC-4", "PAC-5", "PAC-6"]
     assert found["PAC-1"]["qrels"] == [
@@ -391,7 +391,7 @@ def test_clef_ip_bad_qrels_and_topics(tmp_path: Path) -> None:
 
 
 def test_files_classification_from_csv(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="shared_datasets.loaders"):
+    with caplog.at_level(logging.WARNING, logger="codefest.shared_datasets.loaders"):
         found = items(build("files-classification", **GENERIC_CLASSIFICATION))
     assert sorted(found) == [f"WO-2020-00000{n}" for n in (1, 2, 3, 4, 6, 7, 8)]
     assert found["WO-2020-000003"]["labels"] == ["C04B 28/04", "C04B 18/16"]

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import BUNDLED
 
-from challenges.discovery import BUNDLED
 from codefest import __version__
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import codefest

@@ -1,6 +1,6 @@
 import pytest
 
-from codefest.registry import Registry, UnknownKeyError
+from codefest.core.registry import Registry, UnknownKeyError
 from codefest.tasks import METRICS, TASKS, metrics_for
 
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from codefest.evaluation import jail
+from codefest.evaluation.sandbox import CodeLimits, CodeRun, entry_point, isolation_available, run_pilot
 
-from codefest.errors import CodefestError
-from evaluation import jail
-from evaluation.sandbox import CodeLimits, CodeRun, entry_point, isolation_available, run_pilot
+from codefest.core.errors import CodefestError
 
 LIMITS = CodeLimits(wall_time_seconds=20, memory_mb=1024)
 ISOLATED = isolation_available()
@@ -140,7 +140,7 @@ def test_the_copy_leaves_out_version_control_and_environments(tmp_path: Path, in
 def test_without_isolation_the_result_says_so(
     tmp_path: Path, inputs: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("evaluation.sandbox.isolation_available", lambda: False)
+    monkeypatch.setattr("codefest.evaluation.sandbox.isolation_available", lambda: False)
     result = run(tmp_path, SUCCESS, inputs)
     assert result.status == "ok"
     assert result.isolated is False

@@ -11,16 +11,16 @@ from pathlib import Path
 import ir_measures
 import numpy as np
 import pytest
+from codefest.evaluation.bootstrap import confidence_intervals
+from codefest.evaluation.formats.search import read_qrels, read_run
+from codefest.evaluation.metrics.search import MEASURES, REL, pres, search_metrics
+from codefest.evaluation.problems import InvalidSubmission, Problems
+from codefest.evaluation.reading import Limits, PublicItems
+from codefest.evaluation.scorers import ScoringOptions, scorer_for
+from codefest.evaluation.scoring import validated_items
+from codefest.evaluation.tasks.search import SearchScorer
 
-from codefest.errors import CodefestError
-from evaluation.bootstrap import confidence_intervals
-from evaluation.formats.search import read_qrels, read_run
-from evaluation.metrics.search import MEASURES, REL, pres, search_metrics
-from evaluation.problems import InvalidSubmission, Problems
-from evaluation.reading import Limits, PublicItems
-from evaluation.scorers import ScoringOptions, scorer_for
-from evaluation.scoring import validated_items
-from evaluation.tasks.search import SearchScorer
+from codefest.core.errors import CodefestError
 
 CLI_MEASURES = "AP nDCG@10 R@100 P@10 RR"
 CLI_NAMES = {"AP": "map", "nDCG@10": "ndcg@10", "R@100": "recall@100", "P@10": "p@10", "RR": "rr"}
@@ -537,13 +537,13 @@ def test_the_level_is_an_option_of_the_command_and_in_the_signature(tmp_path: Pa
     ],
 )
 def test_clef_ip_qrels_lines_load_as_they_are(line: str, expected: tuple[str, str, int]) -> None:
-    from shared_datasets.loaders.clef_ip import qrel_cells
+    from codefest.shared_datasets.loaders.clef_ip import qrel_cells
 
     assert qrel_cells(line.split(), "qrels, line 1") == expected
 
 
 def test_clef_ip_qrels_with_a_language_column_load(tmp_path: Path) -> None:
-    from shared_datasets.loaders.clef_ip import read_qrels as read_clef_ip_qrels
+    from codefest.shared_datasets.loaders.clef_ip import read_qrels as read_clef_ip_qrels
 
     path = write(tmp_path, "PAC_qrels.txt", "# CLEF-IP 2010\nPAC-1 0 EP-1 1 EN\nPAC-1 0 EP-2 0 DE\nPAC-9 0 EP-3 1 FR\n")
     qrels: dict = {}
@@ -552,7 +552,7 @@ def test_clef_ip_qrels_with_a_language_column_load(tmp_path: Path) -> None:
 
 
 def test_a_fifth_clef_ip_field_that_is_no_language_is_refused() -> None:
-    from shared_datasets.loaders.clef_ip import qrel_cells
+    from codefest.shared_datasets.loaders.clef_ip import qrel_cells
 
     with pytest.raises(CodefestError, match="the fifth field '7' is not a language code"):
         qrel_cells(["PAC-1", "0", "EP-1", "1", "7"], "qrels, line 1")

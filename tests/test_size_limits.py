@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from codefest.evaluation import reading
+from codefest.evaluation.formats.search import read_run
+from codefest.evaluation.problems import InvalidSubmission, Problems
+from codefest.evaluation.reading import Limits, PublicItems
+from codefest.evaluation.scorers import ScoringOptions, scorer_for
+from codefest.evaluation.scoring import score_files
+from codefest.evaluation.symbols import normalise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from evaluation import reading
-from evaluation.formats.search import read_run
-from evaluation.problems import InvalidSubmission, Problems
-from evaluation.reading import Limits, PublicItems
-from evaluation.scorers import ScoringOptions, scorer_for
-from evaluation.scoring import score_files
-from evaluation.symbols import normalise
 
 MB = 1_000_000
 GIB = 2**30

@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from codefest.challenges.discovery import load
+from codefest.evaluation import roster
+from codefest.evaluation.scoring import score_files
+from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 
-from challenges.discovery import load
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
 from codefest.scaffold import TEMPLATES, bake, parse_answers
-from evaluation import roster
-from evaluation.scoring import score_files
-from shared_datasets.heldout import build
 from tests.test_cli import assert_clean_failure, codefest
 
 CHALLENGE = {
@@ -130,7 +130,7 @@ def test_the_baseline_trains_on_the_bundled_challenge_and_predicts_valid_files(p
 
 
 def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, workspace: Path) -> None:
-    from evaluation.evaluate import Evaluator
+    from codefest.evaluation.evaluate import Evaluator
 
     pilot = bake("search", tmp_path, no_input=True, answers={"codefest_home": str(workspace)})
     roster.add(workspace, ["fresh-pilot"])

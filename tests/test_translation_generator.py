@@ -10,13 +10,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import re
 from pathlib import Path
 
+import codefest.shared_datasets.generators.translation as tr
 import pytest
+from codefest.shared_datasets.builders import BUILDERS, BuildContext
+from codefest.shared_datasets.generators.common import GeneratorOptions
+from codefest.shared_datasets.generators.translation import Phrase
 from datasets import DatasetDict
-
-import shared_datasets.generators.translation as tr
-from shared_datasets.builders import BUILDERS, BuildContext
-from shared_datasets.generators.common import GeneratorOptions
-from shared_datasets.generators.translation import Phrase
 
 NAME = "synthetic-patent-en-fr"
 LEX = tr.load_lexicon()

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sacrebleu
+from codefest.evaluation.bootstrap import confidence_intervals
+from codefest.evaluation.formats.translation import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
+from codefest.evaluation.metrics.translation import metric_signatures, translation_metrics
+from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
+from codefest.evaluation.reading import Limits
+from codefest.evaluation.scorers import SCORERS, ScoringOptions, scorer_for
+from codefest.evaluation.scoring import validated_items
+from codefest.evaluation.tasks.translation import TranslationScorer
 from sacrebleu.metrics import BLEU
 
-from codefest.errors import CodefestError
-from evaluation.bootstrap import confidence_intervals
-from evaluation.formats.translation import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
-from evaluation.metrics.translation import metric_signatures, translation_metrics
-from evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
-from evaluation.reading import Limits
-from evaluation.scorers import SCORERS, ScoringOptions, scorer_for
-from evaluation.scoring import validated_items
-from evaluation.tasks.translation import TranslationScorer
+from codefest.core.errors import CodefestError
 
 # (French references, a system's translation); the English sources do not enter the scores.
 PAIRS: list[tuple[list[str], str]] = [

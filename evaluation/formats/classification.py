@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codefest.errors import CodefestError
-from evaluation.problems import Problems, listing, shown
-from evaluation.reading import Limits, PublicItems, csv_rows, jsonl_objects, read_test_items
-from evaluation.symbols import normalise
+from codefest.evaluation.problems import Problems, listing, shown
+from codefest.evaluation.reading import Limits, PublicItems, csv_rows, jsonl_objects, read_test_items
+from codefest.evaluation.symbols import normalise
+
+from codefest.core.errors import CodefestError
 
 MAX_LABELS = 100
 EXAMPLE = '{"id": "APP-0000042", "labels": ["H01M 10/02", "H01M 4/00"], "scores": [0.9, 0.4]}'

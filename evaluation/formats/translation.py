@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefest.errors import CodefestError
-from evaluation.problems import Problems, cut, listing
-from evaluation.reading import Limits, PublicItems, jsonl_objects, read_test_items
+from codefest.evaluation.problems import Problems, cut, listing
+from codefest.evaluation.reading import Limits, PublicItems, jsonl_objects, read_test_items
+
+from codefest.core.errors import CodefestError
 
 PREDICTION_KEYS = ("id", "translation")
 MIN_LENGTH_LIMIT = 1000  # characters a translation may always have ...

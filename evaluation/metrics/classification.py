@@ -8,19 +8,18 @@ subclass level. A symbol shallower than the level is a guess that matches nothin
 - three guesses: the main symbol's category is among the first three predicted;
 - all categories: the first predicted category is any gold symbol's (main or further).
 Precision@k takes the first k distinct predicted main groups the same way; F1 compares sets of main groups.
-A metric at a level that no gold label reaches is not computable (see `evaluation.symbols.Reach`): it is reported
-with its reason and NaN, never as a 0 that no submission could improve.
+A metric at a level that no gold label reaches is not computable (see `codefest.evaluation.symbols.Reach`): it is
+reported with its reason and NaN, never as a 0 that no submission could improve.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from codefest.evaluation.metrics.base import ItemStats, mean_metric
+from codefest.evaluation.symbols import LEVELS, SET_LEVEL, Reach, truncate
 from scipy import sparse
 from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
-
-from evaluation.metrics.base import ItemStats, mean_metric
-from evaluation.symbols import LEVELS, SET_LEVEL, Reach, truncate
 
 __all__ = ["SET_LEVEL", "Encoded", "f1_measures", "precision_at", "wipo_measures"]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from codefest.evaluation.metrics.base import ItemStats
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 
-from codefest.errors import CodefestError
-from evaluation.metrics.base import ItemStats
+from codefest.core.errors import CodefestError
 
 DEFAULT_TOKENIZER = "13a"
 TOKENIZERS = {"ja": "ja-mecab", "zh": "zh", "ko": "ko-mecab"}  # primary language subtag -> BLEU tokenizer

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import sklearn
-
-from evaluation.formats.classification import Prediction, gold_items, read_gold, read_inputs, read_predictions
-from evaluation.metrics.base import ItemStats
-from evaluation.metrics.classification import SET_LEVEL, Encoded, f1_measures, precision_at, wipo_measures
-from evaluation.problems import Problems
-from evaluation.reading import Limits, PublicItems
-from evaluation.scorers import SCORERS, ScoringOptions
+from codefest.evaluation.formats.classification import Prediction, gold_items, read_gold, read_inputs, read_predictions
+from codefest.evaluation.metrics.base import ItemStats
+from codefest.evaluation.metrics.classification import SET_LEVEL, Encoded, f1_measures, precision_at, wipo_measures
+from codefest.evaluation.problems import Problems
+from codefest.evaluation.reading import Limits, PublicItems
+from codefest.evaluation.scorers import SCORERS, ScoringOptions
 
 
 def chosen(prediction: Prediction, options: ScoringOptions) -> list[str]:

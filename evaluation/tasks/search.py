@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import ir_measures
-
-from evaluation.formats.search import Ignored, Qrels, Run, gold_items, read_inputs, read_qrels, read_run
-from evaluation.metrics.base import ItemStats
-from evaluation.metrics.search import search_metrics
-from evaluation.problems import Problems
-from evaluation.reading import Limits, PublicItems
-from evaluation.scorers import SCORERS, ScoringOptions
+from codefest.evaluation.formats.search import Ignored, Qrels, Run, gold_items, read_inputs, read_qrels, read_run
+from codefest.evaluation.metrics.base import ItemStats
+from codefest.evaluation.metrics.search import search_metrics
+from codefest.evaluation.problems import Problems
+from codefest.evaluation.reading import Limits, PublicItems
+from codefest.evaluation.scorers import SCORERS, ScoringOptions
 
 
 class SearchScorer:

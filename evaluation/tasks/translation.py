@@ -5,13 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import sacrebleu
-
-from evaluation.formats.translation import TranslationGold, gold_items, read_gold, read_inputs, read_predictions
-from evaluation.metrics.base import ItemStats
-from evaluation.metrics.translation import metric_signatures, tokenizer_for, translation_metrics
-from evaluation.problems import Problems
-from evaluation.reading import Limits, PublicItems
-from evaluation.scorers import SCORERS, ScoringOptions
+from codefest.evaluation.formats.translation import (
+    TranslationGold,
+    gold_items,
+    read_gold,
+    read_inputs,
+    read_predictions,
+)
+from codefest.evaluation.metrics.base import ItemStats
+from codefest.evaluation.metrics.translation import metric_signatures, tokenizer_for, translation_metrics
+from codefest.evaluation.problems import Problems
+from codefest.evaluation.reading import Limits, PublicItems
+from codefest.evaluation.scorers import SCORERS, ScoringOptions
 
 
 class TranslationScorer:

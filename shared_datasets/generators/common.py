@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from codefest.shared_datasets.builders import BuilderOptions
+from codefest.shared_datasets.schema import FEATURES
+from codefest.shared_datasets.splits import three_way
 from datasets import Dataset, DatasetDict
 from pydantic import Field
-
-from shared_datasets.builders import BuilderOptions
-from shared_datasets.schema import FEATURES
-from shared_datasets.splits import three_way
 
 MAX_SIZE = 1_000_000
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.generators import patent_text
+from codefest.shared_datasets.generators.classification import DocumentSampler
+from codefest.shared_datasets.generators.common import GeneratorOptions
+from codefest.shared_datasets.ipc_scheme import MODIFIERS, PARAPHRASES, Scheme, Subclass, load_scheme
+from codefest.shared_datasets.schema import CORPUS, FEATURES
+from codefest.shared_datasets.splits import three_way
 from datasets import Dataset, DatasetDict
 from pydantic import Field, model_validator
-
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.generators import patent_text
-from shared_datasets.generators.classification import DocumentSampler
-from shared_datasets.generators.common import GeneratorOptions
-from shared_datasets.ipc_scheme import MODIFIERS, PARAPHRASES, Scheme, Subclass, load_scheme
-from shared_datasets.schema import CORPUS, FEATURES
-from shared_datasets.splits import three_way
 
 HIGHLY_RELEVANT, RELEVANT, JUDGED_NOT_RELEVANT = 2, 1, 0
 DOCS_PER_TOPIC = 16  # the collection needs room for background art beyond each topic's judged documents

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
-
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.generators.common import GeneratorOptions, split_rows
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.generators.common import GeneratorOptions, split_rows
 
 if TYPE_CHECKING:
     from datasets import DatasetDict

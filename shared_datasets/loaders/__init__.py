@@ -1,3 +1,3 @@
 """Loaders for real corpora in their own formats, through `datasets`; importing registers them."""
 
-from shared_datasets.loaders import bigpatent, clef_ip, generic, hupd, parapat  # noqa: F401
+from codefest.shared_datasets.loaders import bigpatent, clef_ip, generic, hupd, parapat  # noqa: F401

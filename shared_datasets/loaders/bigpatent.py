@@ -10,12 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from datasets import DatasetDict
-from pydantic import Field
-
-from codefest.errors import CodefestError
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.loaders.files import (
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.loaders.files import (
     POOLED,
     LoaderOptions,
     Record,
@@ -31,7 +27,11 @@ from shared_datasets.loaders.files import (
     split_folders,
     text_field,
 )
-from shared_datasets.schema import FEATURES
+from codefest.shared_datasets.schema import FEATURES
+from datasets import DatasetDict
+from pydantic import Field
+
+from codefest.core.errors import CodefestError
 
 NAME = "bigpatent"
 SECTIONS = frozenset("abcdefghy")

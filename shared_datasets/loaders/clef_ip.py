@@ -12,13 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict
-from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
-from codefest.errors import CodefestError
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.loaders.files import (
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.loaders.files import (
     LoaderOptions,
     SplitFiles,
     check_split_files,
@@ -35,7 +30,12 @@ from shared_datasets.loaders.files import (
     split_file_lists,
     text_field,
 )
-from shared_datasets.schema import CORPUS, FEATURES
+from codefest.shared_datasets.schema import CORPUS, FEATURES
+from datasets import Dataset, DatasetDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from codefest.core.errors import CodefestError
 
 NAME = "clef-ip-trec"
 COLLECTION_PATTERNS = ("*.jsonl", "*.json", "*.gz", "*.sgml", "*.sgm", "*.trec", "*.txt", "*.xml")

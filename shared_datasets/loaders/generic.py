@@ -13,14 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from datasets import Dataset, DatasetDict, load_dataset
-from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
-from codefest.errors import CodefestError
-from codefest.registry import nearest, unknown_key_message
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.loaders.files import (
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.loaders.files import (
     POOLED,
     LoaderOptions,
     SplitFiles,
@@ -38,7 +32,13 @@ from shared_datasets.loaders.files import (
     split_file_lists,
     unique,
 )
-from shared_datasets.schema import CORPUS, FEATURES
+from codefest.shared_datasets.schema import CORPUS, FEATURES
+from datasets import Dataset, DatasetDict, load_dataset
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from codefest.core.errors import CodefestError
+from codefest.core.registry import nearest, unknown_key_message
 
 Format = Literal["csv", "tsv", "json", "parquet"]
 EXTENSIONS: dict[str, Format] = {

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from datasets import DatasetDict
-from pydantic import Field
-
-from codefest.errors import CodefestError
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.loaders.files import (
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.loaders.files import (
     POOLED,
     LoaderOptions,
     arrange,
@@ -29,7 +25,11 @@ from shared_datasets.loaders.files import (
     text_field,
     unique,
 )
-from shared_datasets.schema import FEATURES
+from codefest.shared_datasets.schema import FEATURES
+from datasets import DatasetDict
+from pydantic import Field
+
+from codefest.core.errors import CodefestError
 
 NAME = "hupd-json"
 LABEL_FIELDS = {"ipc": ("main_ipcr_label", "ipcr_labels"), "cpc": ("main_cpc_label", "cpc_labels")}

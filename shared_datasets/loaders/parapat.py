@@ -14,13 +14,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from datasets import DatasetDict
-from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
-
-from codefest.errors import CodefestError
-from shared_datasets.builders import BuildContext, builder
-from shared_datasets.loaders.files import (
+from codefest.shared_datasets.builders import BuildContext, builder
+from codefest.shared_datasets.loaders.files import (
     POOLED,
     LoaderOptions,
     arrange,
@@ -31,7 +26,12 @@ from shared_datasets.loaders.files import (
     resolve,
     rows_to_dataset,
 )
-from shared_datasets.schema import FEATURES
+from codefest.shared_datasets.schema import FEATURES
+from datasets import DatasetDict
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from codefest.core.errors import CodefestError
 
 NAME = "parapat-tsv"
 SKIP_REASON = "empty source or target"

@@ -25,8 +25,8 @@ SAMPLE = dict(
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A public bundle and its vault, written the way `codefest data build` writes them."""
-    from shared_datasets.builders import BuildContext, all_builders
-    from shared_datasets.heldout import write_splits
+    from codefest.shared_datasets.builders import BuildContext, all_builders
+    from codefest.shared_datasets.heldout import write_splits
 
     name, options, _ = SAMPLE[TASK]
     builder = all_builders().get(name)
@@ -39,7 +39,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def score(gold: Path, predictions: Path, metric: str) -> float:
-    from evaluation.scoring import score_files
+    from codefest.evaluation.scoring import score_files
 
     return score_files(TASK, gold, predictions, resamples=0).metrics[metric].value
 

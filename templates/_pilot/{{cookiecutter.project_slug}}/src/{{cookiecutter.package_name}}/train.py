@@ -29,9 +29,9 @@ def fit(bundle: Bundle, model_dir: Path) -> tuple[Model, float]:
 
 def dev_scores(model: Model, bundle: Bundle, folder: Path) -> dict[str, float]:
     """The challenge's metrics on dev, from the framework's harness (the same code the organisers run)."""
-    from challenges.discovery import load
-    from evaluation.challenge import options_for
-    from evaluation.scoring import score_files
+    from codefest.challenges.discovery import load
+    from codefest.evaluation.challenge import options_for
+    from codefest.evaluation.scoring import score_files
 
     spec = load(CHALLENGE).spec
     gold = bundle.folder / ("dev.qrels" if TASK == "search" else "dev.jsonl")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="the challenge's public bundle folder")
     parser.add_argument("--model-dir", type=Path, default=MODELS)
     args = parser.parse_args(argv)
-    from evaluation.names import mlflow_key
+    from codefest.evaluation.names import mlflow_key
 
     from . import tracking
 

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from codefest.errors import CodefestError
+from codefest.core.errors import CodefestError
 
 T = TypeVar("T")
 

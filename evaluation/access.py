@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codefest.evaluation.mlflow_server import LEAN, mlflow_server
+
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
-from codefest.ui import LEAN, mlflow_server
 
 stay_offline()
 

@@ -34,7 +34,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.server.auth.config import read_auth_config
 from typer.testing import CliRunner, Result
 
-from codefest.access_cli import app
+from codefest.cli.access import app
 from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, right_every, write_challenge
 

@@ -1,4 +1,4 @@
-"""The MLflow UI over the workspace's store, on localhost, lean: one worker and no job runner (see DESIGN.md)."""
+"""`mlflow server` as codefest starts it: lean (one worker, no job runner), and stopped as a whole."""
 
 from __future__ import annotations
 

@@ -1,0 +1,81 @@
+"""The `codefest` command: one entry point for organisers, office developers and participants.
+
+Each command group lives in its own module; this one only assembles them, and turns a CodefestError into a
+message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from codefest.cli import access, boards, challenges, data, demo, pilots, scoring, submissions, teams, ui
+from codefest.cli.common import err, out
+from codefest.console import tagged
+from codefest.core.errors import CodefestError
+from codefest.core.offline import stay_offline
+from codefest.core.workspace import home
+
+stay_offline()
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__.split("\n")[0])
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from codefest import __version__
+
+        out.print(f"codefest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print codefest's version and exit.")
+    ] = False,
+) -> None:
+    """Run a code fest of AI pilot projects for IP offices."""
+
+
+app.add_typer(challenges.app, name="challenges")
+app.add_typer(data.app, name="data")
+app.add_typer(access.app, name="access")
+app.add_typer(teams.app, name="teams")
+for command in (
+    scoring.score,
+    submissions.evaluate,
+    pilots.new,
+    boards.leaderboard,
+    submissions.select,
+    ui.ui,
+    demo.demo,
+):
+    app.command()(command)
+
+
+def _private_and_printable() -> None:
+    """What codefest creates is its user's alone (the store holds private scores, the auth database password hashes);
+    a name that is not valid UTF-8 (a file in an inbox) is printed escaped rather than crashing the output."""
+    os.umask(0o077)
+    workspace = home()
+    if workspace.is_dir() and workspace.stat().st_mode & 0o077:
+        with contextlib.suppress(OSError):  # read-only: each command that writes says so itself
+            workspace.chmod(0o700)  # made by an earlier version or by hand: nobody else may look in
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def main() -> None:
+    _private_and_printable()
+    try:
+        app()
+    except CodefestError as problem:
+        err.print(tagged("error:", "red", problem.render()))
+        sys.exit(2)

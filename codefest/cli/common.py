@@ -1,0 +1,17 @@
+"""What every command group shares: the two consoles and how paths are shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codefest import console
+
+out = console.make()
+err = console.make(stderr=True)
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,101 @@
+"""`codefest score`: a participant's own scoring, against public labels or a gold file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from codefest.cli.common import err, out
+from codefest.core.errors import CodefestError
+
+if TYPE_CHECKING:
+    from codefest.evaluation.scorers import ScoringOptions
+
+
+def score(
+    slug: Annotated[str | None, typer.Argument(help="A challenge, to score against its public labels.")] = None,
+    file: Annotated[Path | None, typer.Argument(help="Predictions to score against the challenge.")] = None,
+    split: Annotated[str, typer.Option(help="The challenge's public split with labels: dev or train.")] = "dev",
+    task: Annotated[str | None, typer.Option(help="Standalone: classification, translation or search.")] = None,
+    gold: Annotated[Path | None, typer.Option(help="Standalone: the gold file.")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="Standalone: the predictions file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap.")] = 12345,
+    top_k: Annotated[int | None, typer.Option(min=1, help="Classification: symbols counted by precision/F1.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Classification: count symbols scored at least this.")] = None,
+    target_lang: Annotated[str | None, typer.Option(help="Translation: target language (picks the tokenizer).")] = None,
+    depth: Annotated[int | None, typer.Option(min=1, help="Search: most documents per topic.")] = None,
+    level: Annotated[
+        int | None, typer.Option(min=1, help="Search: the least grade counted relevant (trec_eval -l).")
+    ] = None,
+) -> None:
+    """Score predictions against a challenge's dev labels (SLUG FILE) or a gold file (--task --gold --predictions)."""
+    from codefest.evaluation.problems import InvalidSubmission
+    from codefest.evaluation.scoring import score_files
+
+    if task is not None:
+        if gold is None or predictions is None or slug is not None:
+            raise CodefestError(
+                "standalone scoring needs --task, --gold and --predictions, and no challenge",
+                "codefest score --task search --gold qrels.txt --predictions run.txt",
+            )
+        from codefest.evaluation.scorers import ScoringOptions, scorer_for
+
+        scorer_for(task)  # an unknown task fails here, naming the valid ones
+        base, provenance, only, target = ScoringOptions(lenient=True), {"gold": _short_hash(gold)}, None, predictions
+    else:
+        if slug is None or file is None:
+            raise CodefestError(
+                "give a challenge and a predictions file, or --task with --gold and --predictions",
+                "codefest score ipc-classification predictions.jsonl --split dev",
+            )
+        from codefest.challenges.discovery import load
+        from codefest.core.workspace import home
+        from codefest.evaluation.challenge import options_for, public_gold
+
+        spec = load(slug).spec
+        task, base = spec.task, options_for(spec)
+        gold, provenance = public_gold(spec, split, home())
+        only, target = [m.name for m in spec.metrics], file
+    options = _override(
+        base, top_k=top_k, threshold=threshold, target_language=target_lang, ranking_depth=depth, relevance_level=level
+    )
+    try:
+        result = score_files(
+            task, gold, target, options, resamples=bootstrap, seed=seed, provenance=provenance, only=only
+        )
+    except InvalidSubmission as invalid:  # scoring one's own file: no quota to speak of
+        raise CodefestError(invalid.problem, "correct the file and score it again") from None
+    for warning in result.warnings:  # paths and lines are the user's text: printed as they are
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, emoji=False)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    table = Table("metric", "value", "95% interval", title=f"{task}: {result.n_items} items")
+    reasons = result.not_computable()
+    for name, value in result.metrics.items():
+        if name in reasons:
+            table.add_row(name, reasons[name], "")  # our own text, without markup
+            continue
+        table.add_row(name, f"{value.value:.4f}", f"[{value.ci_low:.4f}, {value.ci_high:.4f}]")
+    out.print(table)
+    out.print(f"signature: {result.signature}", highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def _override(base: ScoringOptions, **changes: object) -> ScoringOptions:
+    """The challenge's (or default) options, with what was given on the command line."""
+    return replace(base, **{key: value for key, value in changes.items() if value is not None})
+
+
+def _short_hash(path: Path) -> str:
+    from codefest.shared_datasets.files import sha256_file
+
+    if not path.is_file():
+        raise CodefestError(f"gold file {path} not found", "give the path of the reference file")
+    return sha256_file(path)[:12]

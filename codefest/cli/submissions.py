@@ -1,0 +1,89 @@
+"""`codefest evaluate` and `codefest select`: the organisers' side of a submission."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from codefest.cli.common import err, out
+from codefest.console import tagged
+from codefest.core.errors import CodefestError, printable
+
+if TYPE_CHECKING:
+    from codefest.evaluation.evaluate import Outcome
+
+
+def evaluate(
+    slug: Annotated[str, typer.Argument(help="The challenge.")],
+    team: Annotated[str | None, typer.Option(help="The submitting team.")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="A predictions file for the test set.")] = None,
+    code: Annotated[Path | None, typer.Option(help="A pilot folder to run in the sandbox (code submission).")] = None,
+    inbox: Annotated[Path | None, typer.Option(help="A folder with one folder per team; new entries only.")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="The organisers' baseline: marked, unranked.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Evaluate outside the open phases (recorded).")] = False,
+) -> None:
+    """Evaluate submissions on the test set (organisers): public and private scores, recorded in MLflow."""
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import home
+    from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+
+    given = [x is not None for x in (predictions, code, inbox)]
+    if sum(given) != 1 or (inbox is None and team is None) or (inbox is not None and team is not None):
+        raise CodefestError(
+            "give --team with --predictions or --code, or give --inbox alone",
+            f"codefest evaluate {slug} --team office-a --predictions test-predictions.jsonl",
+        )
+    with err.status(f"{slug}: starting") as status:
+        evaluator = Evaluator(load(slug), home(), lambda step: status.update(f"{slug}: {step}"))
+        if inbox is not None:
+            outcomes = evaluate_inbox(evaluator, inbox)
+        elif code is not None:
+            outcomes = [evaluator.code(str(team), code, baseline=baseline, force=force)]
+        else:
+            path: Path = predictions  # type: ignore[assignment]
+            outcomes = [evaluator.predictions(str(team), path, baseline=baseline, force=force)]
+    if evaluator.warning:
+        err.print(tagged("warning:", "yellow", evaluator.warning))
+    for outcome in outcomes:
+        _show_outcome(evaluator.spec.primary_metric, outcome)
+    if inbox is None and not outcomes[0].ok:
+        raise typer.Exit(2)
+
+
+def _show_outcome(primary: str, outcome: Outcome) -> None:
+    colour = "green" if outcome.ok else "red"
+    source = printable(outcome.source)
+    err.print(tagged(outcome.status, colour, f"{printable(outcome.team)}: {source}"))
+    for flag in outcome.flags:
+        err.print(tagged("for the organisers:", "yellow", flag))
+    if outcome.public:
+        table = Table("metric (public part)", "value", "95% interval")
+        for name, value in outcome.public.items():
+            label = f"{name} (primary)" if name == primary else name
+            table.add_row(label, f"{value.value:.4f}", f"[{value.ci_low:.4f}, {value.ci_high:.4f}]")
+        out.print(table)
+    target = out if outcome.ok else err
+    target.print(outcome.message, highlight=False, markup=False)
+    if outcome.run_id:
+        target.print(f"MLflow run: {outcome.run_id}", highlight=False)
+    if outcome.quota and outcome.status != "scored":  # a scored outcome's message already says it
+        target.print(outcome.quota.describe(), highlight=False)
+
+
+def select(
+    slug: Annotated[str, typer.Argument(help="The challenge.")],
+    run_id: Annotated[str, typer.Argument(help="The MLflow run of the submission to rank.")],
+    team: Annotated[str, typer.Option(help="The team the submission belongs to.")],
+    force: Annotated[bool, typer.Option("--force", help="Select outside the open phases (recorded).")] = False,
+) -> None:
+    """Record a team's chosen final submission (challenges with final_submission: selected)."""
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import home
+    from codefest.leaderboard.selection import select_submission
+
+    spec = load(slug).spec
+    message = select_submission(spec, home(), team, run_id, force=force)
+    out.print(message, highlight=False, markup=False)

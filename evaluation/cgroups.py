@@ -120,8 +120,9 @@ class RunGroup:
         """Where a process writes its pid to join the run's group (in every hierarchy)."""
         return sorted({str(folder / "cgroup.procs") for folder in self.folders.values()})
 
-    def _folder(self, controller: str) -> Path | None:
-        return self.folders.get("" if self.version == 2 else controller)
+    def _folder(self, controller: str) -> Path:
+        """The folder of memory, pids or cpu: create() refuses a group without them."""
+        return self.folders["" if self.version == 2 else controller]
 
     def limit(self, memory_bytes: int, tasks: int, cpus: float) -> None:
         memory, pids, cpu = (self._folder(name) for name in ("memory", "pids", "cpu"))
@@ -141,15 +142,16 @@ class RunGroup:
         _write(cpu / "cpu.cfs_quota_us", str(quota))
 
     def usage(self) -> Usage:
-        memory, cpu = self._folder("memory"), self._folder("cpu" if self.version == 2 else "cpuacct")
+        memory = self._folder("memory")
         if self.version == 2:
             peak = _read(memory / "memory.peak")  # Linux 5.19 and later
-            used = _field(_read(cpu / "cpu.stat"), "usage_usec")
+            used = _field(_read(self._folder("cpu") / "cpu.stat"), "usage_usec")
             oom = _field(_read(memory / "memory.events"), "oom_kill")
             seconds = None if used is None else used / 1e6
         else:
             peak = _read(memory / "memory.max_usage_in_bytes")
-            used_ns = _read(cpu / "cpuacct.usage") if cpu else None
+            cpuacct = self.folders.get("cpuacct")  # v1's cpu time: a controller of its own, which may be missing
+            used_ns = _read(cpuacct / "cpuacct.usage") if cpuacct else None
             oom = _field(_read(memory / "memory.oom_control"), "oom_kill")
             seconds = int(used_ns) / 1e9 if used_ns and used_ns.strip().isdigit() else None
         peak_bytes = int(peak) if peak and peak.strip().isdigit() else None

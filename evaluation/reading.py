@@ -130,7 +130,7 @@ _BUFFER = 1 << 16  # bytes read from the file at a time; runs of blank lines are
 
 def _open(path: Path) -> io.BufferedReader:
     """The file, read through a large buffer that _lines looks into (a seam for tests that count what is read)."""
-    return path.open("rb", buffering=_BUFFER)
+    return io.BufferedReader(io.FileIO(path), _BUFFER)  # what open(path, "rb", buffering=_BUFFER) builds, typed
 
 
 def _decoded(number: int, raw: bytes, problems: Problems, limits: Limits) -> str | None:
@@ -167,7 +167,7 @@ _NOT_SPACE = re.compile(r"\S")  # what str.strip() keeps
 
 def _blank_prefix(ahead: bytes, limit: int) -> int:
     """The bytes of the whole blank lines that `ahead` starts with, each within `limit` bytes; 0 if none."""
-    region = ahead[: _SPACE_BYTES.match(ahead, 0, limit + 1).end()]  # type: ignore[union-attr]  (* always matches)
+    region = ahead[: _SPACE_BYTES.match(ahead, 0, limit + 1).end()]  # type: ignore[union-attr]  # `*` always matches
     if not region.isascii():
         try:
             text = region.decode("utf-8")

@@ -107,8 +107,8 @@ def generate(options: SearchOptions) -> tuple[dict[str, list[Any]], dict[str, li
     order = list(range(len(documents)))
     rng.shuffle(order)  # document ids must not reveal which topic a document was written for
     doc_id = {index: f"DOC-{position + 1:07d}" for position, index in enumerate(order)}
-    for judged in judgements:
-        topics["qrels"].append([{"doc_id": doc_id[i], "relevance": grade} for grade, i in judged])
+    for graded in judgements:
+        topics["qrels"].append([{"doc_id": doc_id[i], "relevance": grade} for grade, i in graded])
     corpus: dict[str, list[Any]] = {"id": [], "title": [], "abstract": []}
     for position, index in enumerate(order):
         corpus["id"].append(f"DOC-{position + 1:07d}")

@@ -957,6 +957,7 @@ class Writer:
 
     def control_method(self) -> Pair:
         verbs = self.lex.verbs
+        target: Phrase | Measured
         if self.random() < 0.5:
             goal, target = self.pick(verbs["quantity"]), self.measured()
         else:

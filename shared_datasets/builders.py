@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from datasets import DatasetDict
 
 CARDS = Path(__file__).parent / "cards"
+BUILDER_PACKAGES = ("codefest.shared_datasets.generators", "codefest.shared_datasets.loaders")
 
 
 class BuilderOptions(BaseModel):
@@ -77,10 +80,9 @@ def builder(
 
 
 def all_builders() -> Registry[Builder]:
-    """The registry with every bundled generator and loader registered (importing them registers them)."""
-    import codefest.shared_datasets.generators.classification
-    import codefest.shared_datasets.generators.search
-    import codefest.shared_datasets.generators.translation
-    import codefest.shared_datasets.loaders  # noqa: F401
-
+    """The registry with every bundled generator and loader registered: each module of the two folders registers its
+    own, so a new builder is a new file, and this module never imports the builders that import it."""
+    for package in BUILDER_PACKAGES:
+        for found in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            importlib.import_module(f"{package}.{found.name}")
     return BUILDERS

@@ -14,17 +14,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-import codefest.shared_datasets.loaders  # noqa: F401  (registers the loaders)
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from codefest.shared_datasets.builders import BUILDERS, BuildContext
+from codefest.shared_datasets.builders import BuildContext, all_builders
 from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
 from datasets import Dataset, DatasetDict
 
 from codefest.core.errors import CodefestError
 
+BUILDERS = all_builders()
 FIXTURES = Path(__file__).parent / "fixtures" / "corpora"
 CLEF = {
     "collection": "clef_ip/collection.jsonl",

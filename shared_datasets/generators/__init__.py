@@ -1,1 +1,1 @@
-"""Bundled generators of patent-like data, one module per task (`builders.all_builders` registers them)."""
+"""Bundled generators of patent-like data, one module per task (`builders.all_builders` imports each)."""

@@ -17,11 +17,19 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def fast(session: nox.Session) -> None:
+    """The everyday subset of the tests: `pytest -m 'not slow'` (`nox -s tests` runs them all)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "not slow", *session.posargs, env=OFFLINE)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff."""
-    session.install("ruff")
+    """Check style and formatting with ruff, and types with mypy (scripts/typecheck.py)."""
+    session.install("-e", ".[dev]")  # mypy reads the types of codefest's dependencies
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("python", "scripts/typecheck.py")
 
 
 @nox.session

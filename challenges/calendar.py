@@ -13,21 +13,16 @@ from pathlib import Path
 from codefest.challenges.spec import Challenge, Window
 
 from codefest.core.errors import CodefestError
-
-FOLDER = "opened"
+from codefest.core.workspace import Workspace
 
 
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _record(slug: str, root: Path) -> Path:
-    return root / FOLDER / slug
-
-
 def record_opening(slug: str, root: Path, day: dt.date) -> dt.date:
     """Record `day` as the opening day unless one is recorded already; the recorded day wins."""
-    path = _record(slug, root)
+    path = Workspace(root).opened(slug)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -39,7 +34,7 @@ def record_opening(slug: str, root: Path, day: dt.date) -> dt.date:
 
 
 def opening_day(slug: str, root: Path) -> dt.date:
-    path = _record(slug, root)
+    path = Workspace(root).opened(slug)
     try:
         return dt.date.fromisoformat(path.read_text(encoding="utf-8").strip())
     except FileNotFoundError:

@@ -27,6 +27,7 @@ from codefest.evaluation.mlflow_server import LEAN, mlflow_server
 
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
+from codefest.core.workspace import Workspace
 
 stay_offline()
 
@@ -73,7 +74,7 @@ class ServerFiles:
 
 
 def server_files(root: Path) -> ServerFiles:
-    return ServerFiles(root / "server")
+    return ServerFiles(Workspace(root).server)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from codefest.evaluation.tracking import tracking_uri
 
+from codefest.core.workspace import Workspace
+
 LEAN = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 STOP_SECONDS = 15  # how long the server may take to stop its workers before they are killed
-LOG = "ui.log"
 
 
 def remote_store() -> str | None:
@@ -32,7 +33,7 @@ def mlflow_server(store_uri: str, artifacts: Path, host: str, port: int, *extra:
 
 
 def server_command(root: Path, host: str, port: int) -> list[str]:
-    return mlflow_server(tracking_uri(root), root / "mlartifacts", host, port)
+    return mlflow_server(tracking_uri(root), Workspace(root).artifacts, host, port)
 
 
 def server_environment() -> dict[str, str]:

@@ -15,9 +15,8 @@ def ui(
     port: Annotated[int, typer.Option(help="The port.")] = 5000,
 ) -> None:
     """Start the MLflow UI over the workspace's store (participants read the experiments and leaderboard pages)."""
-    from codefest.core.workspace import home
+    from codefest.core.workspace import Workspace
     from codefest.evaluation.mlflow_server import (
-        LOG,
         log_tail,
         port_free,
         remote_store,
@@ -35,9 +34,9 @@ def ui(
             f"port {port} on {host} is already in use",
             f"stop what uses it, or choose another: codefest ui --port {port + 1}",
         )
-    root = home()
+    workspace = Workspace.current()
+    root, log = workspace.root, workspace.ui_log
     root.mkdir(parents=True, exist_ok=True)
-    log = root / LOG
     err.print(f"MLflow UI on http://{host}:{port} over {rel(root)}; its log: {rel(log)} (Ctrl+C stops it)")
     code = serve(server_command(root, host, port), server_environment(), log)
     if code != 0:

@@ -1,8 +1,13 @@
-"""Where codefest writes: one workspace folder, so an organiser can move or wipe an event in one place."""
+"""Where codefest writes: one workspace folder, so an organiser can move or wipe an event in one place.
+
+Every path inside it is named here and nowhere else, so what is public (bundles) and what is private (vaults, the
+store, the auth server's files) can be read off one class.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".codefest"
@@ -13,11 +18,65 @@ def home() -> Path:
     return Path(os.environ.get("CODEFEST_HOME") or DEFAULT_HOME).resolve()
 
 
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def current(cls) -> Workspace:
+        return cls(home())
+
+    def bundle(self, slug: str) -> Path:
+        """Public: what participants download."""
+        return self.root / "bundles" / slug
+
+    def vault(self, slug: str) -> Path:
+        """Private: held-out labels, read only by the organiser's scoring process."""
+        return self.root / "vault" / slug
+
+    def opened(self, slug: str) -> Path:
+        """The day a challenge with relative phases opened, recorded once."""
+        return self.root / "opened" / slug
+
+    @property
+    def teams(self) -> Path:
+        """The roster of teams the organisers enrolled."""
+        return self.root / "teams.json"
+
+    def lock(self, *names: str) -> Path:
+        """A lock file: one writer at a time for the roster, or for one team's submissions to one challenge."""
+        *folders, last = names
+        return self.root.joinpath("locks", *folders, f"{last}.lock")
+
+    @property
+    def store(self) -> Path:
+        """The embedded MLflow store (SQLite), when no tracking server is set."""
+        return self.root / "mlflow.db"
+
+    @property
+    def artifacts(self) -> Path:
+        """Artifacts of the embedded store, one folder per experiment."""
+        return self.root / "mlartifacts"
+
+    @property
+    def ui_log(self) -> Path:
+        """What `codefest ui`'s MLflow server printed."""
+        return self.root / "ui.log"
+
+    @property
+    def server(self) -> Path:
+        """The authenticated tracking server's own store, users and secret key."""
+        return self.root / "server"
+
+    @property
+    def demo(self) -> Path:
+        """What `codefest demo` makes besides bundles, vaults and runs: pilots, submissions, pages."""
+        return self.root / "demo"
+
+
 def bundle_dir(slug: str, root: Path | None = None) -> Path:
-    """Public: what participants download."""
-    return (root or home()) / "bundles" / slug
+    return Workspace(root or home()).bundle(slug)
 
 
 def vault_dir(slug: str, root: Path | None = None) -> Path:
-    """Private: held-out labels, read only by the organiser's scoring process."""
-    return (root or home()) / "vault" / slug
+    return Workspace(root or home()).vault(slug)

@@ -27,11 +27,27 @@ def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _empty_store: Path) -> None:
+def _workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _empty_store: Path) -> Path:
     home = tmp_path_factory.mktemp("codefest-home")
     shutil.copyfile(_empty_store, home / "mlflow.db")
     monkeypatch.setenv("CODEFEST_HOME", str(home))
     monkeypatch.delenv("CODEFEST_CHALLENGES_PATH", raising=False)
+    return home
+
+
+@pytest.fixture
+def home(_workspace: Path) -> Path:
+    """The test's own workspace (CODEFEST_HOME): nothing built, an empty MLflow store."""
+    return _workspace
+
+
+@pytest.fixture
+def challenges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder of the test's own on CODEFEST_CHALLENGES_PATH: the challenges written there are found."""
+    folder = tmp_path / "challenges"
+    folder.mkdir()
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -25,11 +25,11 @@ from codefest.shared_datasets.heldout import (
     pinned_seeds,
     read_vault_manifest,
 )
+from codefest.tasks import TASKS
 from typer.testing import CliRunner
 
 from codefest.cli import app
 from codefest.core.errors import CodefestError
-from codefest.tasks import TASKS
 from tests.helpers import bundled_spec, small_copy, write_challenge
 
 SLUGS = ["ipc-classification", "patent-translation-en-fr", "prior-art-search"]
@@ -37,13 +37,11 @@ CONTEXT = BuildContext(base_dir=Path("."))
 
 
 @pytest.fixture
-def organiser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def organiser(challenges: Path) -> Path:
     """A challenges folder of small copies of the bundled challenges, on the discovery path."""
-    root = tmp_path / "challenges"
     for slug in SLUGS:
-        small_copy(root, slug)
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(root))
-    return root
+        small_copy(challenges, slug)
+    return challenges
 
 
 def _build(slug: str, workspace: Path):

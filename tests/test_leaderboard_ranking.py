@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,14 @@ PRIMARY, TIE1, TIE2 = "top_prediction@subclass", "three_guesses@subclass", "top_
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(home: Path, challenges: Path) -> Path:
     """Three challenges: IPC (higher is better), TER first (lower is better), IPC with selected submissions."""
     ipc = bundled_spec("ipc-classification") | {"slug": "rank-ipc"}
     ter = bundled_spec("patent-translation-en-fr") | {"slug": "rank-ter", "primary_metric": "ter"}
     ter["tie_breakers"] = ["bleu"]
     selected = ipc | {"slug": "rank-selected", "final_submission": "selected"}
     for spec in (ipc, ter, selected):
-        write_challenge(tmp_path / "challenges", spec)
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
-    home = Path(os.environ["CODEFEST_HOME"])
+        write_challenge(challenges, spec)
     roster.add(home, ["office-a", "office-b"])
     record_opening("rank-selected", home, utc_today())
     return home

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -42,14 +41,14 @@ def test_a_message_to_a_pipe_keeps_each_word_whole(tmp_path: Path) -> None:
     assert str(missing) in result.stderr.replace("\n", " ") and str(missing) in result.stderr
 
 
-def test_a_title_with_brackets_shows_whole_in_tables(tmp_path: Path) -> None:
+def test_a_title_with_brackets_shows_whole_in_tables(tmp_path: Path, home: Path) -> None:
     spec = bundled_spec("ipc-classification") | {"slug": "bracket-ipc", "title": "IPC [beta] for x[b]"}
     write_challenge(tmp_path, spec)
     env = {"CODEFEST_CHALLENGES_PATH": str(tmp_path), "COLUMNS": "300"}
     result = codefest("challenges", "list", env=env)
     assert result.returncode == 0, result.stderr
     assert "IPC [beta] for x[b]" in result.stdout
-    shown = codefest("challenges", "show", "bracket-ipc", env={**env, "CODEFEST_HOME": os.environ["CODEFEST_HOME"]})
+    shown = codefest("challenges", "show", "bracket-ipc", env={**env, "CODEFEST_HOME": str(home)})
     assert "IPC [beta] for x[b]" in shown.stdout
 
 

@@ -53,9 +53,8 @@ def test_challenges_path_adds_organisers_folders(tmp_path: Path, monkeypatch: py
     assert load("office-b-ipc").spec.task == "classification"
 
 
-def test_a_slug_defined_twice_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_challenge(tmp_path, bundled_spec("ipc-classification"))
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+def test_a_slug_defined_twice_is_an_error(challenges: Path) -> None:
+    write_challenge(challenges, bundled_spec("ipc-classification"))
     with pytest.raises(CodefestError, match="challenge 'ipc-classification' is defined twice"):
         discover()
 
@@ -73,12 +72,11 @@ def test_unknown_slug_suggests_the_nearest() -> None:
         load("ipc-clasification")
 
 
-def _bad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, remove: tuple[str, ...] = ()) -> str:
+def _bad(challenges: Path, change: dict, remove: tuple[str, ...] = ()) -> str:
     spec = {**bundled_spec("ipc-classification"), "slug": "bad-one", **change}
     for key in remove:
         spec.pop(key)
-    path = write_challenge(tmp_path, spec)
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+    path = write_challenge(challenges, spec)
     with pytest.raises(CodefestError) as caught:
         load("bad-one")
     message = caught.value.render()
@@ -153,35 +151,32 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("change", "remove", "expected"), MALFORMED)
 def test_malformed_challenges_get_a_message_naming_the_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, remove: tuple[str, ...], expected: str
+    challenges: Path, change: dict, remove: tuple[str, ...], expected: str
 ) -> None:
-    assert expected in _bad(tmp_path, monkeypatch, change, remove)
+    assert expected in _bad(challenges, change, remove)
 
 
-def test_unknown_key_lists_the_allowed_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    message = _bad(tmp_path, monkeypatch, {"resources": {"wall_time_seconds": 10, "memory_mb": 10, "gpu": 1}})
+def test_unknown_key_lists_the_allowed_keys(challenges: Path) -> None:
+    message = _bad(challenges, {"resources": {"wall_time_seconds": 10, "memory_mb": 10, "gpu": 1}})
     assert "key 'resources.gpu': Unknown key 'gpu'. Valid: memory_mb, wall_time_seconds." in message
 
 
-def test_invalid_yaml_names_line_and_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "broken" / "challenge.yaml"
+def test_invalid_yaml_names_line_and_column(challenges: Path) -> None:
+    path = challenges / "broken" / "challenge.yaml"
     path.parent.mkdir()
     path.write_text("slug: broken\ntitle: [unclosed\n", encoding="utf-8")
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
     with pytest.raises(CodefestError, match=r"broken/challenge.yaml is not valid YAML at line 3, column 1"):
         load("broken")
 
 
-def test_slug_must_match_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_challenge(tmp_path, {**bundled_spec("ipc-classification"), "slug": "one-name"}, folder="other-name")
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+def test_slug_must_match_the_folder(challenges: Path) -> None:
+    write_challenge(challenges, {**bundled_spec("ipc-classification"), "slug": "one-name"}, folder="other-name")
     with pytest.raises(CodefestError, match="key 'slug' is 'one-name' but the folder is 'other-name'"):
         load("other-name")
 
 
-def test_one_bad_challenge_does_not_hide_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_challenge(tmp_path, {**bundled_spec("ipc-classification"), "slug": "bad-one", "task": "ranking"})
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path))
+def test_one_bad_challenge_does_not_hide_the_others(challenges: Path) -> None:
+    write_challenge(challenges, {**bundled_spec("ipc-classification"), "slug": "bad-one", "task": "ranking"})
     loaded, problems = load_all()
     assert sorted(c.spec.slug for c in loaded) == BUNDLED_SLUGS
     assert len(problems) == 1 and "bad-one" in problems[0].render()

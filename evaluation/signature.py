@@ -1,13 +1,22 @@
-"""Signatures in sacrebleu's style: everything that decides a score, so that only comparable scores are ranked."""
+"""Signatures in sacrebleu's style: everything that decides a score, so that only comparable scores are ranked.
+
+The harness is named by its scoring version, not by the package version: a release that changes no score keeps
+every leaderboard entry comparable, while the package version is still recorded on each run as provenance.
+"""
 
 from __future__ import annotations
 
-from codefest import __version__
+SCORING_VERSION = "1"
+"""Raised (1, 2, ...) when a score for the same files, options and libraries would change, and only then.
+
+One version for every task: the harness's reading, bootstrap and validation are shared, and a bump is rare.
+tests/test_scoring_version.py holds scores that must not move without a bump; CHANGELOG.md lists every bump.
+"""
 
 
 def signature(task: str, provenance: dict[str, str], options: dict[str, str]) -> str:
-    """'codefest:0.1.0|task:search|challenge:prior-art-search:1.0|...|depth:1000' in a fixed order."""
-    parts = {"codefest": __version__, "task": task, **provenance, **options}
+    """'scoring:1|task:search|challenge:prior-art-search:1.0|...|depth:1000' in a fixed order."""
+    parts = {"scoring": SCORING_VERSION, "task": task, **provenance, **options}
     return "|".join(f"{key}:{_nested(value)}" for key, value in parts.items())
 
 

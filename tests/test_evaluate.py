@@ -79,7 +79,7 @@ def test_a_submission_is_scored_and_logged_with_every_tag_and_artifact(evaluator
     assert set(run.data.tags) >= TAGS
     assert run.data.tags["status"] == "scored" and run.data.tags["team"] == "team-a"
     assert run.data.tags["dataset_sha256"] == evaluator.manifest["dataset"]["sha256"]
-    assert run.data.tags["signature"].startswith("codefest:") and "split:test" in run.data.tags["signature"]
+    assert run.data.tags["signature"].startswith("scoring:") and "split:test" in run.data.tags["signature"]
     assert run.info.experiment_id == client.get_experiment_by_name("eval-ipc").experiment_id
     primary = run.data.metrics["top_prediction_at_subclass"]
     assert primary == pytest.approx(outcome.public["top_prediction@subclass"].value)

@@ -66,7 +66,7 @@ def test_search_run_in_the_terminal(built: dict[str, str], tmp_path: Path) -> No
     result = codefest("score", "tiny-prior-art-search", str(run), env=built)
     assert result.returncode == 0, result.stderr
     assert "pres@100" in result.stdout and "95% interval" in result.stdout
-    assert "signature: codefest:" in result.stdout
+    assert "signature: scoring:" in result.stdout
 
 
 def test_standalone_scoring_with_any_gold_file(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_standalone_scoring_with_any_gold_file(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     # q1: AP = (1/1 + 2/3) / 2 = 5/6; q2 is missing from the run and scores 0 -> MAP = 5/12
     assert out["metrics"]["map"]["value"] == pytest.approx(5 / 12)
-    assert out["n_items"] == 2 and out["signature"].startswith("codefest:")
+    assert out["n_items"] == 2 and out["signature"].startswith("scoring:")
 
 
 def test_an_invalid_file_exits_2_with_the_messages(built: dict[str, str], tmp_path: Path) -> None:

@@ -98,13 +98,6 @@ def _csv(path: Path, rows: list[tuple[str, str]]) -> None:
         writer.writerows((item, "a title", "an abstract", labels) for item, labels in rows)
 
 
-@pytest.fixture
-def challenges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "challenges"
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(root))
-    return root
-
-
 def _jsonl(path: Path) -> dict[str, list[str]]:
     return {row["id"]: row["labels"] for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
 

@@ -209,11 +209,8 @@ def _declaring(item: LoadedChallenge, **dataset: object) -> LoadedChallenge:
     return LoadedChallenge(spec, item.folder)
 
 
-def test_a_built_challenge_is_reused_only_while_it_holds_the_declared_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
-    small_copy(tmp_path / "challenges", "prior-art-search", "tiny-search")
+def test_a_built_challenge_is_reused_only_while_it_holds_the_declared_data(tmp_path: Path, challenges: Path) -> None:
+    small_copy(challenges, "prior-art-search", "tiny-search")
     item, home = load("tiny-search"), tmp_path / "home"
     assert not is_built(item, home)
     content = build_challenge(item, home).dataset_sha256

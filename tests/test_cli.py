@@ -131,3 +131,12 @@ def test_a_real_corpus_builds_from_the_challenge_folder(tmp_path: Path) -> None:
     assert test_rows and all(set(row) == {"id", "title", "abstract"} for row in test_rows)
     gold = (home / "vault/office-hupd/test-labels.jsonl").read_text()
     assert all(row["id"] in gold for row in test_rows)
+
+
+@pytest.mark.parametrize("command", [[], ["evaluate"], ["leaderboard"], ["data", "build"], ["teams", "add"]])
+def test_help_names_flags_without_placeholders(command: list[str]) -> None:
+    """A flag takes no value: help that shows `--force <bool>` invites `--force true`, which is refused."""
+    result = codefest(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--help" in result.stdout and "Show this message and exit." in result.stdout
+    assert "<bool>" not in result.stdout

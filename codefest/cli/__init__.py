@@ -23,7 +23,13 @@ from codefest.core.workspace import home
 
 stay_offline()
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__.split("\n")[0])
+app = typer.Typer(
+    rich_markup_mode=None,  # plain help: the rich panels show a <bool> placeholder after every flag
+    context_settings={"max_content_width": 100},
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help=__doc__.split("\n")[0],
+)
 
 
 def _version(asked: bool) -> None:

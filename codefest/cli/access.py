@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlflow.server.auth.client import AuthServiceClient
 
 app = typer.Typer(
+    rich_markup_mode=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Access control on an MLflow tracking server: participants read public scores, organisers all.",

@@ -12,7 +12,7 @@ from codefest import console
 from codefest.cli.common import err, out
 from codefest.console import tagged
 
-app = typer.Typer(no_args_is_help=True, help="The declared challenges.")
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, help="The declared challenges.")
 
 
 @app.command("list")

@@ -10,7 +10,9 @@ from codefest import console
 from codefest.cli.common import err, out, rel
 from codefest.console import tagged
 
-app = typer.Typer(no_args_is_help=True, help="Datasets: builders, public bundles and private vaults.")
+app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Datasets: builders, public bundles and private vaults."
+)
 
 
 @app.command("builders")

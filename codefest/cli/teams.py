@@ -9,7 +9,9 @@ import typer
 from codefest.console import make, tagged
 from codefest.core.workspace import home
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="The teams enrolled in the event.")
+app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, pretty_exceptions_enable=False, help="The teams enrolled in the event."
+)
 out = make()
 err = make(stderr=True)
 

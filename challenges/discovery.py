@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from codefest.challenges.spec import Challenge
+from codefest.challenges.spec import Challenge, fields_at
 from pydantic import BaseModel, ValidationError
 
 from codefest.core.errors import CodefestError
@@ -120,37 +120,16 @@ def describe(err: ValidationError, model: type[BaseModel]) -> list[str]:
         loc = [str(p) for p in e["loc"]]
         key = ".".join(loc) or "(top level)"
         if e["type"] == "extra_forbidden":
-            allowed = _fields_at(model, e["loc"][:-1])
+            allowed = fields_at(model, e["loc"][:-1])
             lines.append(f"key '{key}': " + unknown_key_message("key", loc[-1], allowed))
+        elif e["type"] in ("unknown_key", "other_task"):  # the challenge's check of its task's keys
+            lines.append(f"key '{key}': {e['msg']}")
         elif e["type"] == "missing":
             lines.append(f"key '{key}' is missing")
         else:
             message = e["msg"].removeprefix("Value error, ")
             lines.append(f"key '{key}': {message} (got {_short(e.get('input'))})")
     return lines
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed at a nested location, by walking the models' field annotations."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _short(value: Any, limit: int = 60) -> str:

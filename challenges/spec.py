@@ -7,10 +7,22 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from codefest.tasks import TASKS, Task, TaskOptions, metric_task
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from codefest.core.registry import unknown_key_message
-from codefest.tasks import METRICS, metrics_for
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -56,20 +68,10 @@ class DatasetSpec(Strict):
 
 
 class MetricSpec(Strict):
+    """A metric of the challenge's task, with its direction stated: the challenge checks both against the task."""
+
     name: str
     higher_is_better: bool
-
-    @model_validator(mode="after")
-    def _known_direction(self) -> MetricSpec:
-        if self.name not in METRICS:
-            raise ValueError(unknown_key_message("metric", self.name, METRICS.names()))
-        expected = METRICS.get(self.name).higher_is_better
-        if self.higher_is_better != expected:
-            raise ValueError(
-                f"metric '{self.name}' is better when {'higher' if expected else 'lower'}; "
-                f"set higher_is_better: {str(expected).lower()}"
-            )
-        return self
 
 
 class TestSplitSpec(Strict):
@@ -136,32 +138,18 @@ class ResourceLimits(Strict):
     memory_mb: PositiveInt
 
 
-class PredictedSet(Strict):
-    """Which of a ranked list of symbols count as predicted, for precision and F1: exactly one rule."""
-
-    top_k: PositiveInt | None = None
-    threshold: float | None = Field(default=None, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _one_rule(self) -> PredictedSet:
-        if (self.top_k is None) == (self.threshold is None):
-            raise ValueError("give exactly one of top_k or threshold")
-        return self
-
-
-class LanguagePair(Strict):
-    source: str = Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")
-    target: str = Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code; picks the BLEU tokenizer")
-
-
-Task = Literal["classification", "translation", "search"]
-_TASK_OPTIONS = {"classification": "predicted_set", "translation": "languages", "search": "ranking_depth"}
+def task_of(name: object) -> Task | None:
+    """The definition of a task that exists, else None (the `task` key's own error then says why)."""
+    return TASKS.get(name) if isinstance(name, str) and name in TASKS else None
 
 
 class Challenge(Strict):
+    """The keys every challenge has, plus its task's own (e.g. `predicted_set`), validated by the task's options
+    model and kept in `options`."""
+
     slug: str = Field(pattern=SLUG_PATTERN, description="lower-case letters, digits and dashes")
     title: str = Field(min_length=1)
-    task: Task
+    task: str = Field(description="a task: a folder of codefest.tasks")
     version: str = Field(min_length=1, description="the challenge's version, part of every score's signature")
     description: str = Field(min_length=1)
     dataset: DatasetSpec
@@ -175,18 +163,28 @@ class Challenge(Strict):
     resources: ResourceLimits
     licence: str = Field(min_length=1)
     confidentiality: str = Field(min_length=1)
-    predicted_set: PredictedSet | None = None
-    languages: LanguagePair | None = None
-    ranking_depth: PositiveInt | None = None
+    options: TaskOptions = Field(default_factory=TaskOptions, description="the task's keys, by the task's model")
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The task's keys back beside the others, as challenge.yaml has them."""
+        data = handler(self)
+        data.pop("options", None)
+        return {**data, **self.options.model_dump()}
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        if name not in TASKS:
+            raise ValueError(unknown_key_message("task", name, TASKS.names()))
+        return name
 
     @model_validator(mode="after")
     def _coherent(self) -> Challenge:
+        definition = TASKS.get(self.task)
         names = [m.name for m in self.metrics]
-        for metric in names:
-            if metric not in metrics_for(self.task):
-                raise ValueError(
-                    f"metric '{metric}' is not a {self.task} metric; valid: {', '.join(metrics_for(self.task))}"
-                )
+        for metric in self.metrics:
+            _check_metric(definition, metric)
         if len(set(names)) != len(names):
             raise ValueError("metrics are listed more than once")
         if self.primary_metric not in names:
@@ -195,15 +193,30 @@ class Challenge(Strict):
             if tie not in names or tie == self.primary_metric:
                 others = [n for n in names if n != self.primary_metric]
                 raise ValueError(unknown_key_message("tie_breaker", tie, others))
-        own = _TASK_OPTIONS[self.task]
-        for task, option in _TASK_OPTIONS.items():
-            if task != self.task and getattr(self, option) is not None:
-                raise ValueError(f"'{option}' is for {task} challenges; a {self.task} challenge uses '{own}'")
-        if self.task != "search" and getattr(self, own) is None:
-            raise ValueError(f"a {self.task} challenge needs '{own}'")
         self._check_phases()
         self._check_builder_task()
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_task_options(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Challenge:
+        """The task's keys are split off and validated by the task's model; all problems are reported together.
+
+        Defined after `_coherent` so that `handler` runs it: its problems are reported with the task options'."""
+        if not isinstance(data, dict) or isinstance(data.get("options"), TaskOptions):
+            return handler(data)  # a copy or a revalidation: already split
+        common = {key: value for key, value in data.items() if key in cls.model_fields and key != "options"}
+        own = {key: value for key, value in data.items() if key not in common}
+        task = task_of(data.get("task"))
+        errors: list[InitErrorDetails] = []
+        options = _task_options(cls, task, own, errors)
+        try:
+            spec = handler({**common, "options": options or TaskOptions()})
+        except ValidationError as err:
+            errors = [*_relocated(err), *errors]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return spec
 
     def _check_phases(self) -> None:
         if len({p.days is None for p in self.phases}) > 1:
@@ -251,3 +264,85 @@ class Challenge(Strict):
     @property
     def higher_is_better(self) -> dict[str, bool]:
         return {m.name: m.higher_is_better for m in self.metrics}
+
+
+def _check_metric(task: Task, metric: MetricSpec) -> None:
+    """The metric is one of the task's, and its direction is the task's."""
+    known = task.metric(metric.name)
+    if known is None:
+        elsewhere = metric_task(metric.name)
+        if elsewhere is None:
+            raise ValueError(unknown_key_message(f"{task.name} metric", metric.name, task.metric_names))
+        raise ValueError(
+            f"metric '{metric.name}' is not a {task.name} metric (it is a {elsewhere} one); "
+            f"valid: {', '.join(task.metric_names)}"
+        )
+    if metric.higher_is_better != known.higher_is_better:
+        raise ValueError(
+            f"metric '{metric.name}' is better when {'higher' if known.higher_is_better else 'lower'}; "
+            f"set higher_is_better: {str(known.higher_is_better).lower()}"
+        )
+
+
+def _task_options(
+    model: type[BaseModel], task: Task | None, given: dict[str, Any], errors: list[InitErrorDetails]
+) -> TaskOptions | None:
+    """The task's keys as its options model; a key that is no key of the challenge's is named with the valid ones."""
+    own = list(task.options.model_fields) if task else []
+    valid = [name for name in model.model_fields if name != "options"] + own
+    for key in [key for key in given if key not in own]:
+        other = next((t for t in TASKS.names() if key in TASKS.get(t).options.model_fields), None)
+        if other is None:
+            errors.append(_error("unknown_key", unknown_key_message("key", key, valid), (key,), given[key]))
+        elif task is not None:  # without a valid task, its own error says what is wrong
+            uses = f"; a {task.name} challenge uses {', '.join(map(repr, own))}" if own else ""
+            errors.append(_error("other_task", f"'{key}' is for {other} challenges{uses}", (key,), given[key]))
+    if task is None:
+        return None
+    try:
+        return task.options.model_validate({key: value for key, value in given.items() if key in own})
+    except ValidationError as err:
+        errors.extend(_relocated(err, task.options))
+        return None
+
+
+def _error(kind: str, message: str, loc: tuple[str | int, ...], value: Any) -> InitErrorDetails:
+    """One error as pydantic reports it; without a context, the message is taken as it is (no {} formatting)."""
+    return {"type": PydanticCustomError(kind, message), "loc": loc, "input": value}
+
+
+def _relocated(err: ValidationError, model: type[BaseModel] | None = None) -> list[InitErrorDetails]:
+    """Another validation's errors, to be raised with this one's: same type, place, message and input; an unknown key
+    in `model` (the task's options) is named with the keys valid there, since the challenge model cannot list them."""
+    found = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        if model is not None and e["type"] == "extra_forbidden":
+            message = unknown_key_message("key", str(loc[-1]), fields_at(model, loc[:-1]))
+            found.append(_error("unknown_key", message, loc, e["input"]))
+        else:
+            found.append(_error(e["type"], e["msg"], loc, e["input"]))
+    return found
+
+
+def fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at a nested location of `model`, by walking the models' field annotations."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

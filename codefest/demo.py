@@ -54,22 +54,15 @@ class Variant:
 
 
 TRIVIAL = Variant("trivial floor", trivial=True)
-# Each team's second model: more training data where the model learns from it, other settings otherwise
-# (BM25 learns nothing from training topics).
-VARIANTS: dict[str, dict[str, Variant]] = {
-    "classification": {
-        "office-a": Variant("trained on train+dev", with_dev=True),
-        "office-b": Variant("labels_weight 0.5", {"labels_weight": 0.5}),
-    },
-    "translation": {
-        "office-a": Variant("trained on train+dev", with_dev=True),
-        "office-b": Variant("16 memory candidates", {"candidates": 16}),
-    },
-    "search": {
-        "office-a": Variant("BM25 k1 2.0, b 1.0", {"k1": 2.0, "b": 1.0}),
-        "office-b": Variant("BM25 k1 1.5, b 0.75", {"k1": 1.5, "b": 0.75}),
-    },
-}
+
+
+def team_variants(task: str) -> list[tuple[str, Variant]]:
+    """Each team's second model, as the task defines it (`demo_variants`): more training data where the model learns
+    from it, other settings otherwise."""
+    from codefest.tasks import TASKS
+
+    variants = TASKS.get(task).demo_variants
+    return [(team, Variant(v.label, dict(v.params), with_dev=v.with_dev)) for team, v in variants.items()]
 
 
 @dataclass(frozen=True)
@@ -394,7 +387,7 @@ def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Co
     from codefest.core.workspace import bundle_dir
 
     spec, bundle, folder = item.spec, bundle_dir(item.spec.slug, layout.root), layout.submissions(item.spec.slug)
-    variants = [("office-b", TRIVIAL), *VARIANTS[spec.task].items()]
+    variants = [("office-b", TRIVIAL), *team_variants(spec.task)]
     with step(err, f"{spec.slug}: the teams prepare their submissions") as progress:
         progress("the organisers' baseline")
         baseline = ensure_file(folder / ORGANISERS / "baseline.jsonl", lambda p: pilot_predictions(pilot, bundle, p))

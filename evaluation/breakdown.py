@@ -10,21 +10,16 @@ from pathlib import Path
 
 import numpy as np
 from codefest.challenges.spec import Challenge
-from codefest.evaluation.formats.classification import read_gold
 from codefest.evaluation.metrics.base import ItemStats, subset
+from codefest.tasks import TASKS
 
 Groups = tuple[str, dict[str, str]]  # (what the groups are, item id -> group)
 
 
 def item_groups(spec: Challenge, gold_path: Path, ids: list[str]) -> Groups | None:
-    """The task's natural grouping of items, where it has one."""
-    if spec.task == "classification":
-        gold = read_gold(gold_path)
-        return "IPC section", {item: gold[item][0][0] for item in ids if gold.get(item)}
-    if spec.task == "translation" and spec.languages is not None:
-        pair = f"{spec.languages.source}-{spec.languages.target}"
-        return "language pair", dict.fromkeys(ids, pair)
-    return None
+    """The task's natural grouping of items, where it has one (its definition's `breakdown`)."""
+    groups = TASKS.get(spec.task).load("breakdown")
+    return None if groups is None else groups(spec, gold_path, ids)
 
 
 def breakdown(groups: Groups | None, ids: list[str], metric: ItemStats) -> dict[str, object] | None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from codefest.challenges.spec import Challenge
-from codefest.evaluation.scorers import ScoringOptions
+from codefest.evaluation.scorers import ScoringOptions, scoring_options
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_signature
 from codefest.shared_datasets.heldout import gold_file
 
@@ -17,12 +17,9 @@ PUBLIC_SPLITS = ("train", "dev")
 
 
 def options_for(spec: Challenge) -> ScoringOptions:
-    """The scoring options a challenge declares; the rest keep the harness's defaults."""
-    if spec.predicted_set is not None:
-        return ScoringOptions(top_k=spec.predicted_set.top_k, threshold=spec.predicted_set.threshold)
-    if spec.languages is not None:
-        return ScoringOptions(target_language=spec.languages.target)
-    return ScoringOptions(ranking_depth=spec.ranking_depth or ScoringOptions.ranking_depth)
+    """The scoring options a challenge declares (its task's options say which); the rest keep the harness's
+    defaults."""
+    return scoring_options(spec.options.scoring())
 
 
 def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str, str]]:

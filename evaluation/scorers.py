@@ -1,17 +1,18 @@
-"""What each task's scorer provides to the harness, and the registry of scorers by task."""
+"""What each task's scorer provides to the harness, and the scorer of a task, found from its definition."""
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from codefest.evaluation.metrics.base import ItemStats
 from codefest.evaluation.problems import Problems
 from codefest.evaluation.reading import Limits, PublicItems
+from codefest.tasks import TASKS
 
-from codefest.core.registry import Registry, UnknownKeyError
+from codefest.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ class ScoringOptions:
     pres_depth: int = 100  # search: N_max of PRES
     relevance_level: int = 1  # search: the least grade counted relevant (trec_eval -l)
     lenient: bool = False  # standalone scoring: accept what the reference tool accepts, warning of what it skips
+    task_options: Mapping[str, Any] = field(default_factory=dict)  # a task's own, that no field above holds
+
+
+def scoring_options(declared: Mapping[str, Any]) -> ScoringOptions:
+    """The harness's options from those a challenge's task declares (TaskOptions.scoring): the ones this class has
+    as fields, and the task's own in `task_options`, for its scorer to read and sign."""
+    known = {f.name for f in fields(ScoringOptions)} - {"task_options"}
+    own = {key: value for key, value in declared.items() if key not in known}
+    return ScoringOptions(**{key: value for key, value in declared.items() if key in known}, task_options=own)
 
 
 class Scorer(Protocol):
@@ -59,18 +69,13 @@ class Scorer(Protocol):
         """The options and library versions that decide the scores, for the signature."""
 
 
-SCORERS: Registry[Scorer] = Registry("task")
-_MODULES = {
-    "classification": "codefest.evaluation.tasks.classification",
-    "translation": "codefest.evaluation.tasks.translation",
-    "search": "codefest.evaluation.tasks.search",
-}
+SCORERS: Registry[Scorer] = Registry("task")  # the scorers loaded so far, by task
 
 
 def scorer_for(task: str) -> Scorer:
-    """The task's scorer, imported on first use so that scoring one task loads only its libraries."""
-    if task not in _MODULES:
-        raise UnknownKeyError("task", task, list(_MODULES))
-    if task not in SCORERS:
-        importlib.import_module(_MODULES[task])
+    """The task's scorer (its definition's `scorer`), imported on first use so that scoring one task loads only its
+    libraries."""
+    definition = TASKS.get(task)  # an unknown task names the valid ones
+    if not SCORERS.is_loaded(task):
+        SCORERS.add(task, definition.load("scorer"))
     return SCORERS.get(task)

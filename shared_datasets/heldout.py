@@ -27,14 +27,13 @@ from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
 from codefest.shared_datasets.builders import BuildContext, Builder, all_builders
 from codefest.shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
-from codefest.shared_datasets.labels import checked_labels
 from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
+from codefest.tasks import TASKS
 from datasets import DatasetDict
 
 from codefest import __version__
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import bundle_dir, vault_dir
-from codefest.tasks import TASKS
 
 Progress = Callable[[str], None]
 CARD_FILE = "DATASET_CARD.md"
@@ -154,7 +153,7 @@ def build(
     progress(f"building the {spec.slug} dataset with '{builder.name}'")
     data = builder.build(options, BuildContext(base_dir=challenge.folder))
     _check_schema(data, spec.task, builder.name)
-    data = checked_labels(data, spec)  # symbols normalised, or the build refused, before anything is written
+    data = _checked_labels(data, spec)  # e.g. symbols normalised, or the build refused, before anything is written
     counts = {split: len(data[split]) for split in data}
     with _staging(bundle) as new_bundle, _staging(vault, private=True) as new_vault:
         progress("writing the public bundle and the private vault")
@@ -253,9 +252,15 @@ def _signed_name(content: str, secret: list[int]) -> str:
     return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
 
 
+def _checked_labels(data: DatasetDict, spec: Challenge) -> DatasetDict:
+    """The data as the task's label checker (its definition's `label_checker`) returns it, if the task has one."""
+    check = TASKS.get(spec.task).load("label_checker")
+    return data if check is None else check(data, spec)
+
+
 def _check_schema(data: DatasetDict, task: str, builder: str) -> None:
     """A builder that returns other columns is a bug in that builder; say which one."""
-    expected = {split: FEATURES[task] for split in SPLITS} | ({"corpus": CORPUS} if task == "search" else {})
+    expected = {split: FEATURES[task] for split in SPLITS} | ({"corpus": CORPUS} if TASKS.get(task).corpus else {})
     if set(data) != set(expected):
         raise CodefestError(f"builder '{builder}' returned splits {sorted(data)}, expected {sorted(expected)}")
     for split, features in expected.items():
@@ -267,14 +272,15 @@ def _check_schema(data: DatasetDict, task: str, builder: str) -> None:
 
 def gold_file(folder: Path, task: str, split: str) -> Path:
     """Where a split's labels are: the bundle's dev and train files, the vault's test file."""
-    if task == "search":
+    if TASKS.get(task).gold_format == "qrels":
         return folder / f"{split}.qrels"
     return folder / ("test-labels.jsonl" if split == "test" else f"{split}.jsonl")
 
 
 def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dict[str, Path]:
     """Public files in the bundle, test labels in the vault only; returns 'bundle/NAME' or 'vault/NAME' -> path."""
-    info, search = TASKS.get(task), task == "search"
+    info = TASKS.get(task)
+    qrels_gold = info.gold_format == "qrels"
     files: dict[str, Path] = {}
 
     def record(folder: Path, name: str) -> None:
@@ -289,14 +295,14 @@ def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dic
         write_qrels(path, data[split])
         record(folder, path.name)
 
-    if search:
+    if info.corpus:
         jsonl(bundle, "corpus.jsonl", "corpus", CORPUS)
     for split in ("train", "dev"):
-        jsonl(bundle, f"{split}.jsonl", split, info.inputs if search else [*info.inputs, *info.labels])
-        if search:
+        jsonl(bundle, f"{split}.jsonl", split, info.inputs if qrels_gold else [*info.inputs, *info.labels])
+        if qrels_gold:
             qrels(bundle, split)
     jsonl(bundle, "test.jsonl", "test", info.inputs)
-    if search:
+    if qrels_gold:
         qrels(vault, "test")
     else:
         jsonl(vault, gold_file(vault, task, "test").name, "test", ["id", *info.labels])

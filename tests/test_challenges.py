@@ -89,7 +89,8 @@ MALFORMED = [
     (
         {"task": "clasification"},
         (),
-        "key 'task': Input should be 'classification', 'translation' or 'search'",
+        "key 'task': Unknown task 'clasification'. Did you mean 'classification'? "
+        "Valid: classification, search, translation.",
     ),
     ({}, ("primary_metric",), "key 'primary_metric' is missing"),
     ({"primary_metric": "top_prediction@subclas"}, (), "Did you mean 'top_prediction@subclass'?"),
@@ -143,7 +144,17 @@ MALFORMED = [
         (),
         "key 'submission_limits.per_team_per_day'",
     ),
-    ({"languages": {"source": "en", "target": "fr"}}, (), "'languages' is for translation challenges"),
+    (
+        {"languages": {"source": "en", "target": "fr"}},
+        (),
+        "key 'languages': 'languages' is for translation challenges; a classification challenge uses 'predicted_set'",
+    ),
+    (
+        {"predicted_set": {"top_k": 3, "top": 1}},
+        (),
+        "key 'predicted_set.top': Unknown key 'top'. Did you mean 'top_k'?",
+    ),
+    ({"ranking_depht": 10}, (), "key 'ranking_depht': Unknown key 'ranking_depht'. Valid: "),
     ({}, ("predicted_set",), "a classification challenge needs 'predicted_set'"),
     ({"predicted_set": {"top_k": 3, "threshold": 0.5}}, (), "give exactly one of top_k or threshold"),
 ]

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from codefest.evaluation.bootstrap import confidence_intervals
-from codefest.evaluation.metrics.classification import Encoded, f1_measures, precision_at, wipo_measures
+from codefest.tasks.classification.metrics import Encoded, f1_measures, precision_at, wipo_measures
 from codefest.evaluation.names import mlflow_key
 from codefest.evaluation.problems import InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import score_files
-from codefest.evaluation.symbols import normalise, truncate
+from codefest.tasks.classification.symbols import normalise, truncate
 from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
@@ -409,7 +409,7 @@ def test_every_measure_at_every_level_with_repeats_by_hand() -> None:
 
 
 def test_first_distinct_keeps_order_and_never_merges_too_shallow_guesses() -> None:
-    from codefest.evaluation.metrics.classification import PAD, first_distinct
+    from codefest.tasks.classification.metrics import PAD, first_distinct
 
     codes = np.array([[3, 3, -1, -1, 5], [4, PAD, PAD, PAD, PAD], [2, 1, 2, 1, 0]])
     assert first_distinct(codes, 3).tolist() == [[3, -1, -1], [4, PAD, PAD], [2, 1, 0]]

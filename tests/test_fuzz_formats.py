@@ -19,7 +19,7 @@ from unittest.mock import patch
 
 import pytest
 from codefest.evaluation import reading
-from codefest.evaluation.formats.search import read_run
+from codefest.tasks.search.formats import read_run
 from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from codefest.challenges.discovery import load
 from codefest.evaluation.scoring import score_files
-from codefest.evaluation.symbols import Reach, normalise, problem
+from codefest.tasks.classification.symbols import Reach, normalise, problem
 from codefest.shared_datasets.heldout import build
 
 from codefest.core.errors import CodefestError
@@ -169,7 +169,7 @@ def test_a_metric_the_labels_cannot_support_refuses_the_build(challenges: Path, 
 def test_checked_labels_unpacks_lists_written_as_text_from_any_builder() -> None:
     """Whatever builder returned them (a hub dataset, HUPD), labels are unpacked, normalised and kept main first."""
     from codefest.challenges.spec import Challenge
-    from codefest.shared_datasets.labels import checked_labels
+    from codefest.tasks.classification.labels import checked_labels
     from codefest.shared_datasets.schema import FEATURES
     from datasets import Dataset, DatasetDict
 

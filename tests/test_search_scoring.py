@@ -12,13 +12,13 @@ import ir_measures
 import numpy as np
 import pytest
 from codefest.evaluation.bootstrap import confidence_intervals
-from codefest.evaluation.formats.search import read_qrels, read_run
-from codefest.evaluation.metrics.search import MEASURES, REL, pres, search_metrics
+from codefest.tasks.search.formats import read_qrels, read_run
+from codefest.tasks.search.metrics import MEASURES, REL, pres, search_metrics
 from codefest.evaluation.problems import InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import validated_items
-from codefest.evaluation.tasks.search import SearchScorer
+from codefest.tasks.search.scorer import SearchScorer
 
 from codefest.core.errors import CodefestError
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from codefest.evaluation import reading
-from codefest.evaluation.formats.search import read_run
+from codefest.tasks.search.formats import read_run
 from codefest.evaluation.problems import InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import score_files
-from codefest.evaluation.symbols import normalise
+from codefest.tasks.classification.symbols import normalise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

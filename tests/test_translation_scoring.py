@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import sacrebleu
 from codefest.evaluation.bootstrap import confidence_intervals
-from codefest.evaluation.formats.translation import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
-from codefest.evaluation.metrics.translation import metric_signatures, translation_metrics
+from codefest.tasks.translation.formats import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
+from codefest.tasks.translation.metrics import metric_signatures, translation_metrics
 from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits
 from codefest.evaluation.scorers import SCORERS, ScoringOptions, scorer_for
 from codefest.evaluation.scoring import validated_items
-from codefest.evaluation.tasks.translation import TranslationScorer
+from codefest.tasks.translation.scorer import TranslationScorer
 from sacrebleu.metrics import BLEU
 
 from codefest.core.errors import CodefestError

@@ -1,1 +1,0 @@
-"""Readers of each task's gold and prediction formats, with validation."""

@@ -1,0 +1,1 @@
+"""The classification task: its definition (task.py), formats, metrics and scorer."""

@@ -1,0 +1,1 @@
+"""The search task: its definition (task.py), formats, metrics and scorer."""

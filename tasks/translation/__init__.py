@@ -1,0 +1,1 @@
+"""The translation task: its definition (task.py), formats, metrics and scorer."""

@@ -1,0 +1,1 @@
+{% include cookiecutter.task ~ "/model.py" %}

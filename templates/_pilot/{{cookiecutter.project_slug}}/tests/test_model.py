@@ -1,0 +1,1 @@
+{% filter replace("pilotpkg", cookiecutter.package_name) %}{% include cookiecutter.task ~ "/test_model.py" %}{% endfilter %}

@@ -1,0 +1,1 @@
+../_pilot/local_extensions.py

@@ -21,6 +21,7 @@ stay_offline()
 
 from codefest.challenges.discovery import load  # noqa: E402
 from codefest.evaluation.evaluate import Evaluator  # noqa: E402
+from codefest.evaluation.records import Status  # noqa: E402
 from codefest.shared_datasets.heldout import build  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
             start = time.perf_counter()
             outcome = evaluator.predictions(f"team-{n % 3}", path)
             latencies.append(time.perf_counter() - start)
-            assert outcome.status in ("scored", "over-quota"), outcome.message
+            assert outcome.status in (Status.SCORED, Status.OVER_QUOTA), outcome.message
     report = {
         "challenge": "ipc-classification",
         "test_items": len(ids),

@@ -3,7 +3,7 @@
     python benchmarks/leaderboard_build.py [--submissions 10000] [--teams 100] [--store DIR]
 
 Fills a store with `submissions` public runs (and their private runs) as evaluations record them: the tags, the
-metrics with their intervals, and per_item.jsonl. Then times the public and the private board, built as
+metrics with their intervals, and the per-item scores. Then times the public and the private board, built as
 `codefest leaderboard` builds them (the paired bootstrap included; publishing not). `--store DIR` keeps the
 filled store for later runs.
 """
@@ -25,11 +25,11 @@ stay_offline()
 import numpy as np  # noqa: E402
 from codefest.challenges.discovery import load  # noqa: E402
 from codefest.evaluation.challenge import evaluation_signature  # noqa: E402
-from codefest.evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM  # noqa: E402
 from codefest.evaluation.names import mlflow_key  # noqa: E402
+from codefest.evaluation.records import Artifact, Kind, Part, Role, Status, Tag  # noqa: E402
 from codefest.evaluation.tracking import Tracker  # noqa: E402
 from codefest.leaderboard.board import build  # noqa: E402
-from mlflow.entities import Metric  # noqa: E402
+from codefest.shared_datasets.heldout import MANIFEST  # noqa: E402
 
 from codefest.core.workspace import vault_dir  # noqa: E402
 
@@ -37,13 +37,12 @@ SLUG = "ipc-classification"
 PUBLIC_ITEMS = 360  # the public part of the bundled challenge's test set
 
 
-def _metrics(spec_metrics: list[str], scores: np.ndarray, at: int) -> list[Metric]:
+def _metrics(spec_metrics: list[str], scores: np.ndarray) -> dict[str, float]:
     value = float(scores.mean())
-    found = []
+    found = {}
     for name in spec_metrics:
         key = mlflow_key(name)
-        found += [Metric(key, value, at, 0), Metric(f"{key}_ci_low", value - 0.05, at, 0)]
-        found.append(Metric(f"{key}_ci_high", value + 0.05, at, 0))
+        found |= {key: value, f"{key}_ci_low": value - 0.05, f"{key}_ci_high": value + 0.05}
     return found
 
 
@@ -53,10 +52,8 @@ def _per_item(tracker: Tracker, run_id: str, name: str, metric: str, scores: np.
 
 
 def _record(tracker: Tracker, tags: dict[str, str], names: list[str], scores: np.ndarray, private: bool) -> str:
-    experiment = tracker.private if private else tracker.public
-    run_id = tracker.client.create_run(experiment, tags=tags, run_name=tags["team"]).info.run_id
-    at = int(time.time() * 1000)
-    tracker.client.log_batch(run_id, metrics=_metrics(names, scores, at))
+    run_id = tracker.create_run(tags, private, name=tags[Tag.TEAM])
+    tracker.log_metrics(run_id, _metrics(names, scores))
     return run_id
 
 
@@ -66,7 +63,7 @@ def fill(root: Path, submissions: int, teams: int) -> None:
     folder = vault_dir(SLUG, root)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"dataset": {"sha256": sha}, "labels_public": False}
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     signature = evaluation_signature(spec, sha)
     names = [spec.primary_metric, *spec.tie_breakers]
     tracker = Tracker(SLUG, root)
@@ -75,14 +72,19 @@ def fill(root: Path, submissions: int, teams: int) -> None:
     start = time.perf_counter()
     for n in range(submissions):
         team = n % teams
-        tags = {"team": f"team-{team:04d}", "signature": signature, "role": "participant", "kind": "predictions"}
+        tags = {
+            Tag.TEAM: f"team-{team:04d}",
+            Tag.SIGNATURE: signature,
+            Tag.ROLE: Role.PARTICIPANT,
+            Tag.KIND: Kind.PREDICTIONS,
+        }
         public_scores, private_scores = (rng.random(PUBLIC_ITEMS) < skill[team] for _ in range(2))
         public = _record(tracker, tags, names, public_scores, False)
-        private = _record(tracker, {**tags, "part": "private"}, names, private_scores, True)
-        _per_item(tracker, private, PER_ITEM, names[0], private_scores)  # both parts' per-item: in the private run
-        _per_item(tracker, private, PUBLIC_PER_ITEM, names[0], public_scores)
-        tracker.finish(private, "scored")
-        tracker.finish(public, "scored", {"private_run_id": private})
+        private = _record(tracker, {**tags, Tag.PART: Part.PRIVATE}, names, private_scores, True)
+        _per_item(tracker, private, Artifact.PER_ITEM, names[0], private_scores)  # both parts': in the private run
+        _per_item(tracker, private, Artifact.PUBLIC_PER_ITEM, names[0], public_scores)
+        tracker.finish(private, Status.SCORED)
+        tracker.finish(public, Status.SCORED, {Tag.PRIVATE_RUN_ID: private})
         if (n + 1) % 1000 == 0:
             print(f"  {n + 1} submissions recorded ({time.perf_counter() - start:.0f} s)", flush=True)
 
@@ -103,11 +105,11 @@ def main() -> None:
             fill(root, args.submissions, args.teams)
             print(f"filled in {time.perf_counter() - started:.0f} s")
         challenge = load(SLUG)
-        for view in ("public", "private"):
+        for view in (Part.PUBLIC, Part.PRIVATE):
             times = []
             for _ in range(args.repeat):
                 started = time.perf_counter()
-                board = build(challenge, root, private=view == "private")
+                board = build(challenge, root, private=view == Part.PRIVATE)
                 times.append(time.perf_counter() - started)
             print(
                 f"{view} leaderboard from {board.runs_ranked} scored runs, {len(board.entries)} entries: "

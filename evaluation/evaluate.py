@@ -14,9 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +23,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 from codefest.challenges.calendar import closed, open_phase, utc_today
 from codefest.challenges.discovery import LoadedChallenge
+from codefest.evaluation import faults
 from codefest.evaluation.breakdown import Groups, breakdown, item_groups
 from codefest.evaluation.challenge import evaluation_signature, options_for
 from codefest.evaluation.metrics.base import ItemStats, subset
 from codefest.evaluation.problems import InvalidSubmission
 from codefest.evaluation.reading import Limits
+from codefest.evaluation.records import (
+    OUTSIDE_PHASES,
+    TAG_VALUE_LIMIT,
+    TRUE,
+    Artifact,
+    Kind,
+    Part,
+    Result,
+    Role,
+    Status,
+    Tag,
+    where,
+)
 from codefest.evaluation.roster import resolve
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
 from codefest.evaluation.submissions import Quota, day_start_ms, fingerprint
-from codefest.evaluation.tracking import SCORED, StoreError, Tracker
+from codefest.evaluation.tracking import StoreError, Tracker
 
 from codefest import __version__
 from codefest.core.errors import CodefestError, printable
@@ -44,19 +56,6 @@ if TYPE_CHECKING:
 from codefest.shared_datasets.heldout import gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
-CODE_FAILURES = ("timeout", "memory", "network", "crashed", "no-output")
-EVALUATED = ("scored", "invalid", *CODE_FAILURES)
-REFUSED = "refused"
-PER_ITEM = "per_item.jsonl"  # in the private run: the private part's per-item scores
-PUBLIC_PER_ITEM = "public_per_item.jsonl"  # in the private run too: the public part's, for the public board's tests
-PAUSE_AT = "CODEFEST_TEST_PAUSE_AT"  # tests only: a step (scoring, logging) where an evaluation waits to be killed
-
-
-def _step(name: str) -> None:
-    """A point where the fault tests kill an evaluation; it waits there only when CODEFEST_TEST_PAUSE_AT names it."""
-    if os.environ.get(PAUSE_AT) == name:
-        print(f"codefest: paused at {name}", file=sys.stderr, flush=True)
-        time.sleep(3600)
 
 
 @dataclass
@@ -72,11 +71,11 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in (SCORED, "duplicate")
+        return self.status in (Status.SCORED, Status.DUPLICATE)
 
 
 @dataclass(frozen=True)
-class Part:
+class PartScores:
     """The scores of one part (public or private) of the test set."""
 
     values: dict[str, MetricValue]
@@ -99,14 +98,14 @@ def _cost(run: CodeRun) -> dict[str, str]:
     """What the whole run took, from its cgroup: beside the score, what a pilot costs to operate."""
     cost = {}
     if run.peak_memory_bytes is not None:
-        cost["code_peak_memory_mb"] = f"{run.peak_memory_bytes / 1024**2:.1f}"
+        cost[Tag.CODE_PEAK_MEMORY_MB] = f"{run.peak_memory_bytes / 1024**2:.1f}"
     if run.cpu_seconds is not None:
-        cost["code_cpu_seconds"] = f"{run.cpu_seconds:.2f}"
+        cost[Tag.CODE_CPU_SECONDS] = f"{run.cpu_seconds:.2f}"
     return cost
 
 
 def _role(baseline: bool) -> dict[str, str]:
-    return {"role": "baseline" if baseline else "participant"}
+    return {Tag.ROLE: Role.BASELINE if baseline else Role.PARTICIPANT}
 
 
 class Evaluator:
@@ -117,15 +116,16 @@ class Evaluator:
         self.vault, self.bundle = vault_dir(self.spec.slug, root), bundle_dir(self.spec.slug, root)
         vault_manifest = read_vault_manifest(self.vault)
         self.manifest = vault_manifest.data
+        self.dataset_sha256 = vault_manifest.dataset_sha256
         self.warning = vault_manifest.warning  # said with every evaluation of a challenge whose test labels are public
         partition = json.loads((self.vault / "partition.json").read_text(encoding="utf-8"))
-        self.public_ids, self.private_ids = set(partition["public"]), set(partition["private"])
+        self.public_ids, self.private_ids = set(partition[Part.PUBLIC]), set(partition[Part.PRIVATE])
         self.tracker = Tracker(self.spec.slug, root)
 
     # -- the two kinds of submission ------------------------------------------------------------------------
 
     def predictions(
-        self, team: str, path: Path, kind: str = "predictions", *, baseline: bool = False, force: bool = False
+        self, team: str, path: Path, kind: str = Kind.PREDICTIONS, *, baseline: bool = False, force: bool = False
     ) -> Outcome:
         """Score a predictions file; `baseline` marks the organisers' reference entry on the leaderboard.
 
@@ -144,7 +144,7 @@ class Evaluator:
         team, extra = self._admit(team, force, baseline)
         sha = fingerprint(pilot)
         with self._turn(team):
-            early = self._duplicate_or_over_quota(team, sha, str(pilot), "code", extra)
+            early = self._duplicate_or_over_quota(team, sha, str(pilot), Kind.CODE, extra)
             return early or self._flagged(self._run_code(team, pilot, sha, extra), sha)
 
     def _admit(self, team: str, force: bool, baseline: bool) -> tuple[str, dict[str, str]]:
@@ -154,8 +154,8 @@ class Evaluator:
         if phase is None and not force:
             hint = "codefest evaluate ... --force"
             raise closed(self.spec, self.root, "submissions are not accepted outside its phases", hint)
-        tags = {"phase": phase.name if phase else "outside-phases", **_role(baseline)}
-        return team, tags | ({"forced": "true"} if force else {})
+        tags = {Tag.PHASE: phase.name if phase else OUTSIDE_PHASES, **_role(baseline)}
+        return team, tags | ({Tag.FORCED: TRUE} if force else {})
 
     def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Outcome:
         from codefest.evaluation.sandbox import CodeLimits, run_pilot
@@ -166,12 +166,12 @@ class Evaluator:
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
             run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
-            extra = {"code_seconds": f"{run.seconds:.1f}", "isolated": str(run.isolated).lower(), **tags}
+            extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
             extra |= _cost(run)
             if run.status != "ok" or run.predictions is None:
-                run_id = self._record_failure(team, sha, "code", run.status, run.message, logs, extra)
+                run_id = self._record_failure(team, sha, Kind.CODE, run.status, run.message, logs, extra)
                 return Outcome(team, str(pilot), run.status, run.message, run_id, quota=self.quota(team))
-            return self._score(team, run.predictions, sha, "code", logs, extra)
+            return self._score(team, run.predictions, sha, Kind.CODE, logs, extra)
 
     # -- steps ----------------------------------------------------------------------------------------------
 
@@ -188,26 +188,28 @@ class Evaluator:
         """Scored submissions; and, unless the challenge says not, every code run that ended without valid predictions
         (its output invalid among them): it held a worker for up to the wall time, which must not be free, again and
         again."""
-        status = tags.get("status")
-        if status == SCORED:
+        status = tags.get(Tag.STATUS)
+        if status == Status.SCORED:
             return True
-        failed_code = status in CODE_FAILURES or (status == "invalid" and tags.get("kind") == "code")
+        failed_code = status in Status.CODE_FAILURES or (status == Status.INVALID and tags.get(Tag.KIND) == Kind.CODE)
         return failed_code and self.spec.submission_limits.failed_code_runs_count
 
     def quota(self, team: str) -> Quota:
-        used = [r for r in self.tracker.runs(f"tags.team = '{team}'") if self._uses_quota(r.tags)]
+        used = [r for r in self.tracker.runs(where({Tag.TEAM: team})) if self._uses_quota(r.tags)]
         today = day_start_ms(utc_today())
         return Quota(sum(r.start_time >= today for r in used), len(used), self.spec.submission_limits)
 
     def _flagged(self, outcome: Outcome, sha: str) -> Outcome:
         """The same file from other teams, told to the organisers and tagged on the private run, never to teams."""
-        same = self.tracker.runs(f"tags.submission_sha256 = '{sha}'")
-        others = sorted(f"{r.tags.get('team')} (run {r.run_id})" for r in same if r.tags.get("team") != outcome.team)
-        if others and outcome.status in EVALUATED:
+        same = self.tracker.runs(where({Tag.SUBMISSION_SHA256: sha}))
+        others = sorted(
+            f"{r.tags.get(Tag.TEAM)} (run {r.run_id})" for r in same if r.tags.get(Tag.TEAM) != outcome.team
+        )
+        if others and outcome.status in Status.EVALUATED:
             outcome.flags.append(f"the same submission (sha256 {sha}) was also sent by: {', '.join(others)}")
-            private = self.tracker.runs(f"tags.public_run_id = '{outcome.run_id}'", private=True)
+            private = self.tracker.runs(where({Tag.PUBLIC_RUN_ID: str(outcome.run_id)}), private=True)
             for run in private:
-                self.tracker.set_tags(run.run_id, {"same_submission_as": ", ".join(others)[:4000]})
+                self.tracker.set_tags(run.run_id, {Tag.SAME_SUBMISSION_AS: ", ".join(others)[:TAG_VALUE_LIMIT]})
         return outcome
 
     def _duplicate_or_over_quota(
@@ -215,31 +217,31 @@ class Evaluator:
     ) -> Outcome | None:
         same = [
             r
-            for r in self.tracker.runs(f"tags.team = '{team}' and tags.submission_sha256 = '{sha}'")
-            if r.tags.get("status") in EVALUATED
+            for r in self.tracker.runs(where({Tag.TEAM: team, Tag.SUBMISSION_SHA256: sha}))
+            if r.tags.get(Tag.STATUS) in Status.EVALUATED
         ]
         if same:
             done = same[0]
-            message = f"already evaluated as run {done.run_id} (status {done.tags['status']}); not scored twice"
-            return Outcome(team, source, "duplicate", message, done.run_id, quota=self.quota(team))
+            message = f"already evaluated as run {done.run_id} (status {done.tags[Tag.STATUS]}); not scored twice"
+            return Outcome(team, source, Status.DUPLICATE, message, done.run_id, quota=self.quota(team))
         quota = self.quota(team)
         if quota.remaining == 0:
             refusal = quota.refusal()
-            run_id = self._record_failure(team, sha, kind, "over-quota", refusal.problem, {}, extra)
-            return Outcome(team, source, "over-quota", refusal.render(), run_id, quota=quota)
+            run_id = self._record_failure(team, sha, kind, Status.OVER_QUOTA, refusal.problem, {}, extra)
+            return Outcome(team, source, Status.OVER_QUOTA, refusal.render(), run_id, quota=quota)
         return None
 
     def _tags(self, team: str, sha: str, kind: str) -> dict[str, str]:
         return {
-            "team": team,
-            "challenge": self.spec.slug,
-            "challenge_version": self.spec.version,
-            "kind": kind,
-            "submission_sha256": sha,
-            "harness_version": __version__,
-            "dataset_sha256": self.manifest["dataset"]["sha256"],
-            **({"labels_public": "true"} if self.warning else {}),
-            "status": "running",
+            Tag.TEAM: team,
+            Tag.CHALLENGE: self.spec.slug,
+            Tag.CHALLENGE_VERSION: self.spec.version,
+            Tag.KIND: kind,
+            Tag.SUBMISSION_SHA256: sha,
+            Tag.HARNESS_VERSION: __version__,
+            Tag.DATASET_SHA256: self.dataset_sha256,
+            **({Tag.LABELS_PUBLIC: TRUE} if self.warning else {}),
+            Tag.STATUS: Status.RUNNING,
         }
 
     def _gold(self) -> Path:
@@ -261,40 +263,41 @@ class Evaluator:
             )
         except InvalidSubmission as invalid:
             problems = "\n".join(p.render() for p in invalid.problems)
-            run_id = self._record_failure(team, sha, kind, "invalid", invalid.problem, logs, extra or {}, problems)
+            run_id = self._record_failure(team, sha, kind, Status.INVALID, invalid.problem, logs, extra or {}, problems)
             message = invalid.render()
-            if kind == "code" and self._uses_quota({"status": "invalid", "kind": kind}):
+            if kind == Kind.CODE and self._uses_quota({Tag.STATUS: Status.INVALID, Tag.KIND: kind}):
                 fix = "correct what your code writes; a code run that ends without valid predictions uses quota"
                 message = CodefestError(invalid.problem, fix).render()
-            return Outcome(team, str(path), "invalid", message, run_id, quota=self.quota(team))
-        sign = evaluation_signature(spec, self.manifest["dataset"]["sha256"])
-        tags = {**self._tags(team, sha, kind), "signature": sign, **(extra or {})}
+            return Outcome(team, str(path), Status.INVALID, message, run_id, quota=self.quota(team))
+        sign = evaluation_signature(spec, self.dataset_sha256)
+        tags = {**self._tags(team, sha, kind), Tag.SIGNATURE: sign, **(extra or {})}
         public_run = self.tracker.start(tags)
-        _step("scoring")
+        faults.point(faults.SCORING)
         self.progress(f"{team}: bootstrap intervals for the public and private parts")
-        parts = {"public": self.public_ids, "private": self.private_ids}
+        parts = {Part.PUBLIC: self.public_ids, Part.PRIVATE: self.private_ids}
         groups = item_groups(spec, self._gold(), ids)
         scored = {part: self._part(ids, metrics, members, groups) for part, members in parts.items()}
-        private_run = self.tracker.start({**tags, "part": "private", "public_run_id": public_run}, private=True)
-        self._log_part(private_run, scored["private"], logs)
-        self._log_per_item(private_run, PUBLIC_PER_ITEM, scored["public"])  # which ids are public stays private
-        self.tracker.finish(private_run, SCORED)
-        self._log_part(public_run, scored["public"], logs, per_item=False)
-        _step("logging")
-        self.tracker.finish(public_run, SCORED, {"part": "public", "private_run_id": private_run})
+        private_tags = {**tags, Tag.PART: Part.PRIVATE, Tag.PUBLIC_RUN_ID: public_run}
+        private_run = self.tracker.start(private_tags, private=True)
+        self._log_part(private_run, scored[Part.PRIVATE], logs)
+        self._log_per_item(private_run, Artifact.PUBLIC_PER_ITEM, scored[Part.PUBLIC])  # which ids are public: private
+        self.tracker.finish(private_run, Status.SCORED)
+        self._log_part(public_run, scored[Part.PUBLIC], logs, per_item=False)
+        faults.point(faults.LOGGING)
+        self.tracker.finish(public_run, Status.SCORED, {Tag.PART: Part.PUBLIC, Tag.PRIVATE_RUN_ID: private_run})
         quota = self.quota(team)
-        values = scored["public"].values
-        return Outcome(team, str(path), SCORED, f"scored; {quota.describe()}", public_run, values, quota)
+        values = scored[Part.PUBLIC].values
+        return Outcome(team, str(path), Status.SCORED, f"scored; {quota.describe()}", public_run, values, quota)
 
-    def _part(self, ids: list[str], metrics: list[ItemStats], members: set[str], groups: Groups | None) -> Part:
+    def _part(self, ids: list[str], metrics: list[ItemStats], members: set[str], groups: Groups | None) -> PartScores:
         rows = np.array([i for i, item in enumerate(ids) if item in members], dtype=np.int64)
         part = [subset(m, rows) for m in metrics]
         part_ids = [ids[i] for i in rows]
         primary = next(m for m in part if m.name == self.spec.primary_metric)
         values = summarise(part, len(rows), DEFAULT_RESAMPLES, DEFAULT_SEED)
-        return Part(values, part_ids, part, breakdown(groups, part_ids, primary))
+        return PartScores(values, part_ids, part, breakdown(groups, part_ids, primary))
 
-    def _log_part(self, run_id: str, scored: Part, logs: dict[str, str], per_item: bool = True) -> None:
+    def _log_part(self, run_id: str, scored: PartScores, logs: dict[str, str], per_item: bool = True) -> None:
         """Scores, result.json and logs; per-item scores only where participants cannot read them.
 
         A team reading its own per-item scores would learn, item by item, whether a guess was right: the held-out
@@ -302,38 +305,35 @@ class Evaluator:
         """
         values, ids = scored.values, scored.ids
         self.tracker.log_scores(run_id, values)
-        result = {
-            "task": self.spec.task,
-            "n_items": len(ids),
-            "metrics": {name: vars(v) for name, v in values.items()},
-        }
-        if scored.breakdown is not None:
-            result["breakdown"] = scored.breakdown
-        self.tracker.log_json(run_id, "result.json", result)
+        result = Result(self.spec.task, len(ids), dict(values), scored.breakdown)
+        self.tracker.log_json(run_id, Artifact.RESULT, result.to_json())
         if per_item:
-            self._log_per_item(run_id, PER_ITEM, scored)
-        for name, text in logs.items():
-            self.tracker.log_text(run_id, f"logs/{name}", text)
+            self._log_per_item(run_id, Artifact.PER_ITEM, scored)
+        self._log_logs(run_id, logs)
 
     def refuse(self, team: str, entry: Path, message: str) -> Outcome:
         """Record a refused entry once, for the organisers (private experiment): it uses no quota."""
         team_shown, source = printable(team), printable(str(entry))
         key = hashlib.sha256(f"{team_shown}\0{source}\0{message}".encode()).hexdigest()
-        seen = self.tracker.runs(f"tags.refusal = '{key}'", private=True)
+        seen = self.tracker.runs(where({Tag.REFUSAL: key}), private=True)
         if seen:
-            return Outcome(team_shown, source, REFUSED, message, seen[0].run_id)
-        tags = {"team": team_shown, "challenge": self.spec.slug, "entry": source[:1000], "refusal": key}
-        run_id = self.tracker.start({**tags, "message": message[:4000]}, private=True)
-        self.tracker.finish(run_id, REFUSED)
-        return Outcome(team_shown, source, REFUSED, message, run_id)
+            return Outcome(team_shown, source, Status.REFUSED, message, seen[0].run_id)
+        tags = {Tag.TEAM: team_shown, Tag.CHALLENGE: self.spec.slug, Tag.ENTRY: source[:1000], Tag.REFUSAL: key}
+        run_id = self.tracker.start({**tags, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]}, private=True)
+        self.tracker.finish(run_id, Status.REFUSED)
+        return Outcome(team_shown, source, Status.REFUSED, message, run_id)
 
-    def _log_per_item(self, run_id: str, name: str, scored: Part) -> None:
+    def _log_per_item(self, run_id: str, name: str, scored: PartScores) -> None:
         per_item = [m for m in scored.metrics if m.per_item is not None]
         lines = (
             json.dumps({"id": item, **{m.name: float(m.per_item[i]) for m in per_item}})  # type: ignore[index]
             for i, item in enumerate(scored.ids)
         )
         self.tracker.log_text(run_id, name, "\n".join(lines) + "\n")
+
+    def _log_logs(self, run_id: str, logs: dict[str, str]) -> None:
+        for name, text in logs.items():
+            self.tracker.log_text(run_id, Artifact.log(name), text)
 
     def _record_failure(
         self,
@@ -347,11 +347,10 @@ class Evaluator:
         problems: str = "",
     ) -> str:
         """A run that never reaches the leaderboard, so that nothing submitted goes unrecorded."""
-        run_id = self.tracker.start({**self._tags(team, sha, kind), **extra, "message": message[:4000]})
+        run_id = self.tracker.start({**self._tags(team, sha, kind), **extra, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]})
         if problems:
-            self.tracker.log_text(run_id, "problems.txt", problems + "\n")
-        for name, text in logs.items():
-            self.tracker.log_text(run_id, f"logs/{name}", text)
+            self.tracker.log_text(run_id, Artifact.PROBLEMS, problems + "\n")
+        self._log_logs(run_id, logs)
         self.tracker.finish(run_id, status)
         return run_id
 

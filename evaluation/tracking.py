@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX, Status, Tag, where
 from codefest.evaluation.scoring import MetricValue
 
 from codefest.core.errors import CodefestError
@@ -44,14 +46,12 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 # It logs every database error with a traceback before raising it; the errors are retried or explained here.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
-PRIVATE_SUFFIX = "/private"
-SCORED = "scored"
-RUNNING = "running"
-INTERRUPTED = "interrupted"
+# What MLflow raises for a call the tracking server refuses (no permission, a bad request): front ends catch this
+# name, so that only this module names MLflow.
+Refused = MlflowException
 PAGE = 1000
 ATTEMPTS = 6  # a store call that meets a locked database: tried this often, waiting 0.25, 0.5, ... 4 s between
 FIRST_WAIT = 0.25
-EVALUATOR = "evaluator"  # tag: which workspace's evaluation made the run (a hash of host and folder)
 INTERRUPTED_MESSAGE = "the evaluation stopped before this run was complete; the submission is evaluated again"
 
 T = TypeVar("T")
@@ -243,7 +243,7 @@ class Tracker:
         location = None
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             location = (self.root / "mlartifacts" / name.replace("/", "-")).as_uri()
-        tags = {"codefest.challenge": self.slug}
+        tags = {EXPERIMENT_CHALLENGE: self.slug}
         try:
             return self._call(lambda: self.client.create_experiment(name, artifact_location=location, tags=tags))
         except MlflowException as error:
@@ -253,9 +253,13 @@ class Tracker:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
+    def experiment(self, private: bool = False) -> str:
+        """The id of the public or the private experiment."""
+        return self.private if private else self.public
+
     def runs(self, filter_string: str = "", private: bool = False) -> list[RecordedRun]:
         """Every run matching the filter, paged through (MlflowClient stops at one page otherwise)."""
-        experiment = self.private if private else self.public
+        experiment = self.experiment(private)
         found: list[RecordedRun] = []
         token = None
         while True:
@@ -266,6 +270,19 @@ class Tracker:
             token = page.token
             if not token:
                 return found
+
+    def artifact_text(self, run_id: str, name: str) -> str | None:
+        """An artifact's text; None where the run has none by that name (an older or incomplete run)."""
+        with tempfile.TemporaryDirectory(prefix="codefest-artifact-") as folder:
+            try:
+                path = self._call(lambda: self.client.download_artifacts(run_id, name, folder))
+            except (MlflowException, OSError):
+                return None
+            return Path(path).read_text(encoding="utf-8")
+
+    def artifact_names(self, run_id: str, folder: str | None = None) -> list[str]:
+        """The paths of a run's artifacts (in `folder`), as MLflow lists them."""
+        return [found.path for found in self._call(lambda: self.client.list_artifacts(run_id, folder))]
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -278,10 +295,28 @@ class Tracker:
         return file_lock(self.root / "locks" / self.slug / f"{team}.lock", self.root, on_wait=on_wait)
 
     def start(self, tags: dict[str, str], private: bool = False) -> str:
-        """A run named after its team, so the MLflow UI's run list says whose it is."""
-        experiment, tags = self.private if private else self.public, {**tags, EVALUATOR: self.evaluator}
-        run = self._call(lambda: self.client.create_run(experiment, tags=tags, run_name=tags.get("team")), write=True)
+        """A submission's run, named after its team, so the MLflow UI's run list says whose it is."""
+        return self.create_run({**tags, Tag.EVALUATOR: self.evaluator}, private, name=tags.get(Tag.TEAM))
+
+    def create_run(
+        self, tags: dict[str, str], private: bool = False, *, name: str | None = None, start_time: int | None = None
+    ) -> str:
+        """A run in the public or the private experiment; `start_time` in ms (now if None)."""
+        experiment = self.experiment(private)
+        run = self._call(
+            lambda: self.client.create_run(experiment, start_time=start_time, tags=tags, run_name=name), write=True
+        )
         return run.info.run_id
+
+    def tag_experiment(self, key: str, value: str, private: bool = False) -> None:
+        experiment = self.experiment(private)
+        self._call(lambda: self.client.set_experiment_tag(experiment, key, value), write=True)
+
+    def log_metrics(self, run_id: str, values: dict[str, float], timestamp_ms: int | None = None) -> None:
+        """Metrics under their MLflow keys as given; `log_scores` names a harness's scores and their intervals."""
+        now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        metrics = [Metric(key, value, now, 0) for key, value in values.items()]
+        self._call(lambda: self.client.log_batch(run_id, metrics=metrics), write=True)
 
     def log_scores(self, run_id: str, values: dict[str, MetricValue]) -> None:
         now = int(time.time() * 1000)
@@ -308,10 +343,13 @@ class Tracker:
 
     def finish(self, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
         """The status tag goes last: it is what the leaderboard reads."""
-        batch = [*(RunTag(k, v) for k, v in (tags or {}).items()), RunTag("status", status)]
+        batch = [*(RunTag(k, v) for k, v in (tags or {}).items()), RunTag(Tag.STATUS, status)]
         self._call(lambda: self.client.log_batch(run_id, tags=batch), write=True)
-        ending = {SCORED: "FINISHED", INTERRUPTED: "KILLED"}.get(status, "FAILED")
-        self._call(lambda: self.client.set_terminated(run_id, ending), write=True)
+        self.end(run_id, {Status.SCORED: "FINISHED", Status.INTERRUPTED: "KILLED"}.get(status, "FAILED"))
+
+    def end(self, run_id: str, state: str = "FINISHED") -> None:
+        """The run's lifecycle state in MLflow (FINISHED, FAILED or KILLED), apart from codefest's status tag."""
+        self._call(lambda: self.client.set_terminated(run_id, state), write=True)
 
     def close_interrupted(self, team: str) -> list[str]:
         """Mark `interrupted` the runs of `team` that a dead evaluation left `running`, with their private runs.
@@ -320,11 +358,19 @@ class Tracker:
         made from other workspaces (another host on the same tracking server) are left alone. Private runs go
         first: if this is interrupted too, the public run is still `running` and is found again next time.
         """
-        mine = f"tags.evaluator = '{self.evaluator}'"
-        stale = self.runs(f"tags.team = '{team}' and tags.status = '{RUNNING}' and {mine}")
+        stale = self.runs(where({Tag.TEAM: team, Tag.STATUS: Status.RUNNING, Tag.EVALUATOR: self.evaluator}))
         for run in stale:
-            for private in self.runs(f"tags.public_run_id = '{run.run_id}'", private=True):
-                if private.tags.get("status") != INTERRUPTED:
-                    self.finish(private.run_id, INTERRUPTED, {"message": INTERRUPTED_MESSAGE})
-            self.finish(run.run_id, INTERRUPTED, {"message": INTERRUPTED_MESSAGE})
+            for private in self.runs(where({Tag.PUBLIC_RUN_ID: run.run_id}), private=True):
+                if private.tags.get(Tag.STATUS) != Status.INTERRUPTED:
+                    self.finish(private.run_id, Status.INTERRUPTED, {Tag.MESSAGE: INTERRUPTED_MESSAGE})
+            self.finish(run.run_id, Status.INTERRUPTED, {Tag.MESSAGE: INTERRUPTED_MESSAGE})
         return [run.run_id for run in stale]
+
+
+def has_finished_run(root: Path, experiment: str) -> bool:
+    """Whether the workspace's store has a finished run in `experiment` (a pilot's own training, for one)."""
+    client = MlflowClient(tracking_uri=tracking_uri(root))
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return False
+    return bool(client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'", max_results=1))

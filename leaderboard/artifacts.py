@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from codefest.evaluation.records import Artifact, Result
+from codefest.evaluation.tracking import Tracker
 
 
-def _artifact_text(client: MlflowClient, run_id: str, name: str) -> str | None:
-    with tempfile.TemporaryDirectory(prefix="codefest-board-") as folder:
-        try:
-            path = client.download_artifacts(run_id, name, folder)
-        except (MlflowException, OSError):
-            return None  # an older or incomplete run: the board shows it without what this artifact gives
-        return Path(path).read_text(encoding="utf-8")
-
-
-def per_item_scores(client: MlflowClient, run_id: str, name: str, metric: str) -> dict[str, float] | None:
+def per_item_scores(tracker: Tracker, run_id: str, name: str, metric: str) -> dict[str, float] | None:
     """item id -> the score in the run's artifact `name`, or None where the metric has no per-item score (F1)."""
-    text = _artifact_text(client, run_id, name)
+    text = tracker.artifact_text(run_id, name)
     if text is None:
-        return None
+        return None  # an older or incomplete run: the board shows it without rank ranges
     scores = {}
     for line in text.splitlines():
         if line.strip():
@@ -36,9 +25,15 @@ def per_item_scores(client: MlflowClient, run_id: str, name: str, metric: str) -
     return scores
 
 
-def breakdown(client: MlflowClient, run_id: str) -> dict[str, Any] | None:
-    text = _artifact_text(client, run_id, "result.json")
-    return None if text is None else json.loads(text).get("breakdown")
+def breakdown(tracker: Tracker, run_id: str) -> dict[str, Any] | None:
+    """The run's per-group scores from its result.json; None for a run without them (or without a readable one)."""
+    text = tracker.artifact_text(run_id, Artifact.RESULT)
+    if text is None:
+        return None
+    try:
+        return Result.from_json(json.loads(text)).breakdown
+    except ValueError:
+        return None
 
 
 def score_matrix(per_entry: list[dict[str, float] | None]) -> np.ndarray | None:

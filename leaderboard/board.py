@@ -11,7 +11,7 @@ from typing import Any
 from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
 from codefest.evaluation.challenge import evaluation_signature
-from codefest.evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
+from codefest.evaluation.records import Artifact, Part
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
 from codefest.evaluation.tracking import Tracker
 from codefest.leaderboard import artifacts, significance
@@ -103,7 +103,7 @@ class View:
 
     def per_item(self, submission: Submission) -> tuple[str | None, str]:
         """Where this view's per-item scores of a submission are: always in its private run, out of teams' sight."""
-        return submission.private_run_id, PER_ITEM if self.private else PUBLIC_PER_ITEM
+        return submission.private_run_id, Artifact.PER_ITEM if self.private else Artifact.PUBLIC_PER_ITEM
 
     def scored(self, submission: Submission) -> Submission | None:
         """The run whose scores this view shows for a (public) submission."""
@@ -140,13 +140,13 @@ def build(
     notes += _uncertainty(tracker, spec, entries, sources, resamples, seed)
     progress("per-group scores")
     for entry in entries:
-        entry.breakdown = artifacts.breakdown(tracker.client, entry.scored_run_id)
+        entry.breakdown = artifacts.breakdown(tracker, entry.scored_run_id)
     history = _history(spec, public, view)
     return Board(
         slug=spec.slug,
         title=spec.title,
         task=spec.task,
-        view="private" if private else "public",
+        view=Part.PRIVATE if private else Part.PUBLIC,
         primary_metric=spec.primary_metric,
         higher_is_better=spec.higher_is_better[spec.primary_metric],
         tie_breakers=list(spec.tie_breakers),
@@ -208,7 +208,7 @@ def _uncertainty(
     if not entries:
         return []
     per_entry = [
-        artifacts.per_item_scores(tracker.client, run_id, name, spec.primary_metric) if run_id else None
+        artifacts.per_item_scores(tracker, run_id, name, spec.primary_metric) if run_id else None
         for run_id, name in sources
     ]
     matrix = artifacts.score_matrix(per_entry)

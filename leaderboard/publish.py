@@ -3,10 +3,11 @@ participants open it from the MLflow UI. The private view goes to the private ex
 
 from __future__ import annotations
 
+from codefest.evaluation.records import TRUE, Artifact, Kind, Part, Status, Tag, where
 from codefest.evaluation.tracking import Tracker
 
-PAGE, DATA = "leaderboard.html", "leaderboard.json"
 UI_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs, not on GenAI traces
+RUN_NAMES = {Part.PUBLIC: "leaderboard", Part.PRIVATE: "final-leaderboard"}
 
 
 def publish(tracker: Tracker, view: str, html: str, data: str, *, public: bool, forced: bool = False) -> str:
@@ -16,19 +17,17 @@ def publish(tracker: Tracker, view: str, html: str, data: str, *, public: bool, 
     """
     run_id = _leaderboard_run(tracker, view, public)
     if forced:
-        tracker.set_tags(run_id, {"forced": "true"})
-    tracker.log_text(run_id, PAGE, html)
-    tracker.log_text(run_id, DATA, data)
-    tracker.client.set_terminated(run_id, "FINISHED")
+        tracker.set_tags(run_id, {Tag.FORCED: TRUE})
+    tracker.log_text(run_id, Artifact.PAGE, html)
+    tracker.log_text(run_id, Artifact.DATA, data)
+    tracker.end(run_id)
     return run_id
 
 
 def _leaderboard_run(tracker: Tracker, view: str, public: bool) -> str:
-    found = tracker.runs(f"tags.kind = 'leaderboard' and tags.view = '{view}'", private=not public)
+    found = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: view}), private=not public)
     if found:
         return found[0].run_id
-    name = "leaderboard" if view == "public" else "final-leaderboard"
-    experiment = tracker.public if public else tracker.private
-    tracker.client.set_experiment_tag(experiment, *UI_KIND)
-    tags = {"kind": "leaderboard", "view": view, "status": "published"}
-    return tracker.client.create_run(experiment, tags=tags, run_name=name).info.run_id
+    tracker.tag_experiment(*UI_KIND, private=not public)
+    tags = {Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: view, Tag.STATUS: Status.PUBLISHED}
+    return tracker.create_run(tags, private=not public, name=RUN_NAMES[view])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from codefest.challenges.calendar import closed, open_phase
 from codefest.challenges.spec import Challenge
+from codefest.evaluation.records import TRUE, Status, Tag, where
 from codefest.evaluation.roster import resolve
-from codefest.evaluation.tracking import SCORED, Tracker
+from codefest.evaluation.tracking import Tracker
 from codefest.leaderboard.board import current_signature
-from codefest.leaderboard.submissions import SELECTED_TAG
 
 from codefest.core.errors import CodefestError
 
@@ -31,19 +31,18 @@ def select_submission(spec: Challenge, root: Path, team: str, run_id: str, force
         hint = f"codefest select {spec.slug} {run_id} --team {team} --force"
         raise closed(spec, root, "final submissions are selected during its phases only", hint)
     tracker = Tracker(spec.slug, root)
-    runs = {r.run_id: r for r in tracker.runs(f"tags.team = '{team}'")}
+    runs = {r.run_id: r for r in tracker.runs(where({Tag.TEAM: team}))}
     listing = f"codefest leaderboard {spec.slug} --format json   (each entry's run_id), or the MLflow UI"
     if run_id not in runs:
         raise CodefestError(f"run {run_id} is not a submission of team '{team}' to '{spec.slug}'", listing)
     run = runs[run_id]
-    if run.tags.get("status") != SCORED:
-        raise CodefestError(f"run {run_id} has status '{run.tags.get('status')}', not scored", listing)
-    if run.tags.get("signature") != current_signature(spec, root):
+    if run.tags.get(Tag.STATUS) != Status.SCORED:
+        raise CodefestError(f"run {run_id} has status '{run.tags.get(Tag.STATUS)}', not scored", listing)
+    if run.tags.get(Tag.SIGNATURE) != current_signature(spec, root):
         raise CodefestError(
             f"run {run_id} was scored under an older evaluation signature and cannot be ranked",
             "select a submission scored under the current signature",
         )
-    tracker.set_tags(
-        run_id, {SELECTED_TAG: str(int(time.time() * 1000))} | ({"selection_forced": "true"} if force else {})
-    )
+    forced = {Tag.SELECTION_FORCED: TRUE} if force else {}
+    tracker.set_tags(run_id, {Tag.SELECTED_AT: str(int(time.time() * 1000))} | forced)
     return f"{team}: run {run_id} is now the final submission on the leaderboard of '{spec.slug}'"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codefest.evaluation.names import mlflow_key
-from codefest.evaluation.tracking import SCORED, RecordedRun, Tracker
-
-SELECTED_TAG = "selected_at"  # milliseconds since the epoch; the latest selection of a team counts
+from codefest.evaluation.records import Role, Status, Tag, where
+from codefest.evaluation.tracking import RecordedRun, Tracker
 
 
 @dataclass(frozen=True)
@@ -29,15 +28,15 @@ class Submission:
 
 
 def as_submission(run: RecordedRun) -> Submission:
-    selected = run.tags.get(SELECTED_TAG)
+    selected = run.tags.get(Tag.SELECTED_AT)
     return Submission(
         run_id=run.run_id,
-        team=run.tags.get("team", "?"),
-        baseline=run.tags.get("role") == "baseline",
+        team=run.tags.get(Tag.TEAM, "?"),
+        baseline=run.tags.get(Tag.ROLE) == Role.BASELINE,
         time_ms=run.start_time,
         metrics=run.metrics,
         selected_at=int(selected) if selected and selected.isdigit() else None,
-        private_run_id=run.tags.get("private_run_id"),
+        private_run_id=run.tags.get(Tag.PRIVATE_RUN_ID),
     )
 
 
@@ -46,6 +45,6 @@ def scored_submissions(tracker: Tracker, signature: str, primary: str, private: 
 
     The signature is compared here rather than in the filter string, whose quoting its characters would strain.
     """
-    runs = tracker.runs(f"tags.status = '{SCORED}'", private=private)
-    found = [as_submission(r) for r in runs if r.tags.get("signature") == signature]
+    runs = tracker.runs(where({Tag.STATUS: Status.SCORED}), private=private)
+    found = [as_submission(r) for r in runs if r.tags.get(Tag.SIGNATURE) == signature]
     return [s for s in found if mlflow_key(primary) in s.metrics]

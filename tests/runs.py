@@ -7,9 +7,10 @@ from pathlib import Path
 
 from codefest.challenges.discovery import load
 from codefest.evaluation.challenge import evaluation_signature
-from codefest.evaluation.evaluate import PER_ITEM, PUBLIC_PER_ITEM
 from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.records import Artifact, Kind, Part, Role, Status, Tag
 from codefest.evaluation.tracking import Tracker
+from codefest.shared_datasets.heldout import MANIFEST
 
 from codefest.core.workspace import vault_dir
 
@@ -21,7 +22,7 @@ def fake_build(slug: str, home: Path) -> str:
     folder = vault_dir(slug, home)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"dataset": {"sha256": DATASET}, "labels_public": False}
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     return evaluation_signature(load(slug).spec, DATASET)
 
 
@@ -34,8 +35,7 @@ def _metrics(values: dict[str, float]) -> dict[str, float]:
 
 
 def _log(tracker: Tracker, run_id: str, values: dict[str, float]) -> None:
-    for key, value in _metrics(values).items():
-        tracker.client.log_metric(run_id, key, value)
+    tracker.log_metrics(run_id, _metrics(values))
 
 
 def _per_item(tracker: Tracker, run_id: str, name: str, per_item: dict[str, list[float]] | None) -> None:
@@ -53,8 +53,8 @@ def record(
     *,
     at: int,
     signature: str,
-    status: str = "scored",
-    role: str = "participant",
+    status: str = Status.SCORED,
+    role: str = Role.PARTICIPANT,
     per_item: dict[str, list[float]] | None = None,
     private: dict[str, float] | None = None,
     private_per_item: dict[str, list[float]] | None = None,
@@ -64,15 +64,15 @@ def record(
     Per-item scores go where an evaluation puts them: both parts' in the private run, out of participants' sight.
     """
     tracker = Tracker(slug, home)
-    tags = {"team": team, "signature": signature, "role": role, "kind": "predictions"}
-    public = tracker.client.create_run(tracker.public, start_time=at, tags=tags, run_name=team).info.run_id
+    tags = {Tag.TEAM: team, Tag.SIGNATURE: signature, Tag.ROLE: role, Tag.KIND: Kind.PREDICTIONS}
+    public = tracker.create_run(tags, name=team, start_time=at)
     _log(tracker, public, values)
     if private is not None or per_item:
-        run = tracker.client.create_run(tracker.private, start_time=at, tags={**tags, "part": "private"}, run_name=team)
-        _log(tracker, run.info.run_id, private or {})
-        _per_item(tracker, run.info.run_id, PER_ITEM, private_per_item)
-        _per_item(tracker, run.info.run_id, PUBLIC_PER_ITEM, per_item)
-        tracker.finish(run.info.run_id, "scored")
-        tracker.client.set_tag(public, "private_run_id", run.info.run_id)
+        run = tracker.create_run({**tags, Tag.PART: Part.PRIVATE}, private=True, name=team, start_time=at)
+        _log(tracker, run, private or {})
+        _per_item(tracker, run, Artifact.PER_ITEM, private_per_item)
+        _per_item(tracker, run, Artifact.PUBLIC_PER_ITEM, per_item)
+        tracker.finish(run, Status.SCORED)
+        tracker.set_tags(public, {Tag.PRIVATE_RUN_ID: run})
     tracker.finish(public, status)
     return public

@@ -28,6 +28,7 @@ from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.access import Experiments, server_command, server_files
 from codefest.evaluation.evaluate import Evaluator
+from codefest.evaluation.records import Status, Tag
 from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -226,7 +227,7 @@ def login(event: Event, monkeypatch: pytest.MonkeyPatch) -> Login:
 
 def _private_run_id(client: MlflowClient, event: Event) -> str:
     """The participant can see which private run belongs to a public one, but not its content."""
-    return client.get_run(event.public_runs["team-a"]).data.tags["private_run_id"]
+    return client.get_run(event.public_runs["team-a"]).data.tags[Tag.PRIVATE_RUN_ID]
 
 
 # -- participants ---------------------------------------------------------------------------------------------
@@ -235,8 +236,8 @@ def _private_run_id(client: MlflowClient, event: Event) -> str:
 def test_participant_reads_the_public_runs_metrics_and_artifacts(login: Login, event: Event, tmp_path: Path) -> None:
     participant = login("participant")
     runs = participant.search_runs([event.experiments.public])
-    assert {r.data.tags["team"] for r in runs} == {"team-a", "team-b"}
-    assert all(r.data.tags["status"] == "scored" and PRIMARY in r.data.metrics for r in runs)
+    assert {r.data.tags[Tag.TEAM] for r in runs} == {"team-a", "team-b"}
+    assert all(r.data.tags[Tag.STATUS] == Status.SCORED and PRIMARY in r.data.metrics for r in runs)
     run_id = event.public_runs["team-a"]
     assert participant.get_metric_history(run_id, PRIMARY)[0].value == participant.get_run(run_id).data.metrics[PRIMARY]
     result = json.loads(_artifact(participant, run_id, "result.json", tmp_path))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from codefest.challenges.discovery import load
+from codefest.evaluation.records import Kind, Part, Tag, where
 from codefest.evaluation.tracking import Tracker
 from codefest.leaderboard.board import Board, build
 from codefest.leaderboard.export import as_json
@@ -153,7 +154,7 @@ def test_the_mlflow_ui_shows_the_published_leaderboard(
     browser: Browser, evaluated: Event, board: Board, ui: str
 ) -> None:
     tracker = Tracker(SLUG, evaluated.home)
-    run = tracker.runs("tags.kind = 'leaderboard' and tags.view = 'public'")[0].run_id
+    run = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: Part.PUBLIC}))[0].run_id
     page = _page(browser)
     page.goto(f"{ui}/#/experiments/{tracker.public}/runs/{run}/artifacts/leaderboard.html")
     frame = _frame_with(page, "#leaderboard")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
-from codefest.evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+from codefest.evaluation.records import Artifact, Status, Tag, where
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
@@ -77,9 +78,9 @@ def test_a_submission_is_scored_and_logged_with_every_tag_and_artifact(evaluator
     client = _client(evaluator.root)
     run = client.get_run(outcome.run_id)
     assert set(run.data.tags) >= TAGS
-    assert run.data.tags["status"] == "scored" and run.data.tags["team"] == "team-a"
-    assert run.data.tags["dataset_sha256"] == evaluator.manifest["dataset"]["sha256"]
-    assert run.data.tags["signature"].startswith("scoring:") and "split:test" in run.data.tags["signature"]
+    assert run.data.tags[Tag.STATUS] == Status.SCORED and run.data.tags[Tag.TEAM] == "team-a"
+    assert run.data.tags[Tag.DATASET_SHA256] == evaluator.manifest["dataset"]["sha256"]
+    assert run.data.tags[Tag.SIGNATURE].startswith("scoring:") and "split:test" in run.data.tags[Tag.SIGNATURE]
     assert run.info.experiment_id == client.get_experiment_by_name("eval-ipc").experiment_id
     primary = run.data.metrics["top_prediction_at_subclass"]
     assert primary == pytest.approx(outcome.public["top_prediction@subclass"].value)
@@ -89,8 +90,8 @@ def test_a_submission_is_scored_and_logged_with_every_tag_and_artifact(evaluator
     )
     assert low <= primary <= high
     assert {a.path for a in client.list_artifacts(outcome.run_id)} == {"result.json"}  # per-item: private run
-    private_run = run.data.tags["private_run_id"]
-    per_item = client.download_artifacts(private_run, PUBLIC_PER_ITEM, str(tmp_path))
+    private_run = run.data.tags[Tag.PRIVATE_RUN_ID]
+    per_item = client.download_artifacts(private_run, Artifact.PUBLIC_PER_ITEM, str(tmp_path))
     rows = [json.loads(line) for line in Path(per_item).read_text().splitlines()]
     assert {r["id"] for r in rows} == evaluator.public_ids
     assert sum(r["top_prediction@subclass"] for r in rows) / len(rows) == pytest.approx(primary)
@@ -109,17 +110,17 @@ def test_private_scores_are_only_in_the_private_experiment(evaluator: Evaluator,
     outcome = evaluator.predictions("team-p", path)
     client = _client(evaluator.root)
     public = client.get_run(outcome.run_id)
-    private = client.get_run(public.data.tags["private_run_id"])
+    private = client.get_run(public.data.tags[Tag.PRIVATE_RUN_ID])
     assert private.info.experiment_id == client.get_experiment_by_name("eval-ipc/private").experiment_id
-    assert private.data.tags["part"] == "private" and public.data.tags["part"] == "public"
+    assert private.data.tags[Tag.PART] == "private" and public.data.tags[Tag.PART] == "public"
     assert public.data.metrics["precision_at_1"] == 1.0 and private.data.metrics["precision_at_1"] == 0.0
-    public_runs = client.search_runs([public.info.experiment_id], "tags.team = 'team-p'")
+    public_runs = client.search_runs([public.info.experiment_id], where({Tag.TEAM: "team-p"}))
     assert [r.info.run_id for r in public_runs] == [outcome.run_id]
     assert all(v >= 0.99 for k, v in public.data.metrics.items() if k.startswith("precision_at_1"))
     assert [a.path for a in client.list_artifacts(outcome.run_id)] == ["result.json"]
     text = Path(client.download_artifacts(outcome.run_id, "result.json", str(tmp_path / "public"))).read_text()
     assert not any(item in text for item in evaluator.private_ids)
-    per_item = Path(client.download_artifacts(private.info.run_id, "per_item.jsonl", str(tmp_path / "private")))
+    per_item = Path(client.download_artifacts(private.info.run_id, Artifact.PER_ITEM, str(tmp_path / "private")))
     assert {json.loads(line)["id"] for line in per_item.read_text().splitlines()} == evaluator.private_ids
 
 
@@ -129,7 +130,7 @@ def test_the_same_file_twice_is_not_scored_twice(evaluator: Evaluator, tmp_path:
     second = evaluator.predictions("team-d", path)
     assert second.status == "duplicate" and second.run_id == first.run_id
     assert "not scored twice" in second.message
-    assert len(evaluator.tracker.runs("tags.team = 'team-d'")) == 1
+    assert len(evaluator.tracker.runs(where({Tag.TEAM: "team-d"}))) == 1
 
 
 def test_an_invalid_file_is_recorded_and_uses_no_quota(evaluator: Evaluator, tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_an_invalid_file_is_recorded_and_uses_no_quota(evaluator: Evaluator, tmp
     outcome = evaluator.predictions("team-i", bad)
     assert outcome.status == "invalid" and "id 'nope' is not a test item" in outcome.message
     run = _client(evaluator.root).get_run(outcome.run_id)
-    assert run.data.tags["status"] == "invalid" and run.data.metrics == {}
+    assert run.data.tags[Tag.STATUS] == "invalid" and run.data.metrics == {}
     assert outcome.quota is not None and outcome.quota.used_total == 0 and outcome.quota.remaining == 2
 
 
@@ -151,7 +152,7 @@ def test_the_daily_quota_is_enforced(evaluator: Evaluator, tmp_path: Path) -> No
     assert third.status == "over-quota"
     assert "used its 2 submissions of today (UTC)" in third.message and "submit again from" in third.message
     assert third.quota is not None and third.quota.remaining == 0
-    statuses = sorted(r.tags["status"] for r in evaluator.tracker.runs("tags.team = 'team-q'"))
+    statuses = sorted(r.tags[Tag.STATUS] for r in evaluator.tracker.runs(where({Tag.TEAM: "team-q"})))
     assert statuses == ["over-quota", "scored", "scored"]
 
 
@@ -224,11 +225,11 @@ def test_a_code_submission_is_run_and_scored(code_evaluator: Evaluator, tmp_path
     outcome = code_evaluator.code("coders", _pilot(tmp_path / "pilot", "labels = {i: ['H01M 10/00'] for i in ids}"))
     assert outcome.status == "scored", outcome.message
     run = _client(code_evaluator.root).get_run(outcome.run_id)
-    assert run.data.tags["kind"] == "code" and run.data.tags["isolated"] == "true"
-    assert float(run.data.tags["code_peak_memory_mb"]) > 5  # an interpreter at least, the whole run's cgroup
-    assert 0 < float(run.data.tags["code_cpu_seconds"]) < 4 * float(run.data.tags["code_seconds"]) + 1
+    assert run.data.tags[Tag.KIND] == "code" and run.data.tags[Tag.ISOLATED] == "true"
+    assert float(run.data.tags[Tag.CODE_PEAK_MEMORY_MB]) > 5  # an interpreter at least, the whole run's cgroup
+    assert 0 < float(run.data.tags[Tag.CODE_CPU_SECONDS]) < 4 * float(run.data.tags[Tag.CODE_SECONDS]) + 1
     artifacts = {a.path for a in _client(code_evaluator.root).list_artifacts(outcome.run_id)}
-    assert {"result.json", "logs"} <= artifacts and "per_item.jsonl" not in artifacts
+    assert {"result.json", "logs"} <= artifacts and Artifact.PER_ITEM not in artifacts
     again = code_evaluator.code("coders", tmp_path / "pilot")
     assert again.status == "duplicate"
 
@@ -262,7 +263,7 @@ def test_failing_code_is_recorded_and_leaves_the_leaderboard_alone(
 ) -> None:
     outcome = code_evaluator.code(team, _pilot(tmp_path / "pilot", body))
     assert outcome.status == status and fragment in outcome.message
-    runs = code_evaluator.tracker.runs(f"tags.team = '{team}'")
-    assert [r.tags["status"] for r in runs] == [status]
+    runs = code_evaluator.tracker.runs(where({Tag.TEAM: team}))
+    assert [r.tags[Tag.STATUS] for r in runs] == [status]
     assert runs[0].metrics == {}
     assert outcome.quota is not None and outcome.quota.used_total == 1  # it held the worker: quota used

@@ -12,7 +12,8 @@ import pytest
 from codefest.challenges.calendar import opening_day, record_opening, utc_today
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
-from codefest.evaluation.evaluate import PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+from codefest.evaluation.records import Artifact, Part, Status, Tag, where
 from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.selection import select_submission
 from codefest.shared_datasets.heldout import build
@@ -80,7 +81,7 @@ def test_names_are_compared_without_regard_to_case(event: Path, tmp_path: Path) 
     second = evaluator.predictions("TEAM-A", _file(event, tmp_path / "b.jsonl", 3))
     assert (first.team, second.team) == ("team-a", "team-a")
     assert second.quota is not None and second.quota.used_total == 2  # one quota, not two
-    assert {r.tags["team"] for r in evaluator.tracker.runs()} == {"team-a"}
+    assert {r.tags[Tag.TEAM] for r in evaluator.tracker.runs()} == {"team-a"}
     with pytest.raises(CodefestError, match="already enrolled as 'team-a'"):
         roster.add(event, ["TEAM-A"])
 
@@ -127,13 +128,13 @@ def test_a_submission_after_the_final_phase_is_refused_unless_forced(event: Path
     assert evaluator.tracker.runs() == []
     forced = evaluator.predictions("team-a", _file(event, tmp_path / "late.jsonl"), force=True)
     run = evaluator.tracker.runs()[0]
-    assert forced.status == "scored" and run.tags["forced"] == "true" and run.tags["phase"] == "outside-phases"
+    assert forced.status == "scored" and run.tags[Tag.FORCED] == "true" and run.tags[Tag.PHASE] == "outside-phases"
 
 
 def test_the_phase_is_tagged_on_each_run(event: Path, tmp_path: Path) -> None:
     _open_days_ago(event, SLUG, 15)  # day 16 of 18: the final phase
     outcome = _evaluator(event).predictions("team-b", _file(event, tmp_path / "b.jsonl"))
-    assert _evaluator(event).tracker.runs()[0].tags["phase"] == "final" and outcome.status == "scored"
+    assert _evaluator(event).tracker.runs()[0].tags[Tag.PHASE] == "final" and outcome.status == "scored"
 
 
 def test_selection_closes_with_the_last_phase(event: Path, tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_selection_closes_with_the_last_phase(event: Path, tmp_path: Path) -> No
         select_submission(spec, event, "team-a", str(outcome.run_id))
     assert "is now the final submission" in select_submission(spec, event, "team-a", str(outcome.run_id), force=True)
     run = MlflowClient(tracking_uri=tracking_uri(event)).get_run(str(outcome.run_id))
-    assert run.data.tags["selection_forced"] == "true"
+    assert run.data.tags[Tag.SELECTION_FORCED] == "true"
 
 
 def test_reveal_before_the_end_needs_force(event: Path, tmp_path: Path) -> None:
@@ -155,8 +156,8 @@ def test_reveal_before_the_end_needs_force(event: Path, tmp_path: Path) -> None:
     assert forced.returncode == 0, forced.stderr
     client = MlflowClient(tracking_uri=tracking_uri(event))
     public = client.get_experiment_by_name(SLUG).experiment_id
-    [revealed] = client.search_runs([public], "tags.view = 'private'")
-    assert revealed.data.tags["forced"] == "true"
+    [revealed] = client.search_runs([public], where({Tag.VIEW: Part.PRIVATE}))
+    assert revealed.data.tags[Tag.FORCED] == "true"
     _open_days_ago(event, SLUG, 18)
     after = codefest("leaderboard", SLUG, "--private", "--reveal", env=_env(event))
     assert after.returncode == 0, after.stderr
@@ -181,13 +182,13 @@ def test_bad_inbox_entries_are_recorded_and_the_others_go_on(event: Path, tmp_pa
         ("team-b", "refused"),
         ("strangers", "refused"),
     }
-    refusals = _evaluator(event).tracker.runs("tags.status = 'refused'", private=True)
+    refusals = _evaluator(event).tracker.runs(where({Tag.STATUS: Status.REFUSED}), private=True)
     assert len(refusals) == 3
-    messages = " | ".join(r.tags["message"] for r in refusals)
+    messages = " | ".join(r.tags[Tag.MESSAGE] for r in refusals)
     assert "is not allowed" in messages and "not on the event's roster" in messages and "is a link" in messages
     again = evaluate_inbox(_evaluator(event), inbox)  # run after run: recorded once, never a crash
     assert sorted(o.status for o in again) == ["duplicate", "refused", "refused", "refused"]
-    assert len(_evaluator(event).tracker.runs("tags.status = 'refused'", private=True)) == 3
+    assert len(_evaluator(event).tracker.runs(where({Tag.STATUS: Status.REFUSED}), private=True)) == 3
 
 
 def test_the_cli_prints_an_undecodable_name_escaped(event: Path, tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_workspace_files_are_owner_only(event: Path, tmp_path: Path) -> None:
         if stat.S_IMODE(path.lstat().st_mode) & 0o077 and not path.is_symlink()
     ]
     assert loose == []
-    assert (home / "mlflow.db").is_file() and any(home.rglob(PUBLIC_PER_ITEM))
+    assert (home / "mlflow.db").is_file() and any(home.rglob(Artifact.PUBLIC_PER_ITEM))
 
 
 # -- the same file from two teams (item 13) and per-item scores (item 6) ---------------------------------------
@@ -261,14 +262,14 @@ def test_the_same_file_from_two_teams_is_flagged_to_the_organisers(event: Path, 
         f"team-a (run {first.run_id})"
     ]
     assert "team-a" not in second.message  # what the team itself reads says nothing of the other
-    [private] = evaluator.tracker.runs(f"tags.public_run_id = '{second.run_id}'", private=True)
-    assert private.tags["same_submission_as"] == f"team-a (run {first.run_id})"
-    public_tags = evaluator.tracker.runs("tags.team = 'team-b'")[0].tags
+    [private] = evaluator.tracker.runs(where({Tag.PUBLIC_RUN_ID: second.run_id}), private=True)
+    assert private.tags[Tag.SAME_SUBMISSION_AS] == f"team-a (run {first.run_id})"
+    public_tags = evaluator.tracker.runs(where({Tag.TEAM: "team-b"}))[0].tags
     assert "same_submission_as" not in public_tags
 
 
 def second_sha(evaluator: Evaluator, run_id: str | None) -> str:
-    return next(r.tags["submission_sha256"] for r in evaluator.tracker.runs() if r.run_id == run_id)
+    return next(r.tags[Tag.SUBMISSION_SHA256] for r in evaluator.tracker.runs() if r.run_id == run_id)
 
 
 def test_per_item_scores_are_not_where_participants_read(event: Path, tmp_path: Path) -> None:
@@ -279,8 +280,8 @@ def test_per_item_scores_are_not_where_participants_read(event: Path, tmp_path: 
     assert {a.path for a in client.list_artifacts(str(outcome.run_id))} == {"result.json"}
     result = json.loads(Path(client.download_artifacts(str(outcome.run_id), "result.json", str(tmp_path))).read_text())
     assert not any(item in json.dumps(result) for item in evaluator.public_ids | evaluator.private_ids)
-    [private] = evaluator.tracker.runs(f"tags.public_run_id = '{outcome.run_id}'", private=True)
-    text = Path(client.download_artifacts(private.run_id, PUBLIC_PER_ITEM, str(tmp_path / "p"))).read_text()
+    [private] = evaluator.tracker.runs(where({Tag.PUBLIC_RUN_ID: outcome.run_id}), private=True)
+    text = Path(client.download_artifacts(private.run_id, Artifact.PUBLIC_PER_ITEM, str(tmp_path / "p"))).read_text()
     assert {json.loads(line)["id"] for line in text.splitlines()} == evaluator.public_ids
 
 

@@ -27,7 +27,9 @@ from typing import Any, NamedTuple
 import pytest
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster, tracking
-from codefest.evaluation.evaluate import PAUSE_AT, PUBLIC_PER_ITEM, Evaluator, evaluate_inbox
+from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+from codefest.evaluation.faults import PAUSE_AT
+from codefest.evaluation.records import Artifact, Status, Tag, where
 from codefest.evaluation.tracking import StoreError, storage_problem, tracking_uri
 from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
@@ -128,28 +130,29 @@ def _runs(home: Path, private: bool = False, team: str | None = None) -> list[Ru
     experiment = client.get_experiment_by_name(SLUG + ("/private" if private else ""))
     if experiment is None:
         return []
-    query = f"tags.team = '{team}'" if team else ""
+    query = where({Tag.TEAM: team}) if team else ""
     return client.search_runs([experiment.experiment_id], query, max_results=1000)
 
 
 def _statuses(home: Path, team: str, private: bool = False) -> Counter[str]:
-    return Counter(r.data.tags["status"] for r in _runs(home, private, team))
+    return Counter(r.data.tags[Tag.STATUS] for r in _runs(home, private, team))
 
 
 def _assert_nothing_half_scored(home: Path) -> None:
     """What the leaderboard reads, a public run tagged scored, is complete: metrics, artifacts, scored private run."""
     client = _client(home)
     for run in _runs(home):
-        if run.data.tags["status"] != "scored":
+        if run.data.tags[Tag.STATUS] != Status.SCORED:
             continue
         assert {PRIMARY, f"{PRIMARY}_ci_low", f"{PRIMARY}_ci_high"} <= set(run.data.metrics), run.info.run_id
         public_artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert "result.json" in public_artifacts and not public_artifacts & {"per_item.jsonl", PUBLIC_PER_ITEM}
-        private = client.get_run(run.data.tags["private_run_id"])
-        assert private.data.tags["status"] == "scored" and PRIMARY in private.data.metrics
+        per_item_names = {Artifact.PER_ITEM, Artifact.PUBLIC_PER_ITEM}
+        assert "result.json" in public_artifacts and not public_artifacts & per_item_names
+        private = client.get_run(run.data.tags[Tag.PRIVATE_RUN_ID])
+        assert private.data.tags[Tag.STATUS] == Status.SCORED and PRIMARY in private.data.metrics
         per_item = {a.path for a in client.list_artifacts(private.info.run_id)}
-        assert {"result.json", "per_item.jsonl", PUBLIC_PER_ITEM} <= per_item  # both parts', out of teams' sight
-        assert private.data.tags["public_run_id"] == run.info.run_id
+        assert {"result.json", *per_item_names} <= per_item  # both parts', out of teams' sight
+        assert private.data.tags[Tag.PUBLIC_RUN_ID] == run.info.run_id
 
 
 # -- evaluations started at once: launched first, checked last --------------------------------------------
@@ -302,7 +305,7 @@ def test_an_evaluation_killed_at_any_point_is_completed_once_by_the_next_run(
     _assert_nothing_half_scored(home)
     assert _statuses(home, "killed") == {"interrupted": 1, "running": 1}
     assert _statuses(home, "killed", private=True) == {"scored": 1}
-    unfinished = next(r for r in _runs(home, team="killed") if r.data.tags["status"] == "running")
+    unfinished = next(r for r in _runs(home, team="killed") if r.data.tags[Tag.STATUS] == "running")
     assert PRIMARY in unfinished.data.metrics  # killed after logging, before the status tag
 
     _killed(command, env, "code")  # `killed` is completed first, then the pilot of `coders` runs
@@ -321,7 +324,7 @@ def test_an_evaluation_killed_at_any_point_is_completed_once_by_the_next_run(
         assert _statuses(home, team) == {"scored": 1, **interrupted}
         assert _statuses(home, team, private=True) == {"scored": 1, **({"interrupted": 1} if interrupted else {})}
     for run in _runs(home) + _runs(home, private=True):
-        assert run.info.status in ("FINISHED", "KILLED"), (run.data.tags["status"], run.info.status)
+        assert run.info.status in ("FINISHED", "KILLED"), (run.data.tags[Tag.STATUS], run.info.status)
 
 
 # -- a workspace that cannot be written -----------------------------------------------------------------
@@ -493,14 +496,14 @@ def test_evaluations_started_at_once_are_each_recorded_exactly_once(crowd: Crowd
     failed = [(job.team, job.output[-2000:]) for job in crowd.finished() if job.code != 0]
     assert failed == []
     home = crowd.home
-    public = [r for r in _runs(home) if r.data.tags["status"] == "scored"]
-    private = [r for r in _runs(home, private=True) if r.data.tags["status"] == "scored"]
-    assert sorted(r.data.tags["team"] for r in public) == sorted(f"team-{n}" for n in range(TEAMS))
+    public = [r for r in _runs(home) if r.data.tags[Tag.STATUS] == Status.SCORED]
+    private = [r for r in _runs(home, private=True) if r.data.tags[Tag.STATUS] == Status.SCORED]
+    assert sorted(r.data.tags[Tag.TEAM] for r in public) == sorted(f"team-{n}" for n in range(TEAMS))
     assert len(private) == TEAMS
-    assert {r.data.tags["private_run_id"] for r in public} == {r.info.run_id for r in private}
+    assert {r.data.tags[Tag.PRIVATE_RUN_ID] for r in public} == {r.info.run_id for r in private}
     for run in public:
-        n = int(run.data.tags["team"].removeprefix("team-"))
-        assert run.data.metrics[PRIMARY] == pytest.approx(_expected_primary(home, n + 2)), run.data.tags["team"]
+        n = int(run.data.tags[Tag.TEAM].removeprefix("team-"))
+        assert run.data.metrics[PRIMARY] == pytest.approx(_expected_primary(home, n + 2)), run.data.tags[Tag.TEAM]
     assert len(_runs(home)) == TEAMS  # no run left over, running or failed
     _assert_nothing_half_scored(home)
 

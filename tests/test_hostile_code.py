@@ -26,6 +26,7 @@ import pytest
 from codefest.challenges.discovery import load
 from codefest.evaluation import cgroups, jail, pilot_tree, roster
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+from codefest.evaluation.records import Tag, where
 from codefest.evaluation.sandbox import CODEFEST_ROOT, CodeLimits, CodeRun, isolation_available, run_pilot
 from codefest.evaluation.submissions import fingerprint
 from codefest.evaluation.tracking import tracking_uri
@@ -1083,5 +1084,5 @@ def test_an_inbox_of_hostile_pilots_is_recorded_and_the_honest_one_scored(evalua
     assert peeked.count("FileNotFoundError") == 4 and gold.read_text(encoding="utf-8").splitlines()[0] not in peeked
     assert "400 MB" in outcomes["hoarders"].message and "exit code 125" in outcomes["forgers"].message
     for team in ("hoarders", "forgers"):
-        runs = evaluator.tracker.runs(f"tags.team = '{team}'")
-        assert [(run.tags["status"], run.metrics) for run in runs] == [(outcomes[team].status, {})]
+        runs = evaluator.tracker.runs(where({Tag.TEAM: team}))
+        assert [(run.tags[Tag.STATUS], run.metrics) for run in runs] == [(outcomes[team].status, {})]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from codefest.challenges.discovery import load
+from codefest.evaluation.records import Kind, Part, Tag, where
 from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.board import Board, Entry, Score, build
 from codefest.leaderboard.export import as_csv, as_json, cell
@@ -120,19 +121,20 @@ def test_the_page_is_written_and_published_to_the_right_experiment(evaluated: Ev
     assert "office-a" in page.read_text() and "published to the challenge's experiment" in result.stderr
     public = client.get_experiment_by_name(SLUG).experiment_id
     private = client.get_experiment_by_name(f"{SLUG}/private").experiment_id
-    runs = client.search_runs([public], "tags.kind = 'leaderboard'")
-    assert [(r.info.run_name, r.data.tags["view"]) for r in runs] == [("leaderboard", "public")]
+    pages = where({Tag.KIND: Kind.LEADERBOARD})
+    runs = client.search_runs([public], pages)
+    assert [(r.info.run_name, r.data.tags[Tag.VIEW]) for r in runs] == [("leaderboard", "public")]
     published = Path(client.download_artifacts(runs[0].info.run_id, "leaderboard.html", str(tmp_path)))
     assert published.read_text() == page.read_text()
 
     result = codefest("leaderboard", SLUG, "--private", "--format", "csv", "--publish", env=evaluated.env())
     assert result.returncode == 0 and "published to the private experiment" in result.stderr
-    assert [r.data.tags["view"] for r in client.search_runs([public], "tags.kind = 'leaderboard'")] == ["public"]
-    assert [r.data.tags["view"] for r in client.search_runs([private], "tags.kind = 'leaderboard'")] == ["private"]
+    assert [r.data.tags[Tag.VIEW] for r in client.search_runs([public], pages)] == ["public"]
+    assert [r.data.tags[Tag.VIEW] for r in client.search_runs([private], pages)] == ["private"]
 
     result = codefest("leaderboard", SLUG, "--private", "--reveal", "--force", env=evaluated.env())  # during the event
     assert result.returncode == 0, result.stderr
-    revealed = client.search_runs([public], "tags.kind = 'leaderboard' and tags.view = 'private'")
+    revealed = client.search_runs([public], where({Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: Part.PRIVATE}))
     assert [r.info.run_name for r in revealed] == ["final-leaderboard"]
 
 

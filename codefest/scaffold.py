@@ -1,4 +1,4 @@
-"""`codefest new`: bake a pilot repository from the task's cookiecutter template."""
+"""`codefest new`: bake a pilot repository from the pilot template, for the task's baseline."""
 
 from __future__ import annotations
 
@@ -11,27 +11,41 @@ from codefest.core.registry import unknown_key_message
 from codefest.tasks import TASKS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATE = TEMPLATES / "pilot"  # one cookiecutter template; its `task` answer chooses the baseline
+
+
+def template_questions() -> dict:
+    """The template's cookiecutter.json: its questions and their defaults."""
+    if not (TEMPLATE / "cookiecutter.json").is_file():
+        raise CodefestError(
+            f"no pilot template in {TEMPLATES}",
+            "install codefest from its checkout (pip install -e .), where templates/ lives",
+        )
+    return json.loads((TEMPLATE / "cookiecutter.json").read_text())
 
 
 def template_for(task: str) -> Path:
+    """The pilot template, once the task is known and has a baseline in it."""
     TASKS.get(task)  # an unknown task names the valid ones
-    template = TEMPLATES / task
-    if not (template / "cookiecutter.json").is_file():
+    if task not in template_questions()["task"]:
         raise CodefestError(
             f"no template for {task} in {TEMPLATES}",
-            "install codefest from its checkout (pip install -e .), where templates/ lives",
+            f"add its baseline folder to {TEMPLATE.name}/ and its name to the task choice of cookiecutter.json",
         )
-    return template
+    return TEMPLATE
 
 
 def parse_answers(task: str, items: list[str]) -> dict[str, str]:
     """KEY=VALUE pairs, each KEY one of the template's questions."""
-    questions = [k for k in json.loads((template_for(task) / "cookiecutter.json").read_text()) if not k.startswith("_")]
+    template_for(task)
+    questions = [k for k in template_questions() if not k.startswith("_") and k != "task"]
     answers = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise CodefestError(f"{item!r} is not KEY=VALUE", "write answers like team=office-a")
+        if key == "task":
+            raise CodefestError(f"{item!r}: the task is the argument of codefest new", f"run codefest new {value} ...")
         if key not in questions:
             raise CodefestError(unknown_key_message(f"question of the {task} template", key, questions))
         answers[key] = value
@@ -65,7 +79,12 @@ def bake(task: str, output_dir: Path, no_input: bool, answers: dict[str, str]) -
     level, quiet.level = quiet.level, logging.CRITICAL  # its traceback of a refused answer; the hook said why
     try:
         return Path(
-            cookiecutter(str(template_for(task)), no_input=no_input, output_dir=str(output_dir), extra_context=answers)
+            cookiecutter(
+                str(template_for(task)),
+                no_input=no_input,
+                output_dir=str(output_dir),
+                extra_context={**answers, "task": task},
+            )
         )
     except FailedHookException:
         raise CodefestError("the template refused the answers (see above)", "give the answers it asks for") from None

@@ -1,5 +1,6 @@
-"""The pilot templates, tested by baking them: the tree, the answers, and inside each pilot its lint, tests,
-training on the bundled challenge, predictions the harness accepts, and a code submission."""
+"""The pilot template, tested by baking it for each task: the tree, the answers, and inside each pilot its lint,
+tests, training on the bundled challenge, predictions the harness accepts, and a code submission. Its hook and filter
+are tested as code in test_template_hooks."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 
 from codefest.core.errors import CodefestError
-from codefest.scaffold import TEMPLATES, bake, parse_answers
+from codefest.scaffold import TEMPLATE, TEMPLATES, bake, parse_answers
 from tests.test_cli import assert_clean_failure, codefest
 
 CHALLENGE = {
@@ -86,6 +87,7 @@ def test_the_tree_is_exact_and_fully_rendered(pilot: Path) -> None:
     pyproject = (pilot / "pyproject.toml").read_text()
     assert f'"codefest @ {TEMPLATES.parent.resolve().as_uri()}"' in pyproject
     assert f'predict = "{package}.predict"' in pyproject
+    assert ('    "bm25s>=0.2",\n]' in pyproject) == (answers["task"] == "search")  # the baseline's own dependency
     assert f"challenge `{CHALLENGE[answers['task']]}`" in (pilot / "README.md").read_text()
     assert "## Human oversight" in (pilot / "MODEL_CARD.md").read_text()
 
@@ -167,6 +169,30 @@ def test_a_refused_answer_is_one_message_without_traceback(tmp_path: Path) -> No
     result = codefest("new", "classification", "--no-input", "team=bad name!", "--output-dir", str(tmp_path))
     assert_clean_failure(result, "team 'bad name!'", "error: the template refused the answers")
     assert "Traceback" not in result.stderr and "FailedHookException" not in result.stderr
+
+
+def test_the_task_is_the_argument_not_an_answer() -> None:
+    with pytest.raises(CodefestError, match="the task is the argument of codefest new"):
+        parse_answers("search", ["task=translation"])
+
+
+def test_cookiecutter_alone_bakes_the_template_with_the_tasks_defaults(tmp_path: Path) -> None:
+    from cookiecutter.main import cookiecutter
+
+    baked = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path), extra_context={"task": "search"}))
+    answers = json.loads((baked / ".cookiecutter.json").read_text())
+    assert (baked.name, answers["challenge"], answers["task"]) == (
+        "prior-art-search-pilot",
+        "prior-art-search",
+        "search",
+    )
+    assert (
+        (baked / "src" / "prior_art_search_pilot" / "model.py")
+        .read_text()
+        .startswith('"""Baseline for prior-art search')
+    )
+    assert not (baked / "baselines").exists() and not (baked / "ruff.toml").exists()
+    assert cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path)).endswith("ipc-classification-pilot")
 
 
 def test_the_challenge_answer_must_be_a_challenge_of_the_task() -> None:

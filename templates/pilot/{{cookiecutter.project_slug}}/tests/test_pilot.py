@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import TASK
-from {{ cookiecutter.package_name }}.data import Bundle, write_predictions
-from {{ cookiecutter.package_name }}.model import Model, trivial
-from {{ cookiecutter.package_name }}.predict import main as predict_main
+from pilotpkg import TASK
+from pilotpkg.data import Bundle, write_predictions
+from pilotpkg.model import Model, trivial
+from pilotpkg.predict import main as predict_main
 
 SAMPLE = dict(
     classification=("synthetic-ipc", dict(size=600, seed=3), "top_prediction@subclass"),

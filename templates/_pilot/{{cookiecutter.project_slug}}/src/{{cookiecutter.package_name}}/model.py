@@ -1,1 +1,0 @@
-{% include cookiecutter.task ~ "/model.py" %}

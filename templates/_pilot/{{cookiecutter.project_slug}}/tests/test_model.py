@@ -1,1 +1,0 @@
-{% filter replace("pilotpkg", cookiecutter.package_name) %}{% include cookiecutter.task ~ "/test_model.py" %}{% endfilter %}

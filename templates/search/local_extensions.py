@@ -1,1 +1,0 @@
-../_pilot/local_extensions.py

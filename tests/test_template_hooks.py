@@ -1,0 +1,146 @@
+"""The pilot template's code, tested as code: its post-generation hook on small trees, its Jinja filter, and the
+template's shape (one tree, a baseline folder per task, nothing linked or included). Baking is in test_templates."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import jinja2
+import pytest
+from codefest.challenges.discovery import load
+from codefest.tasks import TASKS
+
+from codefest.scaffold import TEMPLATE, TEMPLATES
+
+TREE = TEMPLATE / "{{cookiecutter.project_slug}}"
+BASELINES = TREE / "baselines"
+
+
+def _module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hook = _module(TEMPLATE / "hooks" / "post_gen_project.py")
+PYPROJECT = 'dependencies = [\n    "datasets>=3.0",\n    "joblib>=1.3",\n]\n\n[tool.x]\ny = []\n'
+
+
+def _project(root: Path, package: str = "office_pilot", task: str = "ranking") -> Path:
+    """A rendered project as cookiecutter leaves it for the hook: shared files, answers and baseline folders."""
+    project = root / "office-pilot"
+    (project / "src" / package).mkdir(parents=True)
+    (project / "tests").mkdir()
+    (project / "src" / package / "data.py").write_text("BUNDLE = 1\n")
+    (project / "tests" / "test_pilot.py").write_text("from pilotpkg.data import BUNDLE\nfrom pilotpkgs import x\n")
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    (project / "ruff.toml").write_text('extend = "pyproject.toml"\n')
+    (project / ".cookiecutter.json").write_text(json.dumps({"task": task, "package_name": package}))
+    ranking = project / "baselines" / "ranking"
+    (ranking / "features").mkdir(parents=True)
+    (ranking / "task.toml").write_text('project_name = "Ranking pilot"\ndependencies = ["bm25s>=0.2", "rank-x"]\n')
+    (ranking / "model.py").write_text("from .scoring import score\n")
+    (ranking / "scoring.py").write_text("def score() -> int:\n    return 1\n")
+    (ranking / "features" / "__init__.py").write_text("from pilotpkg.scoring import score\n")
+    (ranking / "test_model.py").write_text("from pilotpkg.model import score\n")
+    (ranking / "test_scoring.py").write_text("import pilotpkg.scoring\n")
+    (project / "baselines" / "other").mkdir()
+    (project / "baselines" / "other" / "task.toml").write_text("dependencies = []\n")
+    (project / "baselines" / "other" / "model.py").write_text("OTHER = 1\n")
+    return project
+
+
+def test_the_hook_keeps_the_chosen_baseline_over_several_modules_and_removes_the_rest(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert hook.main(project) == 0
+    files = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
+    assert files == [
+        ".cookiecutter.json",
+        "pyproject.toml",
+        "src/office_pilot/data.py",
+        "src/office_pilot/features/__init__.py",
+        "src/office_pilot/model.py",
+        "src/office_pilot/scoring.py",
+        "tests/test_model.py",
+        "tests/test_pilot.py",
+        "tests/test_scoring.py",
+    ]
+    assert (project / "tests" / "test_model.py").read_text() == "from office_pilot.model import score\n"
+    assert (project / "tests" / "test_scoring.py").read_text() == "import office_pilot.scoring\n"
+    assert (project / "src/office_pilot/features/__init__.py").read_text() == "from office_pilot.scoring import score\n"
+    assert (project / "src/office_pilot/model.py").read_text() == "from .scoring import score\n"
+    shared = (project / "tests" / "test_pilot.py").read_text()
+    assert shared == "from office_pilot.data import BUNDLE\nfrom pilotpkgs import x\n"  # whole names only
+    pyproject = (project / "pyproject.toml").read_text()
+    assert pyproject == PYPROJECT.replace('"joblib>=1.3",\n', '"joblib>=1.3",\n    "bm25s>=0.2",\n    "rank-x",\n')
+
+
+def test_the_hook_refuses_a_task_without_a_baseline_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = _project(tmp_path, task="translation")
+    assert hook.main(project) == 1
+    err = capsys.readouterr().err
+    assert "codefest template: task 'translation': no baseline folder baselines/translation/" in err
+    assert "(there are: other, ranking)" in err
+    assert (project / "baselines" / "ranking" / "model.py").is_file()  # nothing moved
+
+
+def test_the_hook_refuses_a_baseline_that_would_overwrite_a_shared_file(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "baselines" / "ranking" / "data.py").write_text("CLASH = 1\n")
+    (project / "baselines" / "ranking" / "test_pilot.py").write_text("CLASH = 1\n")
+    with pytest.raises(hook.RefusedBaseline, match=r"would overwrite src/office_pilot/data.py, tests/test_pilot.py"):
+        hook.install_baseline(project / "baselines" / "ranking", project, "office_pilot")
+    assert (project / "src" / "office_pilot" / "data.py").read_text() == "BUNDLE = 1\n"
+    assert not (project / "src" / "office_pilot" / "model.py").exists()
+
+
+def test_a_test_module_goes_to_tests_and_anything_else_into_the_package(tmp_path: Path) -> None:
+    (tmp_path / "test_data").mkdir()
+    (tmp_path / "test_model.py").write_text("")
+    (tmp_path / "testing.py").write_text("")
+    where = {name: hook.destination(tmp_path / name, Path("p"), "pkg") for name in ("test_data", "test_model.py")}
+    assert where == {"test_data": Path("p/src/pkg/test_data"), "test_model.py": Path("p/tests/test_model.py")}
+    assert hook.destination(tmp_path / "testing.py", Path("p"), "pkg") == Path("p/src/pkg/testing.py")
+
+
+def test_dependencies_are_appended_to_the_project_list_only() -> None:
+    assert hook.add_dependencies(PYPROJECT, []) == PYPROJECT
+    assert hook.add_dependencies(PYPROJECT, ["a>=1"]).count('"a>=1"') == 1
+    assert hook.add_dependencies(PYPROJECT, ["a>=1"]).endswith('    "a>=1",\n]\n\n[tool.x]\ny = []\n')
+
+
+def test_the_filter_reads_a_value_of_the_tasks_baseline_folder() -> None:
+    extensions = _module(TEMPLATE / "local_extensions.py")
+    env = jinja2.Environment(extensions=[extensions.from_baseline])
+    assert env.from_string("{{ 'search' | from_baseline('challenge') }}").render() == "prior-art-search"
+    readme = env.from_string("{{ 'classification' | from_baseline('readme') }}").render()
+    assert readme.startswith("**Task**: assign IPC symbols") and readme.endswith("ranking symbols by score.")
+    with pytest.raises(ValueError, match=r"task 'ranking' has no baseline .* \(there are: classification, search"):
+        env.from_string("{{ 'ranking' | from_baseline('challenge') }}").render()
+
+
+def test_one_template_whose_task_choice_is_its_baseline_folders() -> None:
+    questions = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    assert sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir()) == ["pilot"]
+    assert sorted(questions["task"]) == sorted(p.parent.name for p in BASELINES.glob("*/task.toml"))
+    assert next(iter(questions)) == "task"  # asked first: the defaults after it depend on it
+    for task in questions["task"]:
+        about = tomllib.loads((BASELINES / task / "task.toml").read_text())
+        TASKS.get(task)
+        assert load(about["challenge"]).spec.task == task  # the default challenge is one of the task's own
+        assert {"project_name", "challenge", "dependencies", "readme", "metrics", "oversight"} <= set(about)
+
+
+def test_no_link_no_include_and_no_jinja_in_the_baselines() -> None:
+    paths = list(TEMPLATES.rglob("*"))
+    assert not [p for p in paths if p.is_symlink()]
+    caches = {"__pycache__", ".ruff_cache"}  # written by Python and ruff here, never baked (the tree test says so)
+    texts = {p: p.read_text(encoding="utf-8") for p in paths if p.is_file() and not caches & set(p.parts)}
+    assert not [p for p, text in texts.items() if "{% include" in text or "{%- include" in text]
+    assert not [p for p, text in texts.items() if BASELINES in p.parents and ("{{" in text or "{%" in text)]

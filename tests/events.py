@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator
@@ -34,9 +34,9 @@ def evaluated_event(base: Path) -> Event:
     spec["test_split"] = {"public_fraction": 0.3, "seed": 11}  # pinned: the ties and ranges below are worked out on it
     write_challenge(base / "challenges", spec)
     event = Event(base / "challenges", base / "home")
-    saved = {name: os.environ.get(name) for name in event.env()}
-    os.environ.update(event.env())
-    try:
+    with pytest.MonkeyPatch.context() as env:  # callers may be session-scoped fixtures, which have no monkeypatch
+        for name, value in event.env().items():
+            env.setenv(name, value)
         build(load(SLUG), event.home)
         roster.add(event.home, list(TEAMS))
         evaluator = Evaluator(load(SLUG), event.home)
@@ -44,10 +44,4 @@ def evaluated_event(base: Path) -> Event:
             path = right_every(event.home, SLUG, base / f"{team}.jsonl", every)
             outcome = evaluator.predictions(team, path, baseline=team == "organisers")
             assert outcome.status == "scored", outcome.message
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return event

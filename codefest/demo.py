@@ -167,8 +167,10 @@ def _rel(path: Path) -> str:
 
 
 def _manifest(folder: Path) -> dict | None:
+    from codefest.shared_datasets.heldout import read_manifest
+
     try:
-        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return read_manifest(folder)
     except (OSError, ValueError):
         return None
 
@@ -271,18 +273,10 @@ def run_in_pilot(pilot: Path, args: list[str], what: str, env: dict[str, str] | 
 
 def is_trained(pilot: Path, root: Path) -> bool:
     """A saved model and a finished training run in the pilot's MLflow experiment."""
-    from mlflow import MlflowClient
-
-    from codefest.evaluation.tracking import tracking_uri
+    from codefest.evaluation.tracking import has_finished_run
 
     models = pilot / "models"
-    if not (models.is_dir() and any(models.iterdir())):
-        return False
-    client = MlflowClient(tracking_uri=tracking_uri(root))
-    experiment = client.get_experiment_by_name(pilot.name)
-    if experiment is None:
-        return False
-    return bool(client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'", max_results=1))
+    return models.is_dir() and any(models.iterdir()) and has_finished_run(root, pilot.name)
 
 
 def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, err: Console) -> None:
@@ -431,9 +425,11 @@ def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Consol
 
 
 def show_outcome(outcome: Outcome, submission: Planned, primary: str, out: Console) -> None:
-    colour = {"scored": "green", "duplicate": "yellow"}.get(outcome.status, "red")
+    from codefest.evaluation.records import Status
+
+    colour = {Status.SCORED: "green", Status.DUPLICATE: "yellow"}.get(outcome.status, "red")
     head = f"{submission.team} ({submission.label})"
-    if outcome.status == "scored" and primary in outcome.public:
+    if outcome.status == Status.SCORED and primary in outcome.public:
         value = outcome.public[primary]
         detail = f"{primary} {value.value:.4f} [{value.ci_low:.4f}, {value.ci_high:.4f}] on the public part"
     else:
@@ -443,9 +439,8 @@ def show_outcome(outcome: Outcome, submission: Planned, primary: str, out: Conso
 
 def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> Published:
     """Build the public leaderboard, write its page to demo/leaderboards/SLUG.html and publish it to MLflow."""
-    from mlflow.exceptions import MlflowException
-
-    from codefest.evaluation.tracking import Tracker
+    from codefest.evaluation.records import Part
+    from codefest.evaluation.tracking import Refused, Tracker
     from codefest.leaderboard.board import build
     from codefest.leaderboard.export import as_json
     from codefest.leaderboard.page import render
@@ -460,8 +455,8 @@ def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> 
         path.write_text(page, encoding="utf-8")
         tracker = Tracker(slug, layout.root)
         try:
-            run_id: str | None = publish(tracker, "public", page, as_json(board), public=True)
-        except MlflowException as refused:
+            run_id: str | None = publish(tracker, Part.PUBLIC, page, as_json(board), public=True)
+        except Refused as refused:
             err.print(tagged("not published to MLflow:", "yellow", refused.message))
             run_id = None
     return Published(board, path, tracker.public, run_id)
@@ -478,7 +473,8 @@ def command_name() -> str:
 
 def show_where(published: list[Published], layout: Layout, out: Console) -> None:
     """How to open what the demo made: the MLflow UI with each challenge's experiment, and the pages."""
-    from codefest.ui import remote_store
+    from codefest.evaluation.mlflow_server import remote_store
+    from codefest.evaluation.records import Artifact
 
     remote = remote_store()
     address = (remote or UI_ADDRESS).rstrip("/")
@@ -493,6 +489,6 @@ def show_where(published: list[Published], layout: Layout, out: Console) -> None
         experiment = f"{address}/#/experiments/{item.experiment_id}"
         say(f"  {item.board.slug}: {experiment}")
         if item.run_id:
-            say(f"    its leaderboard page in MLflow: {experiment}/runs/{item.run_id}/artifacts/leaderboard.html")
+            say(f"    its leaderboard page in MLflow: {experiment}/runs/{item.run_id}/artifacts/{Artifact.PAGE}")
         say(f"    the same page as a file: {_rel(item.page)}")
     say(f"Pilots baked from templates/: {_rel(layout.pilots)}/; submitted files: {_rel(layout.base / 'submissions')}/")

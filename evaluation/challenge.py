@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from codefest.challenges.spec import Challenge
 from codefest.evaluation.scorers import ScoringOptions, scoring_options
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_signature
-from codefest.shared_datasets.heldout import gold_file
+from codefest.shared_datasets.heldout import MANIFEST, gold_file, read_manifest
 
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import bundle_dir
@@ -30,8 +29,7 @@ def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str
             "test labels stay in the organisers' vault: submit test predictions to the organisers",
         )
     bundle = bundle_dir(spec.slug, root)
-    manifest_path = bundle / "manifest.json"
-    if not manifest_path.is_file():
+    if not (bundle / MANIFEST).is_file():
         raise CodefestError(
             f"the bundle of '{spec.slug}' is not built in {bundle.parent}",
             f"run: codefest data build {spec.slug}   (or set CODEFEST_HOME to where it was built)",
@@ -39,18 +37,18 @@ def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str
     gold = gold_file(bundle, spec.task, split)
     provenance = {
         "challenge": f"{spec.slug}:{spec.version}",
-        "dataset": _bundle_sha256(spec, manifest_path)[:12],
+        "dataset": _bundle_sha256(spec, bundle)[:12],
         "split": split,
     }
     return gold, provenance
 
 
-def _bundle_sha256(spec: Challenge, manifest_path: Path) -> str:
+def _bundle_sha256(spec: Challenge, bundle: Path) -> str:
     """The hash over the bundle's data: dev scores use public files only, so they are signed with nothing private."""
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(bundle)
     if "bundle_sha256" not in manifest:
         raise CodefestError(
-            f"the bundle of '{spec.slug}' in {manifest_path.parent} was built by an older codefest",
+            f"the bundle of '{spec.slug}' in {bundle} was built by an older codefest",
             f"organisers: run codefest data build {spec.slug}; teams: download the organisers' new bundle",
         )
     return manifest["bundle_sha256"]

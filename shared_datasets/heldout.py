@@ -110,12 +110,19 @@ class BuildResult:
         return "; ".join(f"{key} {seed.describe()}" for key, seed in self.seeds.items())
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A bundle's or a vault's manifest as written (OSError or ValueError if it cannot be read): its one reader."""
+    data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{folder / MANIFEST} does not hold a JSON object")
+    return data
+
+
 def read_vault_manifest(vault: Path) -> VaultManifest:
     """The vault's manifest, typed: one reader for the scorer, the leaderboard and the build, so all say the same."""
     path, slug = vault / MANIFEST, vault.name
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return _vault_manifest(slug, data)
+        return _vault_manifest(slug, read_manifest(vault))
     except FileNotFoundError:
         raise CodefestError(
             f"challenge '{slug}' is not built in {vault.parent.parent}",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from codefest.challenges.discovery import LoadedChallenge, load
+from codefest.evaluation.records import Artifact, Kind, Status, Tag, where
 from codefest.evaluation.tracking import Tracker, tracking_uri
 from codefest.leaderboard.board import Board, build
 from codefest.shared_datasets.heldout import build as build_challenge
@@ -62,7 +63,7 @@ def event_env(demo: DemoRuns, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _scored(home: Path, slug: str) -> int:
-    return len(Tracker(slug, home).runs("tags.status = 'scored'"))
+    return len(Tracker(slug, home).runs(where({Tag.STATUS: Status.SCORED})))
 
 
 def _rows(board: Board) -> list[tuple]:
@@ -109,10 +110,9 @@ def test_each_leaderboard_ranks_the_teams_and_marks_the_baseline(demo: DemoRuns,
 @pytest.mark.usefixtures("event_env")
 def test_the_invalid_file_is_recorded_not_ranked_and_its_problems_shown(demo: DemoRuns, slug: str) -> None:
     tracker = Tracker(slug, demo.home)
-    runs = tracker.runs("tags.team = 'office-c'")
-    assert [r.tags["status"] for r in runs] == ["invalid"]
-    problems = tracker.client.download_artifacts(runs[0].run_id, "problems.txt")
-    assert "NOT-A-TEST-ID" in Path(problems).read_text()
+    runs = tracker.runs(where({Tag.TEAM: "office-c"}))
+    assert [r.tags[Tag.STATUS] for r in runs] == ["invalid"]
+    assert "NOT-A-TEST-ID" in str(tracker.artifact_text(runs[0].run_id, Artifact.PROBLEMS))
     assert "office-c" not in {e.team for e in build(load(slug), demo.home).entries}
     shown = re.search(rf"invalid office-c .*{slug}.*\n(  - .*\n)+", demo.first.stdout)
     assert shown and "NOT-A-TEST-ID" in shown.group(0), demo.first.stdout
@@ -121,8 +121,8 @@ def test_the_invalid_file_is_recorded_not_ranked_and_its_problems_shown(demo: De
 @pytest.mark.parametrize("slug", SLUGS)
 @pytest.mark.usefixtures("event_env")
 def test_the_code_submission_ran_in_the_sandbox_and_was_scored(demo: DemoRuns, slug: str) -> None:
-    runs = Tracker(slug, demo.home).runs("tags.kind = 'code'")
-    assert [(r.tags["team"], r.tags["status"]) for r in runs] == [("office-d", "scored")]
+    runs = Tracker(slug, demo.home).runs(where({Tag.KIND: Kind.CODE}))
+    assert [(r.tags[Tag.TEAM], r.tags[Tag.STATUS]) for r in runs] == [("office-d", "scored")]
     assert "code_seconds" in runs[0].tags
     pilot = demo.home / "demo" / "pilots" / f"office-d-{slug}"
     assert json.loads((pilot / ".cookiecutter.json").read_text())["team"] == "office-d"
@@ -148,10 +148,9 @@ def test_the_pages_are_written_published_and_name_the_teams(demo: DemoRuns, slug
         assert f">{team}<" in page
     assert "organisers (baseline)" in page and "office-c" not in page
     tracker = Tracker(slug, demo.home)
-    published = tracker.runs("tags.kind = 'leaderboard'")
+    published = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD}))
     assert len(published) == 1
-    artifacts = [a.path for a in tracker.client.list_artifacts(published[0].run_id)]
-    assert artifacts == ["leaderboard.html", "leaderboard.json"]
+    assert tracker.artifact_names(published[0].run_id) == ["leaderboard.html", "leaderboard.json"]
 
 
 @pytest.mark.parametrize("slug", SLUGS)

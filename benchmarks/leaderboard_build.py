@@ -39,7 +39,7 @@ PUBLIC_ITEMS = 360  # the public part of the bundled challenge's test set
 
 def _metrics(spec_metrics: list[str], scores: np.ndarray) -> dict[str, float]:
     value = float(scores.mean())
-    found = {}
+    found: dict[str, float] = {}
     for name in spec_metrics:
         key = mlflow_key(name)
         found |= {key: value, f"{key}_ci_low": value - 0.05, f"{key}_ci_high": value + 0.05}

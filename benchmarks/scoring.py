@@ -114,13 +114,17 @@ def search(folder: Path, topics: int = 1348, depth: int = 1000) -> dict[str, obj
 
 
 def report(task: str, result: dict[str, object]) -> None:
-    bare = result["bare"]
-    assert isinstance(bare, dict)
-    ratios = {name: round(float(result["codefest_seconds"]) / seconds, 2) for name, seconds in bare.items()}
+    bare, ours = result["bare"], result["codefest_seconds"]
+    assert isinstance(bare, dict) and isinstance(ours, float)
+    ratios = {name: round(ours / seconds, 2) for name, seconds in bare.items()}
     print(json.dumps({"task": task, "resamples": RESAMPLES, **result, "ratio": ratios}, indent=2, default=round))
 
 
-TASKS = {"classification": classification, "translation": translation, "search": search}
+TASKS: dict[str, Callable[[Path], dict[str, object]]] = {
+    "classification": classification,
+    "translation": translation,
+    "search": search,
+}
 
 
 def main() -> None:

@@ -4,8 +4,9 @@ pyproject.toml's `[tool.setuptools] package-dir` installs `evaluation/` as `code
 editable install serves that mapping through an import hook, which neither mypy nor pyright can follow (`mypy -p
 codefest.evaluation` finds no such package). So this script builds a throw-away view of the package under a temporary
 folder, made of symlinks to the real files (`codefest/evaluation -> <repo>/evaluation`), runs mypy on `-p codefest`
-there with the repository's configuration, and writes mypy's report with the real paths, so that every line points at
-a file of the checkout. Standard library only; arguments go to mypy; the exit status is mypy's.
+(and the benchmark scripts) there with the repository's configuration, and writes mypy's report with the real
+paths, so that every line points at a file of the checkout. Standard library only; arguments go to mypy; the exit
+status is mypy's.
 
     python scripts/typecheck.py [MYPY ARGUMENTS]
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "codefest"
+SCRIPTS = REPO / "benchmarks"  # checked too, as top-level modules: they call the package as its users do
 # a report line that starts with a file: "path/to/module.py:12: error: ..." (also notes and column numbers)
 LOCATION = re.compile(r"^(?P<path>[^\s:]+\.pyi?)(?P<rest>:.*)$")
 
@@ -63,8 +65,11 @@ def main(args: list[str]) -> int:
         build_view(view, package_dirs())
         command = [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml")]
         command += ["--cache-dir", str(Path(tmp) / "cache"), "-p", PACKAGE, *args]
+        for script in sorted(SCRIPTS.glob("*.py")):
+            command += ["-m", script.stem]
         # run inside the view, so that `codefest` resolves to it and not to the checkout's `codefest/` folder
-        done = subprocess.run(command, cwd=view, capture_output=True, text=True, check=False)
+        env = {**os.environ, "MYPYPATH": str(SCRIPTS)}
+        done = subprocess.run(command, cwd=view, env=env, capture_output=True, text=True, check=False)
         for line in done.stdout.splitlines():
             match = LOCATION.match(line)
             print(real_path(view, match["path"]) + match["rest"] if match else line)

@@ -54,6 +54,11 @@ class Workspace:
         return self.root / "mlflow.db"
 
     @property
+    def ledger(self) -> Path:
+        """The submissions ledger (SQLite), when no CODEFEST_DATABASE_URL names a database server."""
+        return self.root / "ledger.db"
+
+    @property
     def artifacts(self) -> Path:
         """Artifacts of the embedded store, one folder per experiment."""
         return self.root / "mlartifacts"

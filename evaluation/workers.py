@@ -1,0 +1,169 @@
+"""Evaluation workers: processes that claim queued submissions from the ledger and evaluate them by id.
+
+The evaluation is a function of a submission id (`Evaluate`), run wherever the workspace's vault is; the loop here
+only claims, keeps the claim's lease alive while the evaluation runs, and records the verdict. A worker told to stop
+(SIGTERM, Ctrl+C) finishes the submission in hand, then exits; one that is killed or crashes mid-evaluation records
+nothing, and the ledger gives the submission to another worker once the lease has expired (at most MAX_ATTEMPTS
+times). `codefest serve` starts them as child processes: `python -m codefest.evaluation.workers NAME`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from codefest.evaluation.ledger import Cost, ItemScores, Ledger
+from codefest.evaluation.ledger.engine import ENV as DATABASE_VARIABLE  # how a worker learns the ledger's URL
+from codefest.evaluation.scoring import MetricValue
+
+from codefest.core.workspace import home
+
+LEASE_SECONDS = 300.0  # renewed every third of it while the evaluation runs
+POLL_SECONDS = 1.0  # how often an idle worker asks the ledger for work
+STOP_SECONDS = 30.0  # how long `stop_all` waits for a worker to finish its submission before killing it
+EVALUATOR = "codefest.evaluation.evaluate:evaluate_submission"  # the seam: looked up when a submission is evaluated
+log = logging.getLogger("codefest.workers")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an evaluation found: the arguments of `Ledger.finish` besides the submission and the worker."""
+
+    status: str  # scored, invalid, or a code run's failure
+    message: str  # for the team: no server path, no label, no other team
+    scores: Mapping[str, Mapping[str, MetricValue]] | None = None  # {part: {metric: value}}
+    per_item: Sequence[ItemScores] = ()
+    public_run_id: str | None = None
+    private_run_id: str | None = None
+    cost: Cost | None = None
+
+
+Evaluate = Callable[[Path, Ledger, str], Verdict]  # (workspace, ledger, submission id) -> verdict
+
+
+def evaluate_submission(root: Path, ledger: Ledger, submission_id: str) -> Verdict:
+    """Evaluate one submission by its id: the harness's `EVALUATOR`, imported when first called so that a worker
+    loads the evaluator (MLflow, the sandbox) only once it has something to evaluate."""
+    module, _, name = EVALUATOR.partition(":")
+    evaluate: Evaluate = getattr(importlib.import_module(module), name)
+    return evaluate(root, ledger, submission_id)
+
+
+class Worker:
+    """One worker's loop over the ledger."""
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        ledger: Ledger,
+        evaluate: Evaluate = evaluate_submission,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        kinds: Sequence[str] | None = None,
+    ) -> None:
+        self.name, self.root, self.ledger, self.evaluate = name, root, ledger, evaluate
+        self.lease_seconds, self.poll_seconds, self.kinds = lease_seconds, poll_seconds, kinds
+
+    def run(self, stop: threading.Event) -> None:
+        """Claim and evaluate until `stop` is set; the submission in hand is finished first."""
+        while not stop.is_set():
+            claimed = self.ledger.claim(self.name, self.lease_seconds, self.kinds)
+            if claimed is None:
+                stop.wait(self.poll_seconds)
+                continue
+            self.one(claimed.id)
+
+    def one(self, submission_id: str) -> bool:
+        """Evaluate a claimed submission and record its verdict; False when nothing was recorded (the evaluation
+        failed, which the log tells the organisers, or another worker took the submission over)."""
+        done = threading.Event()
+        keeper = threading.Thread(target=self._keep_lease, args=(submission_id, done), daemon=True)
+        keeper.start()
+        try:
+            verdict = self.evaluate(self.root, self.ledger, submission_id)
+        except Exception:
+            log.exception(
+                "%s: the evaluation of submission %s failed; it will be tried again", self.name, submission_id
+            )
+            return False
+        finally:
+            done.set()
+            keeper.join()
+        recorded = self.ledger.finish(
+            submission_id,
+            self.name,
+            verdict.status,
+            verdict.message,
+            scores=verdict.scores,
+            per_item=verdict.per_item,
+            public_run_id=verdict.public_run_id,
+            private_run_id=verdict.private_run_id,
+            cost=verdict.cost,
+        )
+        if not recorded:
+            log.warning(
+                "%s: submission %s was no longer ours to finish; its verdict is dropped", self.name, submission_id
+            )
+        return recorded
+
+    def _keep_lease(self, submission_id: str, done: threading.Event) -> None:
+        while not done.wait(self.lease_seconds / 3):
+            if not self.ledger.renew(submission_id, self.name, self.lease_seconds):
+                log.warning("%s: lost the lease of submission %s", self.name, submission_id)
+                return
+
+
+# -- as processes ---------------------------------------------------------------------------------------------
+
+
+def start(name: str, root: Path, ledger_url: str | None) -> subprocess.Popen[bytes]:
+    """A worker process over the workspace `root`; its log goes where ours does. The ledger's URL, which may hold
+    a password, passes in the environment."""
+    env = {**os.environ, "CODEFEST_HOME": str(root)}
+    if ledger_url:
+        env[DATABASE_VARIABLE] = ledger_url
+    command = [sys.executable, "-m", "codefest.evaluation.workers", name]
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+
+def stop_all(workers: Sequence[subprocess.Popen[bytes]], grace: float = STOP_SECONDS) -> None:
+    """SIGTERM to each, then wait for each up to `grace` seconds before killing it."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def main(argv: Sequence[str]) -> int:
+    """A worker process: runs until SIGTERM or SIGINT, then finishes its submission and exits 0, quietly."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    name = argv[0] if argv else f"worker-{os.getpid()}"
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    root = home()
+    ledger = Ledger.open(None, root)
+    try:
+        Worker(name, root, ledger).run(stop)
+    finally:
+        ledger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

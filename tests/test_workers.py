@@ -1,0 +1,120 @@
+"""Evaluation workers: the loop claims, keeps its lease, records the verdict; a failure records nothing.
+
+The evaluations here are small functions of the test's own, given to the loop in place of the harness's: the loop
+is what is tested, not the scoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from codefest.challenges.spec import SubmissionLimits
+from codefest.evaluation.ledger import Ledger
+from codefest.evaluation.workers import EVALUATOR, Verdict, Worker, evaluate_submission
+
+LIMITS = SubmissionLimits(per_team_per_day=5, total=10)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    opened = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path)
+    opened.add_team("office-a")
+    return opened
+
+
+def _queued(ledger: Ledger, sha: str = "a" * 64) -> str:
+    row = ledger.receive(
+        "c", "office-a", "predictions", sha, 10, "p.jsonl", "uploads/c/x/upload", LIMITS, "main", "participant"
+    )
+    assert row.status == "queued"
+    return row.id
+
+
+def test_a_claimed_submission_gets_its_verdict(ledger: Ledger, tmp_path: Path) -> None:
+    submission = _queued(ledger)
+    seen: list[tuple[Path, str]] = []
+
+    def evaluate(root: Path, given: Ledger, submission_id: str) -> Verdict:
+        seen.append((root, submission_id))
+        return Verdict("invalid", "line 3: unknown id")
+
+    stop = threading.Event()
+    worker = Worker("w1", tmp_path, ledger, evaluate, poll_seconds=0.05)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while (ledger.get(submission).status == "queued") and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    row = ledger.get(submission)
+    assert row is not None and (row.status, row.message, row.worker) == ("invalid", "line 3: unknown id", "w1")
+    assert seen == [(tmp_path, submission)]
+
+
+def test_a_failed_evaluation_records_nothing_and_is_logged(
+    ledger: Ledger, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    submission = _queued(ledger)
+
+    def evaluate(root: Path, given: Ledger, submission_id: str) -> Verdict:
+        raise RuntimeError("the vault is not mounted")
+
+    claimed = ledger.claim("w1", 60)
+    assert claimed is not None and claimed.id == submission
+    with caplog.at_level(logging.ERROR, "codefest.workers"):
+        assert Worker("w1", tmp_path, ledger, evaluate).one(submission) is False
+    assert "the vault is not mounted" in caplog.text and submission in caplog.text
+    row = ledger.get(submission)
+    assert row is not None and row.status == "running"  # taken over once its lease expires
+
+
+def test_the_lease_is_renewed_while_the_evaluation_runs(ledger: Ledger, tmp_path: Path) -> None:
+    submission = _queued(ledger)
+    taken: list[object] = []
+
+    def evaluate(root: Path, given: Ledger, submission_id: str) -> Verdict:
+        for _ in range(6):  # 1.2 s: four leases of 0.3 s
+            time.sleep(0.2)
+            taken.append(given.claim("thief", 0.3))
+        return Verdict("invalid", "done")
+
+    assert ledger.claim("w1", 0.3) is not None
+    assert Worker("w1", tmp_path, ledger, evaluate, lease_seconds=0.3).one(submission)
+    assert taken == [None] * 6
+    assert ledger.get(submission).status == "invalid"  # type: ignore[union-attr]
+
+
+def test_the_seam_names_the_harness_evaluator(ledger: Ledger, tmp_path: Path) -> None:
+    """`evaluate_submission` looks the harness's function up when called: until it exists, a worker logs why."""
+    assert EVALUATOR == "codefest.evaluation.evaluate:evaluate_submission"
+    import codefest.evaluation.evaluate as harness
+
+    if not hasattr(harness, "evaluate_submission"):
+        with pytest.raises(AttributeError, match="evaluate_submission"):
+            evaluate_submission(tmp_path, ledger, "no-such-id")
+
+
+def test_a_worker_process_stops_quietly_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "CODEFEST_HOME": str(tmp_path), "CODEFEST_DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "codefest.evaluation.workers", "w9"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0 and "Traceback" not in stderr
+    assert (tmp_path / "l.db").is_file()

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, BinaryIO, Self
+from typing import IO, Any, Self
 
 from codefest.evaluation.pilot_tree import MAX_PILOT_BYTES, MAX_PILOT_ENTRIES
 from codefest.evaluation.problems import cut
@@ -218,7 +218,7 @@ class _BoundedReads:
     """The unpacked tar stream, refusing any single read bigger than MAX_HEADER_READ: tarfile reads a member's
     extended header whole, and a header of gigabytes of zeros packs into a few megabytes."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: gzip.GzipFile) -> None:
         self._stream = stream
 
     def read(self, size: int = -1) -> bytes:
@@ -236,8 +236,10 @@ class _BoundedReads:
 @contextlib.contextmanager
 def _open_tar(path: Path) -> Iterator[tarfile.TarFile]:
     try:
-        with gzip.open(path, "rb") as unpacked, tarfile.open(fileobj=_BoundedReads(unpacked), mode="r:") as tar:  # type: ignore[call-overload]
-            yield tar
+        with gzip.GzipFile(path, "rb") as unpacked:
+            reads: Any = _BoundedReads(unpacked)  # a file object as far as tarfile goes: read, seek, tell
+            with tarfile.open(fileobj=reads, mode="r:") as tar:
+                yield tar
     except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise _refuse("is not a readable tar.gz file", "pack it with: tar -czf pilot.tar.gz -C PILOT .") from error
 

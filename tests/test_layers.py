@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "codefest.demo",
             "codefest.demo_variant",
             "codefest.scaffold",
+            "codefest.service",
         ),
     ),
 )

@@ -14,7 +14,20 @@ from typing import Annotated
 
 import typer
 
-from codefest.cli import access, boards, challenges, data, demo, pilots, scoring, submissions, teams, ui
+from codefest.cli import (
+    access,
+    boards,
+    challenges,
+    data,
+    demo,
+    participants,
+    pilots,
+    scoring,
+    serve,
+    submissions,
+    teams,
+    ui,
+)
 from codefest.cli.common import err, out
 from codefest.console import tagged
 from codefest.core.errors import CodefestError
@@ -61,6 +74,9 @@ for command in (
     submissions.select,
     ui.ui,
     demo.demo,
+    serve.serve,
+    participants.submit,
+    participants.submissions,
 ):
     app.command()(command)
 

@@ -1,0 +1,61 @@
+"""`codefest serve`: the event as a service, /api/v1 under uvicorn, with its evaluation workers."""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated
+
+import typer
+
+from codefest.cli.common import err
+from codefest.core.errors import CodefestError
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on; put a TLS proxy in front for other hosts.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="The port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=0, help="Evaluation worker processes to start (0: none here).")] = 1,
+    database: Annotated[
+        str | None,
+        typer.Option(help="The ledger's database URL; default CODEFEST_DATABASE_URL, else the workspace's SQLite."),
+    ] = None,
+    max_upload_mb: Annotated[
+        float | None, typer.Option(min=0.001, help="The most one upload may hold, in MB (default 2048).")
+    ] = None,
+    rate_limit: Annotated[
+        float, typer.Option(min=0.1, help="Requests a minute per team token (and per address), after a burst.")
+    ] = 120.0,
+) -> None:
+    """Serve the event's API to participants until SIGTERM or Ctrl+C, with evaluation workers."""
+    import uvicorn
+
+    from codefest.core.workspace import Workspace
+    from codefest.evaluation import workers as pool
+    from codefest.evaluation.mlflow_server import port_free
+    from codefest.service.app import PREFIX, Settings, create_app
+    from codefest.service.security import Rate
+
+    if not port_free(host, port):
+        raise CodefestError(
+            f"port {port} on {host} is already in use",
+            f"stop what uses it, or choose another: codefest serve --port {port + 1}",
+        )
+    root = Workspace.current().root
+    root.mkdir(parents=True, exist_ok=True)
+    settings = Settings(rate=Rate(per_minute=rate_limit, burst=max(1, min(30, int(rate_limit)))))
+    if max_upload_mb is not None:
+        settings = Settings(max_upload_bytes=int(max_upload_mb * 1024**2), rate=settings.rate)
+    app = create_app(root, database, settings)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn raises the signal it stopped for again once it has
+        signal.signal(sig, lambda *_: None)  # ... and this takes it: the stop was asked for, not a failure
+    started = [pool.start(f"worker-{n + 1}", root, database) for n in range(workers)]
+    err.print(f"codefest API on http://{host}:{port}{PREFIX} ({workers} worker(s)); SIGTERM or Ctrl+C stops it")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on"))
+    try:
+        server.run()
+    finally:
+        pool.stop_all(started)
+    if not server.started and not server.should_exit:
+        raise CodefestError(f"the API server could not start on {host}:{port}", "see the lines above")

@@ -494,3 +494,14 @@ def test_a_killed_worker_s_submission_is_completed_exactly_once(ledger: Ledger, 
         assert session.scalar(select(func.count()).select_from(m.Submission)) == 1
     done = ledger.get(received.id)
     assert done is not None and (done.status, done.worker, done.counts_for_quota) == ("scored", "w2", True)
+
+
+def test_the_board_stacks_the_arrays_when_every_submission_has_one(ledger: Ledger) -> None:
+    for n in range(2):
+        receive(ledger, f"{n}", now=T0 + dt.timedelta(seconds=n))
+        per_item = [ItemScores(Part.PRIVATE, ["i1", "i2"], {"f1": np.array([n, 0.25])})]
+        evaluate(ledger, Status.SCORED, scores={Part.PRIVATE: {"f1": MetricValue(0.5, 0, 1)}}, per_item=per_item)
+    matrix = ledger.board("ch", Part.PRIVATE, ["f1"]).per_item["f1"]
+    np.testing.assert_array_equal(matrix, [[0, 0.25], [1, 0.25]])
+    assert matrix.dtype == np.float32 and matrix.flags.writeable
+    assert ledger.board("empty", Part.PRIVATE, ["f1"]).per_item["f1"].shape == (0, 0)

@@ -19,9 +19,9 @@ import hashlib
 import math
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from codefest.challenges.spec import SubmissionLimits
@@ -417,7 +417,7 @@ class Ledger:
         order = (m.Submission.received_at, m.Submission.id)
         with self._read() as session:
             found = session.execute(
-                select(m.Submission, m.Team.name, m.Score)
+                select(*BOARD_COLUMNS, m.Score.metric, m.Score.value, m.Score.ci_low, m.Score.ci_high)
                 .join(m.Team)
                 .outerjoin(
                     m.Score,
@@ -484,38 +484,39 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def _board_rows(found: Sequence[tuple[m.Submission, str, m.Score | None]], metrics: tuple[str, ...]) -> list[BoardRow]:
+BOARD_COLUMNS: Final = (
+    m.Submission.id,
+    m.Team.name,
+    m.Submission.received_at,
+    m.Submission.role,
+    m.Submission.phase,
+    m.Submission.forced,
+)
+
+
+def _board_rows(found: Iterable[Sequence[Any]], metrics: tuple[str, ...]) -> list[BoardRow]:
     """One row per submission from the join's one line per (submission, score); NaN for a metric it lacks."""
     rows: dict[str, BoardRow] = {}
-    for submission, team, score in found:
-        row = rows.get(submission.id)
+    for id, team, received_at, role, phase, forced, metric, value, low, high in found:
+        row = rows.get(id)
         if row is None:
-            nan = {metric: math.nan for metric in metrics}
-            row = BoardRow(
-                submission.id,
-                team,
-                submission.received_at,
-                submission.role,
-                submission.phase,
-                submission.forced,
-                dict(nan),
-                {metric: (math.nan, math.nan) for metric in metrics},
-            )
-            rows[submission.id] = row
-        if score is not None:
-            row.values[score.metric] = _nan(score.value)
-            row.intervals[score.metric] = (_nan(score.ci_low), _nan(score.ci_high))
+            nan = {name: math.nan for name in metrics}
+            intervals = {name: (math.nan, math.nan) for name in metrics}
+            row = rows[id] = BoardRow(id, team, received_at, role, phase, forced, nan, intervals)
+        if metric is not None:
+            row.values[metric] = _nan(value)
+            row.intervals[metric] = (_nan(low), _nan(high))
     return list(rows.values())
 
 
 def _matrix(arrays: Sequence[tuple[str, str, int, bytes]], index: dict[str, int], n_rows: int) -> np.ndarray:
     """The arrays as rows of one float32 matrix in board order; NaN rows for submissions without one."""
     n_items = arrays[0][2] if arrays else 0
-    matrix = np.full((n_rows, n_items), np.nan, dtype=np.float32)
-    if not arrays:
-        return matrix
     where = np.fromiter((index[id] for id, _, _, _ in arrays), dtype=np.intp, count=len(arrays))
     stacked = np.frombuffer(b"".join(data for _, _, _, data in arrays), dtype=FLOAT32).reshape(len(arrays), n_items)
+    if len(arrays) == n_rows and np.array_equal(where, np.arange(n_rows)):
+        return stacked.astype(np.float32)  # every submission has its array, in board order: a writable copy
+    matrix = np.full((n_rows, n_items), np.nan, dtype=np.float32)
     matrix[where] = stacked
     return matrix
 

@@ -39,6 +39,8 @@ from codefest.cli.access import app
 from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, right_every, write_challenge
 
+pytestmark = pytest.mark.slow  # starts a tracking server with access control
+
 SLUG = "access-ipc"
 PRIMARY = "top_prediction_at_subclass"
 ADMIN = "codefest-admin"

@@ -28,6 +28,8 @@ from playwright.sync_api import Browser, Frame, Page, sync_playwright
 
 from tests.events import SLUG, TEAMS, Event
 
+pytestmark = pytest.mark.slow  # drives Chromium over an evaluated event
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 FLAGS += ["--disable-component-update", "--disable-sync", "--disable-quic"]

@@ -75,6 +75,7 @@ def test_unknown_builder_is_a_clear_error(tmp_path: Path) -> None:
     assert_clean_failure(result, "key 'dataset.builder'", "Did you mean 'hupd-json'?")
 
 
+@pytest.mark.slow  # builds a challenge in a subprocess
 def test_data_build_writes_bundle_and_vault(tmp_path: Path) -> None:
     small_copy(tmp_path / "challenges", "ipc-classification", "tiny-ipc")
     home = tmp_path / "home"
@@ -115,6 +116,7 @@ def test_missing_data_file_is_a_clear_error(tmp_path: Path) -> None:
     assert_clean_failure(result, "not found:", str(tmp_path / "office-hupd" / "data" / "hupd"))
 
 
+@pytest.mark.slow  # builds a challenge in a subprocess
 def test_a_real_corpus_builds_from_the_challenge_folder(tmp_path: Path) -> None:
     """An organiser's own challenge over HUPD-style files, with a path relative to the challenge folder."""
     fixtures = Path(__file__).parent / "fixtures" / "corpora" / "hupd"

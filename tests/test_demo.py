@@ -28,6 +28,8 @@ from codefest.demo import is_built
 from tests.helpers import SMALL, small_copy
 from tests.test_cli import assert_clean_failure
 
+pytestmark = pytest.mark.slow  # runs the whole demo: builds, bakes, trains, evaluates
+
 SLUGS = [f"small-{slug}" for slug in SMALL]
 RANKED = {"office-a", "office-b", "office-d"}
 SUBMISSIONS = {"organisers": 1, "office-a": 2, "office-b": 2, "office-d": 1}  # scored ones, per challenge

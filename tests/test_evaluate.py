@@ -25,6 +25,8 @@ from tests.helpers import (
 )
 from tests.test_cli import assert_clean_failure, codefest
 
+pytestmark = pytest.mark.slow  # evaluations in MLflow, code submissions in the sandbox
+
 TAGS = {"team", "challenge", "phase", "status", "submission_sha256", "signature", "harness_version", "dataset_sha256"}
 ENROLLED = ["team-a", "team-p", "team-d", "team-i", "team-q", "team-x", "team-y", "team-c", "coders", "peekers"]
 ENROLLED += ["sleepers", "hoarders", "callers", "crashers"]

@@ -23,6 +23,8 @@ from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, right_every, write_challenge
 from tests.test_cli import assert_clean_failure, codefest
 
+pytestmark = pytest.mark.slow  # builds two challenges and evaluates in MLflow for each test
+
 SLUG = "rules-ipc"
 CODE_SLUG = "rules-code"
 TEAMS = ["team-a", "team-b", "Office.C"]

@@ -39,6 +39,8 @@ from mlflow.exceptions import MlflowException
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import assert_clean_failure
 
+pytestmark = pytest.mark.slow  # starts some 26 evaluation processes
+
 SLUG = "fault-search"
 PRIMARY = "map"
 TEAMS = 20

@@ -20,6 +20,8 @@ import pytest
 
 from tests.helpers import SMALL, small_copy
 
+pytestmark = pytest.mark.slow  # runs every command of the guides
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GUIDES = ("guide-organiser.md", "guide-developer.md", "guide-participant.md")  # the order they run in
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)

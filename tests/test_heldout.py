@@ -155,6 +155,7 @@ def test_a_pinned_hash_that_does_not_match_is_refused_and_keeps_the_old_bundle(o
     assert sorted(p.name for p in (tmp_path / "ws" / "bundles").iterdir()) == ["small-ipc-classification"]
 
 
+@pytest.mark.slow  # builds each bundled challenge at full size
 @pytest.mark.parametrize("slug", SLUGS)
 def test_bundled_challenges_are_events_with_secret_seeds(tmp_path: Path, slug: str) -> None:
     """They used to pin seed 2026 and the full hash: anyone with codefest rebuilt their test labels."""
@@ -208,6 +209,7 @@ def _attack(bundle: Path, slug: str, held_out: dict[str, object], seeds: Iterabl
     return None
 
 
+@pytest.mark.slow  # builds twice and tries 42 seeds
 def test_an_attacker_with_the_bundle_cannot_rebuild_the_test_labels(organiser: Path, tmp_path: Path) -> None:
     secret = _build(_secret_copy(organiser, "ipc-classification"), tmp_path / "secret")
     held_out = _vault_gold(secret.vault, "classification")
@@ -242,6 +244,7 @@ def test_builds_draw_their_own_128_bit_seeds_and_a_rebuild_from_the_vault_is_ide
     assert redrawn.seeds[DATASET_SEED].origin == "drawn" and _files(redrawn) != first
 
 
+@pytest.mark.slow  # builds two challenges through the command line
 def test_a_pinned_seed_says_the_labels_are_public_in_the_build_show_and_leaderboard(
     organiser: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,7 +37,10 @@ from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_sandbox import PREAMBLE as SANDBOX_PREAMBLE
 
-pytestmark = pytest.mark.skipif(not isolation_available(), reason="needs root on Linux 5.12+ with namespaces")
+pytestmark = [
+    pytest.mark.slow,  # runs hostile code in the sandbox, one run per test
+    pytest.mark.skipif(not isolation_available(), reason="needs root on Linux 5.12+ with namespaces"),
+]
 
 LIMITS = CodeLimits(wall_time_seconds=30, memory_mb=256, disk_mb=64)  # ample on a loaded machine: attacks end sooner
 SHORT = CodeLimits(wall_time_seconds=2, memory_mb=256, disk_mb=64)  # for attacks that only end at the wall time

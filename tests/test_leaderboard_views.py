@@ -22,6 +22,8 @@ from tests.events import SLUG, Event
 from tests.helpers import bundle_test_ids, vault_test_labels
 from tests.test_cli import assert_clean_failure, codefest
 
+pytestmark = pytest.mark.slow  # evaluates an event and publishes its pages to MLflow
+
 
 @pytest.fixture(scope="module")
 def boards(evaluated: Event) -> dict[str, dict]:

@@ -21,6 +21,8 @@ from codefest.shared_datasets.heldout import build
 
 from tests.helpers import bundled_spec, vault_test_labels, write_challenge
 
+pytestmark = pytest.mark.slow  # builds real-format corpora and evaluates them
+
 FIXTURES = Path(__file__).parent / "fixtures"
 USPTO_DEBUG = FIXTURES / "uspto-debug"
 PARAPAT_ABSTRACTS = FIXTURES / "parapat" / "el-en.tsv"

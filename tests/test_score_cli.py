@@ -10,6 +10,8 @@ import pytest
 from tests.helpers import small_copy
 from tests.test_cli import assert_clean_failure, codefest
 
+pytestmark = pytest.mark.slow  # builds three challenges, then scores through the command line
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:

@@ -21,6 +21,8 @@ from codefest.core.errors import CodefestError
 from codefest.scaffold import TEMPLATE, TEMPLATES, bake, parse_answers
 from tests.test_cli import assert_clean_failure, codefest
 
+pytestmark = pytest.mark.slow  # bakes pilots from the templates and trains them
+
 CHALLENGE = {
     "classification": "ipc-classification",
     "translation": "patent-translation-en-fr",

@@ -11,7 +11,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import assert_clean_failure, codefest
+
+pytestmark = pytest.mark.slow  # starts MLflow servers
 
 
 def _free_port() -> int:

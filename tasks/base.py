@@ -69,7 +69,6 @@ class Task(Definition):
     label_checker: str | None = Field(
         default=None, pattern=REFERENCE, description="module:function(data, spec) -> data, run on every build"
     )
-    template: str = Field(min_length=1, description="the template a pilot of the task is baked from")
     demo_variants: dict[str, DemoVariant] = Field(default_factory=dict, description="team -> its model in the demo")
 
     @model_validator(mode="after")

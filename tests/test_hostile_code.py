@@ -27,7 +27,7 @@ from codefest.challenges.discovery import load
 from codefest.evaluation import cgroups, jail, pilot_tree, roster
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
 from codefest.evaluation.records import Tag, where
-from codefest.evaluation.sandbox import CODEFEST_ROOT, CodeLimits, CodeRun, isolation_available, run_pilot
+from codefest.evaluation.sandbox import CodeLimits, CodeRun, isolation_available, run_pilot
 from codefest.evaluation.submissions import fingerprint
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build, gold_file
@@ -42,6 +42,7 @@ pytestmark = [
     pytest.mark.skipif(not isolation_available(), reason="needs root on Linux 5.12+ with namespaces"),
 ]
 
+CODEFEST_ROOT = Path(__file__).resolve().parents[1]  # the checkout, whose .venv runs the pilots
 LIMITS = CodeLimits(wall_time_seconds=30, memory_mb=256, disk_mb=64)  # ample on a loaded machine: attacks end sooner
 SHORT = CodeLimits(wall_time_seconds=2, memory_mb=256, disk_mb=64)  # for attacks that only end at the wall time
 BESIDE = CodeLimits(wall_time_seconds=5, memory_mb=2048, disk_mb=64)  # hostile runs that outlast an honest one
@@ -55,6 +56,7 @@ PREAMBLE = (
 def predict():
     rows = [json.loads(line) for line in args.input.read_text().splitlines()]
     args.output.write_text("".join(json.dumps({"id": r["id"], "labels": ["G06F"]}) + "\\n" for r in rows))
+
 
 
 def attempt(action):

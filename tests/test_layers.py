@@ -8,12 +8,16 @@ shortcut that runs back up fails here before it tangles the packages. Plugins ar
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,11 +209,29 @@ def test_the_checks_catch_what_they_are_for() -> None:
     ]
 
 
-def test_every_package_folder_is_installed() -> None:
-    """A folder with an __init__.py that pyproject.toml does not list would be missing from a built wheel."""
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    packages = {name for name, path in modules().items() if path.name == "__init__.py"}
-    assert packages == listed
+@pytest.mark.slow
+def test_a_built_wheel_holds_every_module_and_its_data(tmp_path: Path) -> None:
+    """What pip installs from a wheel, not only what the checkout's editable install finds: every module of every
+    mapped folder (a new task's folder too, with no list to edit), and the data files the code reads."""
+    source = tmp_path / "source"  # a copy: a build/ folder left in the checkout would hide a missing package
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for folder in package_dirs().values():
+        shutil.copytree(folder, source / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run([*build, "-w", str(tmp_path)], check=True, capture_output=True, text=True)
+    (wheel,) = tmp_path.glob("codefest-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        name.replace(".", "/") + ("/__init__.py" if path.name == "__init__.py" else ".py")
+        for name, path in modules().items()
+    }
+    assert sorted(expected - shipped) == []
+    data = {"codefest/leaderboard/templates/leaderboard.html.j2", "codefest/shared_datasets/data/ipc_vocabulary.yaml"}
+    data |= {f"codefest/challenges/{slug}/challenge.yaml" for slug in ("ipc-classification", "prior-art-search")}
+    assert sorted(data - shipped) == []
+    assert any(name.startswith("codefest/evaluation/ledger/migrations/versions/") for name in shipped)
 
 
 def test_codefest_claims_no_generic_top_level_name(tmp_path: Path) -> None:

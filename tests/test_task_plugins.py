@@ -53,7 +53,6 @@ TASK = Task(
     metrics=(Metric(name="accuracy", higher_is_better=True, description="share of pairs judged right"),),
     options=TrademarkOptions,
     scorer="codefest.tasks.trademark.scorer:SCORER",
-    template="trademark",
 )
 '''
 
@@ -223,7 +222,7 @@ def test_each_task_definition_is_complete(name: str) -> None:
     assert scorer_for(name) is scorer
     for part in ("breakdown", "label_checker"):
         assert getattr(task, part) is None or callable(task.load(part))
-    assert task.template and set(task.inputs) | set(task.labels) <= set(task.columns)
+    assert set(task.inputs) | set(task.labels) <= set(task.columns)
 
 
 @pytest.mark.parametrize("name", TASKS.names())

@@ -9,10 +9,13 @@ import typer
 
 from codefest.cli.common import out
 from codefest.console import tagged
+from codefest.tasks import task_folders
+
+TASK_NAMES = ", ".join(sorted(task_folders()))  # the folders: no task's code is imported for --help
 
 
 def new(
-    task: Annotated[str, typer.Argument(help="classification, translation or search.")],
+    task: Annotated[str, typer.Argument(help=f"The task: {TASK_NAMES}.")],
     answers: Annotated[list[str] | None, typer.Argument(help="Answers as KEY=VALUE, e.g. team=office-a.")] = None,
     output_dir: Annotated[Path, typer.Option(help="Where the pilot's folder is created.")] = Path("."),
     no_input: Annotated[bool, typer.Option("--no-input", help="Take the defaults for what is not answered.")] = False,

@@ -12,16 +12,20 @@ from rich.table import Table
 
 from codefest.cli.common import err, out
 from codefest.core.errors import CodefestError
+from codefest.tasks import task_folders
 
 if TYPE_CHECKING:
     from codefest.evaluation.scorers import ScoringOptions
+
+
+TASK_NAMES = ", ".join(sorted(task_folders()))  # the folders: no task's code is imported for --help
 
 
 def score(
     slug: Annotated[str | None, typer.Argument(help="A challenge, to score against its public labels.")] = None,
     file: Annotated[Path | None, typer.Argument(help="Predictions to score against the challenge.")] = None,
     split: Annotated[str, typer.Option(help="The challenge's public split with labels: dev or train.")] = "dev",
-    task: Annotated[str | None, typer.Option(help="Standalone: classification, translation or search.")] = None,
+    task: Annotated[str | None, typer.Option(help=f"Standalone: the task ({TASK_NAMES}).")] = None,
     gold: Annotated[Path | None, typer.Option(help="Standalone: the gold file.")] = None,
     predictions: Annotated[Path | None, typer.Option(help="Standalone: the predictions file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

@@ -69,7 +69,6 @@ TASK = Task(
     scorer="codefest.tasks.classification.scorer:SCORER",
     breakdown="codefest.tasks.classification.breakdown:item_groups",
     label_checker="codefest.tasks.classification.labels:checked_labels",
-    template="classification",
     demo_variants={
         "office-a": DemoVariant(label="trained on train+dev", with_dev=True),
         "office-b": DemoVariant(label="labels_weight 0.5", params={"labels_weight": 0.5}),

@@ -41,7 +41,6 @@ TASK = Task(
     ),
     options=SearchOptions,
     scorer="codefest.tasks.search.scorer:SCORER",
-    template="search",
     demo_variants={  # BM25 learns nothing from training topics: other settings instead of more data
         "office-a": DemoVariant(label="BM25 k1 2.0, b 1.0", params={"k1": 2.0, "b": 1.0}),
         "office-b": DemoVariant(label="BM25 k1 1.5, b 0.75", params={"k1": 1.5, "b": 0.75}),

@@ -41,7 +41,6 @@ TASK = Task(
     options=TranslationOptions,
     scorer="codefest.tasks.translation.scorer:SCORER",
     breakdown="codefest.tasks.translation.breakdown:item_groups",
-    template="translation",
     demo_variants={
         "office-a": DemoVariant(label="trained on train+dev", with_dev=True),
         "office-b": DemoVariant(label="16 memory candidates", params={"candidates": 16}),

@@ -31,7 +31,7 @@ from codefest.evaluation.tracking import Tracker  # noqa: E402
 from codefest.leaderboard.board import build  # noqa: E402
 from codefest.shared_datasets.heldout import MANIFEST  # noqa: E402
 
-from codefest.core.workspace import vault_dir  # noqa: E402
+from codefest.core.workspace import Workspace  # noqa: E402
 
 SLUG = "ipc-classification"
 PUBLIC_ITEMS = 360  # the public part of the bundled challenge's test set
@@ -60,7 +60,7 @@ def _record(tracker: Tracker, tags: dict[str, str], names: list[str], scores: np
 def fill(root: Path, submissions: int, teams: int) -> None:
     spec = load(SLUG).spec
     sha = spec.dataset.sha256 or "0" * 64
-    folder = vault_dir(SLUG, root)
+    folder = Workspace(root).vault(SLUG)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"dataset": {"sha256": sha}, "labels_public": False}
     (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")

@@ -30,6 +30,7 @@ from rich.markup import escape
 
 from codefest.console import tagged
 from codefest.core.errors import CodefestError
+from codefest.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from codefest.challenges.discovery import LoadedChallenge
@@ -84,7 +85,7 @@ class Layout:
 
     @property
     def base(self) -> Path:
-        return self.root / "demo"
+        return Workspace(self.root).demo
 
     @property
     def pilots(self) -> Path:
@@ -190,10 +191,9 @@ def is_built(item: LoadedChallenge, root: Path) -> bool:
 
     What was declared is read from the vault: the bundle says nothing of the builder's options or seeds.
     """
-    from codefest.core.workspace import bundle_dir, vault_dir
 
     spec = item.spec
-    bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
+    bundle, vault = Workspace(root).bundle(spec.slug), Workspace(root).vault(spec.slug)
     public, private = _manifest(bundle), _manifest(vault)
     if (
         public is None
@@ -281,13 +281,12 @@ def is_trained(pilot: Path, root: Path) -> bool:
 
 def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, err: Console) -> None:
     """The pilot's own training on the public bundle, logged to the workspace's store so `codefest ui` shows it."""
-    from codefest.core.workspace import bundle_dir
     from codefest.evaluation.tracking import tracking_uri
 
     if is_trained(pilot, root):
         err.print(f"{pilot.name}: already trained; reused", highlight=False)
         return
-    args = ["-m", f"{package_of(pilot)}.train", "--bundle", str(bundle_dir(item.spec.slug, root))]
+    args = ["-m", f"{package_of(pilot)}.train", "--bundle", str(Workspace(root).bundle(item.spec.slug))]
     with step(err, f"{item.spec.slug}: training the baseline of {pilot.name} (logged to MLflow)"):
         said = run_in_pilot(pilot, args, f"training {pilot.name}", {"MLFLOW_TRACKING_URI": tracking_uri(root)})
     summary = said.strip().split(", ")[0] or "trained"  # the pilot's line, up to its first dev metric
@@ -378,9 +377,8 @@ def _file_name(label: str) -> str:
 
 def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Console) -> list[Planned]:
     """Each team's files (made once) and the code submission's pilot, in the order they are submitted."""
-    from codefest.core.workspace import bundle_dir
 
-    spec, bundle, folder = item.spec, bundle_dir(item.spec.slug, layout.root), layout.submissions(item.spec.slug)
+    spec, bundle, folder = item.spec, Workspace(layout.root).bundle(item.spec.slug), layout.submissions(item.spec.slug)
     variants = [("office-b", TRIVIAL), *team_variants(spec.task)]
     with step(err, f"{spec.slug}: the teams prepare their submissions") as progress:
         progress("the organisers' baseline")

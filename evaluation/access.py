@@ -31,7 +31,7 @@ from codefest.core.workspace import Workspace
 
 stay_offline()
 
-from codefest.evaluation.tracking import PRIVATE_SUFFIX  # noqa: E402
+from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
 from mlflow.exceptions import MlflowException  # noqa: E402
 
@@ -233,7 +233,11 @@ class Experiments:
 
 
 def challenge_experiments(slug: str, uri: str, create: bool = True) -> Experiments:
-    """Both experiments of a challenge, created now if missing, before any participant is let in."""
+    """Both experiments of a challenge, created now if missing, before any participant is let in.
+
+    The one MLflow client outside Tracker: it speaks to the event's server as its administrator, by the address given,
+    before any workspace store or evaluation exists; the names and the tag are the records' own.
+    """
     client = MlflowClient(tracking_uri=uri)
 
     def get_or_create(name: str) -> str:
@@ -244,7 +248,7 @@ def challenge_experiments(slug: str, uri: str, create: bool = True) -> Experimen
             raise CodefestError(
                 f"the tracking server has no experiment '{name}'", f"run: codefest access grant {slug} ..."
             )
-        return client.create_experiment(name, tags={"codefest.challenge": slug})
+        return client.create_experiment(name, tags={EXPERIMENT_CHALLENGE: slug})
 
     return Experiments(get_or_create(slug), get_or_create(slug + PRIVATE_SUFFIX))
 

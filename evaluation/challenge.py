@@ -10,7 +10,7 @@ from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_si
 from codefest.shared_datasets.heldout import MANIFEST, gold_file, read_manifest
 
 from codefest.core.errors import CodefestError
-from codefest.core.workspace import bundle_dir
+from codefest.core.workspace import Workspace
 
 PUBLIC_SPLITS = ("train", "dev")
 
@@ -28,7 +28,7 @@ def public_gold(spec: Challenge, split: str, root: Path) -> tuple[Path, dict[str
             f"split '{split}' has no public labels; choose one of {', '.join(PUBLIC_SPLITS)}",
             "test labels stay in the organisers' vault: submit test predictions to the organisers",
         )
-    bundle = bundle_dir(spec.slug, root)
+    bundle = Workspace(root).bundle(spec.slug)
     if not (bundle / MANIFEST).is_file():
         raise CodefestError(
             f"the bundle of '{spec.slug}' is not built in {bundle.parent}",

@@ -33,7 +33,7 @@ from datasets import DatasetDict
 
 from codefest import __version__
 from codefest.core.errors import CodefestError
-from codefest.core.workspace import bundle_dir, vault_dir
+from codefest.core.workspace import Workspace
 
 Progress = Callable[[str], None]
 CARD_FILE = "DATASET_CARD.md"
@@ -153,7 +153,7 @@ def build(
     """Build the bundle and the vault; `new_seed` draws new secret seeds instead of reusing the vault's."""
     spec = challenge.spec
     builder = all_builders().get(spec.dataset.builder)
-    bundle, vault = bundle_dir(spec.slug, root), vault_dir(spec.slug, root)
+    bundle, vault = Workspace(root).bundle(spec.slug), Workspace(root).vault(spec.slug)
     seeds = _seeds(challenge, builder, {} if new_seed else _kept_seeds(vault))
     raw_options = spec.dataset.options | ({"seed": seeds[DATASET_SEED].value} if DATASET_SEED in seeds else {})
     options = builder.validate_options(raw_options)

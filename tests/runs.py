@@ -12,14 +12,14 @@ from codefest.evaluation.records import Artifact, Kind, Part, Role, Status, Tag
 from codefest.evaluation.tracking import Tracker
 from codefest.shared_datasets.heldout import MANIFEST
 
-from codefest.core.workspace import vault_dir
+from codefest.core.workspace import Workspace
 
 DATASET = "f" * 64
 
 
 def fake_build(slug: str, home: Path) -> str:
     """A vault manifest with a made-up dataset hash: all a leaderboard needs; returns the current signature."""
-    folder = vault_dir(slug, home)
+    folder = Workspace(home).vault(slug)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"dataset": {"sha256": DATASET}, "labels_public": False}
     (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")

@@ -48,6 +48,10 @@ class Workspace:
         *folders, last = names
         return self.root.joinpath("locks", *folders, f"{last}.lock")
 
+    def uploads(self, slug: str) -> Path:
+        """Private: what teams sent to the service, one folder per submission, read by the evaluation workers."""
+        return self.root / "uploads" / slug
+
     @property
     def store(self) -> Path:
         """The embedded MLflow store (SQLite), when no tracking server is set."""

@@ -49,7 +49,6 @@ from codefest.shared_datasets.files import sha256_file
 from codefest.shared_datasets.heldout import MANIFEST
 
 PREFIX = "/api/v1"
-UPLOADS = "uploads"  # under the workspace: uploads/<slug>/<random>/, what the workers evaluate
 MAX_PAGE = 100
 SUBMISSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SLUG = re.compile(SLUG_PATTERN)
@@ -420,7 +419,7 @@ def create_app(root: Path, ledger_url: str | None, settings: Settings | None = N
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap + FORM_OVERHEAD:
             raise too_large(cap)  # refused before one byte of it is read
-        folder = service.root / UPLOADS / slug / secrets.token_hex(16)
+        folder = Workspace(service.root).uploads(slug) / secrets.token_hex(16)
         folder.mkdir(parents=True, mode=0o700)
         try:
             form = await read_form(request.headers.get("content-type", ""), request.stream(), folder / "upload", cap)

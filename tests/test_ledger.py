@@ -91,7 +91,34 @@ def test_the_migrations_make_exactly_the_models_schema(ledger: Ledger) -> None:
     with ledger.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, m.Base.metadata) == []
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+
+
+def test_a_first_ledger_is_migrated_and_keeps_its_rows(url: str, tmp_path: Path) -> None:
+    """A ledger made by 0001 gains the signature, the selections and the breakdowns; its submissions stay."""
+    from alembic import command
+    from codefest.evaluation.ledger.engine import connect
+    from codefest.evaluation.ledger.migrate import config
+
+    engine = connect(database_url(url, tmp_path))
+    with engine.begin() as connection:
+        command.upgrade(config(connection), "0001")
+        connection.execute(text("INSERT INTO teams (id, name, key, created_at) VALUES (1, 'T', 't', '2026-03-02')"))
+        connection.execute(
+            text(
+                "INSERT INTO submissions (id, challenge, team_id, kind, sha256, size, source, status, message, phase,"
+                " role, forced, received_at, attempts, failed_code_runs_count, counts_for_quota) VALUES ('s1', 'ch',"
+                " 1, 'predictions', 'a', 1, 'p.csv', 'scored', 'scored', 'main', 'participant', false, '2026-03-02',"
+                " 1, false, true)"
+            )
+        )
+    engine.dispose()
+    ledger = Ledger.open(url, tmp_path)
+    found = ledger.get("s1")
+    assert found is not None and (found.signature, found.selected_at, found.selection_forced) == (None, None, False)
+    assert [row.submission_id for row in ledger.board("ch", Part.PUBLIC, ["f1"]).rows] == ["s1"]
+    with ledger.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), m.Base.metadata) == []
 
 
 def test_opening_again_migrates_nothing_and_keeps_the_rows(url: str, tmp_path: Path) -> None:
@@ -386,6 +413,58 @@ def test_the_board_reads_scores_and_per_item_matrices(ledger: Ledger) -> None:
     np.testing.assert_array_equal(board.per_item["acc"], [[1, 0, 0], [1, 1, 0], [np.nan] * 3])
     assert board.items_sha256 == ItemScores(Part.PRIVATE, ids, {}).items_sha256
     assert ledger.board("ch", Part.PUBLIC, ["f1"]).per_item["f1"].shape == (3, 0)
+
+
+def test_the_board_ranks_one_signature_and_carries_breakdowns(ledger: Ledger) -> None:
+    groups = {"by": "section", "metric": "f1", "groups": {"A": {"n": 2, "value": math.nan}}}
+    old, new = (receive(ledger, sha, now=T0 + dt.timedelta(seconds=i)).id for i, sha in enumerate("ab"))
+    scores = {Part.PUBLIC: {"f1": MetricValue(0.5, 0, 1)}, Part.PRIVATE: {"f1": MetricValue(0.4, 0, 1)}}
+    evaluate(ledger, Status.SCORED, scores=scores, signature="s:1", breakdowns={Part.PRIVATE: groups})
+    evaluate(ledger, Status.SCORED, scores=scores, signature="s:2", breakdowns={Part.PUBLIC: None})
+    assert [row.submission_id for row in ledger.board("ch", Part.PRIVATE, ["f1"]).rows] == [old, new]
+    (row,) = ledger.board("ch", Part.PRIVATE, ["f1"], signature="s:1").rows
+    assert (row.submission_id, row.signature, row.selected_at, row.selection_forced) == (old, "s:1", None, False)
+    assert row.breakdown is not None and row.breakdown["by"] == "section"
+    assert math.isnan(row.breakdown["groups"]["A"]["value"])  # NaN stays NaN
+    (row,) = ledger.board("ch", Part.PUBLIC, ["f1"], signature="s:2").rows
+    assert (row.submission_id, row.breakdown) == (new, None)
+    assert ledger.board("ch", Part.PUBLIC, ["f1"], signature="s:0").rows == ()
+    done = ledger.get(old)
+    assert done is not None and done.signature == "s:1"
+
+
+def test_only_a_scored_submission_has_a_breakdown(ledger: Ledger) -> None:
+    received = receive(ledger, "a")
+    ledger.claim("w", 60, now=T0)
+    with pytest.raises(ValueError, match="only a scored submission has scores"):
+        ledger.finish(received.id, "w", Status.INVALID, "no", breakdowns={Part.PUBLIC: {"by": "x"}})
+    assert ledger.finish(received.id, "w", Status.INVALID, "line 1", signature="s:1", breakdowns={Part.PUBLIC: None})
+
+
+def test_a_team_selects_its_own_scored_submission_under_the_signature(ledger: Ledger) -> None:
+    ledger.add_team("team-b")
+    first, second, waiting = (receive(ledger, sha, now=T0 + dt.timedelta(seconds=i)).id for i, sha in enumerate("abc"))
+    evaluate(ledger, Status.SCORED, scores={Part.PUBLIC: {"f1": MetricValue(0.5, 0, 1)}}, signature="s:1")
+    evaluate(ledger, Status.SCORED, scores={Part.PUBLIC: {"f1": MetricValue(0.6, 0, 1)}}, signature="s:2")
+    theirs = receive(ledger, "a", team="team-b").id
+    chosen = ledger.select("ch", "TEAM-A", second, now=T0 + dt.timedelta(hours=1), signature="s:2")
+    assert (chosen.id, chosen.selected_at, chosen.selection_forced) == (second, T0 + dt.timedelta(hours=1), False)
+    forced = ledger.select("ch", "team-a", first, forced=True, now=T0 + dt.timedelta(hours=2))
+    assert (forced.selected_at, forced.selection_forced) == (T0 + dt.timedelta(hours=2), True)
+    rows = {row.submission_id: row for row in ledger.board("ch", Part.PUBLIC, ["f1"]).rows}
+    assert rows[second].selected_at == T0 + dt.timedelta(hours=1) and rows[first].selection_forced
+    with pytest.raises(CodefestError, match="scored under an older evaluation signature") as old:
+        ledger.select("ch", "team-a", first, signature="s:2")
+    assert old.value.fix == "select a submission scored under the current signature"
+    with pytest.raises(CodefestError, match=f"submission {waiting} has status 'queued', not scored"):
+        ledger.select("ch", "team-a", waiting)
+    for other in (theirs, "no-such-id"):
+        with pytest.raises(CodefestError, match=f"submission {other} is not a submission of team 'Team-A' to 'ch'"):
+            ledger.select("ch", "team-a", other)
+    with pytest.raises(CodefestError, match="is not a submission of team 'Team-A' to 'other'"):
+        ledger.select("other", "team-a", second)
+    with pytest.raises(CodefestError, match="team 'nobody' is not enrolled"):
+        ledger.select("ch", "nobody", second)
 
 
 def test_the_board_refuses_to_stack_arrays_of_different_items(ledger: Ledger) -> None:

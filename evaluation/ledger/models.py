@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -136,6 +137,9 @@ class Submission(Base):
     code_seconds: Mapped[float | None] = mapped_column(Float)
     peak_memory_mb: Mapped[float | None] = mapped_column(Float)
     cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    signature: Mapped[str | None] = mapped_column(Text)  # the evaluation signature its scores were computed under
+    selected_at: Mapped[dt.datetime | None] = mapped_column(UTC)  # chosen as final (the team's latest choice counts)
+    selection_forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 PARTS = one_of("part", (Part.PUBLIC, Part.PRIVATE))
@@ -171,3 +175,15 @@ class PerItem(Base):
     items_sha256: Mapped[str] = mapped_column(String(64))
     n_items: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # little-endian float32, n_items of them
+
+
+class Breakdown(Base):
+    """One part's scores per group of test items (`codefest.evaluation.breakdown`), as JSON text: only aggregates,
+    never which item is in which group."""
+
+    __tablename__ = "breakdowns"
+    __table_args__ = (CheckConstraint(PARTS, name="part"),)
+
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(16), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)  # {"by", "metric", "groups": {group: {"n", "value"}}}; NaN kept as NaN

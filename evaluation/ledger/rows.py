@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from codefest.evaluation.submissions import Quota
@@ -47,6 +48,9 @@ class Submission:
     public_run_id: str | None
     private_run_id: str | None
     cost: Cost
+    signature: str | None = None  # the evaluation signature its scores were computed under
+    selected_at: dt.datetime | None = None  # when the team chose it as final (its latest choice counts)
+    selection_forced: bool = False  # chosen outside the phases, by the organisers
     quota: Quota | None = None  # set by `receive` only: the team's quota once this submission was decided
 
 
@@ -78,6 +82,10 @@ class BoardRow:
     forced: bool
     values: dict[str, float]  # NaN: a metric the gold labels cannot support
     intervals: dict[str, tuple[float, float]]
+    signature: str | None = None
+    selected_at: dt.datetime | None = None  # chosen as the team's final submission (the latest choice counts)
+    selection_forced: bool = False
+    breakdown: dict[str, Any] | None = None  # this part's scores per group of items, when the task has groups
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import math
 import secrets
 import uuid
@@ -38,7 +39,7 @@ from sqlalchemy import Engine, case, func, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from codefest.core.errors import CodefestError
+from codefest.core.errors import CodefestError, printable
 
 TOKEN_BYTES: Final = 32
 FLOAT32: Final = np.dtype("<f4")
@@ -344,10 +345,13 @@ class Ledger:
         public_run_id: str | None = None,
         private_run_id: str | None = None,
         cost: Cost | None = None,
+        signature: str | None = None,
+        breakdowns: Mapping[str, Mapping[str, Any] | None] | None = None,
         now: dt.datetime | None = None,
     ) -> bool:
         """Record a submission's outcome (scored, invalid, or a code failure), with its scores ({part: {metric:
-        value}}), per-item scores, MLflow runs and cost, and whether it counts for quota. True when recorded.
+        value}}), per-item scores, MLflow runs and cost, the evaluation signature the scores were computed under, the
+        scores per group of items ({part: breakdown or None}), and whether it counts for quota. True when recorded.
 
         Only the worker holding the claim can finish it, and only while it is `running`: even after its lease
         expired, as long as no other worker took it over. Anything else changes nothing and returns False: a
@@ -355,7 +359,7 @@ class Ledger:
         """
         if status not in statuses.OUTCOMES:
             raise ValueError(f"a submission ends {' or '.join(statuses.OUTCOMES)}, not {status!r}")
-        if (scores or per_item) and status != Status.SCORED:
+        if (scores or per_item or any((breakdowns or {}).values())) and status != Status.SCORED:
             raise ValueError(f"only a scored submission has scores, not one that ended {status!r}")
         now = now or utc_now()
         with self._write() as session:
@@ -374,7 +378,59 @@ class Ledger:
                 session.add_all(_score(id, part, metric, value) for metric, value in values.items())
             for items in per_item:
                 session.add_all(_per_item(id, items, metric, array) for metric, array in items.values.items())
+            row.signature = signature
+            session.add_all(
+                m.Breakdown(submission_id=id, part=part, data=json.dumps(found))
+                for part, found in (breakdowns or {}).items()
+                if found is not None
+            )
             return True
+
+    # -- final selections ---------------------------------------------------------------------------------------
+
+    def select(
+        self,
+        challenge: str,
+        team: str,
+        submission_id: str,
+        forced: bool = False,
+        now: dt.datetime | None = None,
+        *,
+        signature: str | None = None,
+    ) -> Submission:
+        """Choose a scored submission as the team's final one (challenges with `final_submission: selected`): its
+        `selected_at` is set to now, so the team's latest choice is the one ranked; `forced` records that the
+        organisers chose outside the phases. Refused (CodefestError) for another team's submission, one not scored,
+        or, when `signature` (the current evaluation signature) is given, one scored under another."""
+        now = now or utc_now()
+        listing = f"codefest leaderboard {challenge} --format json   (each entry's submission), or codefest status"
+        with self._write() as session:
+            owner = self._team(session, team, lock=True)
+            row = session.scalar(
+                select(m.Submission)
+                .where(
+                    m.Submission.id == submission_id,
+                    m.Submission.challenge == challenge,
+                    m.Submission.team_id == owner.id,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                raise CodefestError(
+                    f"submission {printable(submission_id)} is not a submission of team '{owner.name}' to "
+                    f"'{challenge}'",
+                    listing,
+                )
+            if row.status != Status.SCORED:
+                raise CodefestError(f"submission {row.id} has status '{row.status}', not scored", listing)
+            if signature is not None and row.signature != signature:
+                raise CodefestError(
+                    f"submission {row.id} was scored under an older evaluation signature and cannot be ranked",
+                    "select a submission scored under the current signature",
+                )
+            row.selected_at, row.selection_forced = now, forced
+            session.flush()
+            return _frozen(row, owner.name)
 
     @staticmethod
     def _end(session: Session, row: m.Submission, status: str, message: str, now: dt.datetime) -> None:
@@ -405,15 +461,26 @@ class Ledger:
         with self._read() as session:
             return [_frozen(row, name) for row, name in session.execute(query)]
 
-    def board(self, challenge: str, part: str, metrics: Sequence[str], items_sha256: str | None = None) -> Board:
+    def board(
+        self,
+        challenge: str,
+        part: str,
+        metrics: Sequence[str],
+        signature: str | None = None,
+        items_sha256: str | None = None,
+    ) -> Board:
         """The scored submissions of a challenge with their `metrics` on `part`, oldest first, and each metric's
-        per-item scores as one float32 matrix (one query for the rows, one per metric for the arrays).
+        per-item scores as one float32 matrix (one query for the rows, one per metric for the arrays). With
+        `signature`, only those scored under it: scores computed another way are not comparable. Each row carries
+        its signature, when it was selected as final, and its breakdown on `part`.
 
         Per-item arrays of another order of items than `items_sha256` are left out (NaN rows); without it, all
         arrays must share one order, else ValueError: a matrix of unrelated columns would rank nonsense.
         """
         metrics = tuple(metrics)
         scored = (m.Submission.challenge == challenge) & (m.Submission.status == Status.SCORED)
+        if signature is not None:
+            scored = scored & (m.Submission.signature == signature)
         order = (m.Submission.received_at, m.Submission.id)
         with self._read() as session:
             found = session.execute(
@@ -426,7 +493,15 @@ class Ledger:
                 .where(scored)
                 .order_by(*order)
             ).all()
-            rows = _board_rows(found, metrics)
+            breakdowns = {
+                id: data
+                for id, data in session.execute(
+                    select(m.Breakdown.submission_id, m.Breakdown.data)
+                    .join(m.Submission)
+                    .where(scored, m.Breakdown.part == part)
+                )
+            }
+            rows = _board_rows(found, metrics, breakdowns)
             index = {row.submission_id: i for i, row in enumerate(rows)}
             matrices: dict[str, np.ndarray] = {}
             orders: set[str] = set()
@@ -491,18 +566,38 @@ BOARD_COLUMNS: Final = (
     m.Submission.role,
     m.Submission.phase,
     m.Submission.forced,
+    m.Submission.signature,
+    m.Submission.selected_at,
+    m.Submission.selection_forced,
 )
 
 
-def _board_rows(found: Iterable[Sequence[Any]], metrics: tuple[str, ...]) -> list[BoardRow]:
+def _board_rows(
+    found: Iterable[Sequence[Any]], metrics: tuple[str, ...], breakdowns: Mapping[str, str]
+) -> list[BoardRow]:
     """One row per submission from the join's one line per (submission, score); NaN for a metric it lacks."""
     rows: dict[str, BoardRow] = {}
-    for id, team, received_at, role, phase, forced, metric, value, low, high in found:
+    for id, team, received_at, role, phase, forced, sign, selected_at, selection_forced, *score in found:
+        metric, value, low, high = score
         row = rows.get(id)
         if row is None:
             nan = {name: math.nan for name in metrics}
             intervals = {name: (math.nan, math.nan) for name in metrics}
-            row = rows[id] = BoardRow(id, team, received_at, role, phase, forced, nan, intervals)
+            kept = breakdowns.get(id)
+            row = rows[id] = BoardRow(
+                id,
+                team,
+                received_at,
+                role,
+                phase,
+                forced,
+                nan,
+                intervals,
+                sign,
+                selected_at,
+                bool(selection_forced),
+                None if kept is None else json.loads(kept),
+            )
         if metric is not None:
             row.values[metric] = _nan(value)
             row.intervals[metric] = (_nan(low), _nan(high))
@@ -547,5 +642,8 @@ def _frozen(row: m.Submission, team: str, quota: Quota | None = None) -> Submiss
         public_run_id=row.public_run_id,
         private_run_id=row.private_run_id,
         cost=Cost(row.code_seconds, row.peak_memory_mb, row.cpu_seconds),
+        signature=row.signature,
+        selected_at=row.selected_at,
+        selection_forced=row.selection_forced,
         quota=quota,
     )

@@ -1,31 +1,42 @@
-"""Organiser evaluations: validate, score the public and private parts of the test set, record both in MLflow.
+"""Evaluations: validate, score the public and private parts of the test set, record both in MLflow, and the
+verdict in the submissions ledger.
 
-Test labels are read here, in the organiser's process, only after a submission's predictions exist; a code
+Test labels are read here, in the evaluating process, only after a submission's predictions exist; a code
 submission runs first, in a sandbox that sees the test inputs only.
 
-Evaluations of one team take turns (a lock file in the workspace), so that two submitted at once cannot both pass
-the duplicate and quota checks; evaluations of different teams run side by side. A run that an evaluation killed
-midway left `running` is marked `interrupted` at the team's next turn, and the submission is evaluated again.
+The ledger decides what a submission is (`Ledger.receive`: queued, a duplicate, over quota), in one transaction
+across processes and hosts. `evaluate_submission` evaluates a recorded submission by its id, wherever the vault is:
+the service's workers call it. The organisers' `codefest evaluate` and its inbox store a copy of the file or the
+pilot in the workspace (`Workspace.uploads`), have the ledger receive it and claim it for this process at once,
+evaluate it here while renewing the claim's lease, and record the verdict.
+
+A process killed midway leaves its submission `running`. Sent again, the same file takes the submission over: at
+once when the process that held it ran on this host and is gone, else once its lease has expired (a worker of
+`codefest serve` takes it over then too); the MLflow runs of the dead attempt are marked `interrupted`. Nothing is
+evaluated twice, nothing is lost.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
+import shutil
+import socket
 import tempfile
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from codefest.challenges.calendar import closed, open_phase, utc_today
-from codefest.challenges.discovery import LoadedChallenge
-from codefest.evaluation import faults
+from codefest.challenges.calendar import closed, open_phase
+from codefest.challenges.discovery import LoadedChallenge, load
+from codefest.evaluation import faults, pilot_tree
 from codefest.evaluation.breakdown import Groups, breakdown, item_groups
 from codefest.evaluation.challenge import evaluation_signature, options_for
+from codefest.evaluation.ledger import Cost, ItemScores, Ledger, Submission, statuses
 from codefest.evaluation.metrics.base import ItemStats, subset
 from codefest.evaluation.problems import InvalidSubmission
 from codefest.evaluation.reading import Limits
@@ -42,20 +53,24 @@ from codefest.evaluation.records import (
     Tag,
     where,
 )
-from codefest.evaluation.roster import resolve
+from codefest.evaluation.roster import open_ledger, resolve
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
-from codefest.evaluation.submissions import Quota, day_start_ms, fingerprint
-from codefest.evaluation.tracking import StoreError, Tracker
+from codefest.evaluation.submissions import Quota, fingerprint
+from codefest.evaluation.tracking import StoreError, Tracker, storage_errors
+from codefest.evaluation.workers import Verdict, lease_kept, record
 
 from codefest import __version__
 from codefest.core.errors import CodefestError, printable
-from codefest.core.workspace import bundle_dir, vault_dir
+from codefest.core.workspace import Workspace, bundle_dir, vault_dir
 
 if TYPE_CHECKING:
     from codefest.evaluation.sandbox import CodeRun
 from codefest.shared_datasets.heldout import gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
+LEASE_SECONDS = 120.0  # an evaluation in the organisers' process renews it every third; a worker takes over after it
+WORKER_PREFIX = "evaluate@"  # `evaluate@HOST#PID`: an organiser's process, which another on HOST can see is gone
+UPLOAD, PILOT = "upload", "pilot"  # in a submission's folder under `Workspace.uploads`, as the service stores them
 
 
 @dataclass
@@ -68,6 +83,7 @@ class Outcome:
     public: dict[str, MetricValue] = field(default_factory=dict)
     quota: Quota | None = None
     flags: list[str] = field(default_factory=list)  # for the organisers only, e.g. the same file from two teams
+    submission_id: str | None = None  # in the ledger
 
     @property
     def ok(self) -> bool:
@@ -94,7 +110,7 @@ def _within_size(path: Path) -> None:
         )
 
 
-def _cost(run: CodeRun) -> dict[str, str]:
+def _cost_tags(run: CodeRun) -> dict[str, str]:
     """What the whole run took, from its cgroup: beside the score, what a pilot costs to operate."""
     cost = {}
     if run.peak_memory_bytes is not None:
@@ -104,14 +120,50 @@ def _cost(run: CodeRun) -> dict[str, str]:
     return cost
 
 
-def _role(baseline: bool) -> dict[str, str]:
-    return {Tag.ROLE: Role.BASELINE if baseline else Role.PARTICIPANT}
+def _cost(tags: dict[str, str]) -> Cost | None:
+    """A code run's cost for the ledger, read back from the tags it was recorded with."""
+    if Tag.CODE_SECONDS not in tags:
+        return None
+    numbers = [tags.get(key) for key in (Tag.CODE_SECONDS, Tag.CODE_PEAK_MEMORY_MB, Tag.CODE_CPU_SECONDS)]
+    return Cost(*(None if number is None else float(number) for number in numbers))
+
+
+def _storable(text: str) -> str:
+    """A message as the ledger can store it: bytes of a file name that were not UTF-8 escaped, the rest kept."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def worker_name() -> str:
+    """This process as a ledger worker."""
+    return f"{WORKER_PREFIX}{socket.gethostname()}#{os.getpid()}"
+
+
+def gone(worker: str | None) -> bool:
+    """Whether `worker` was an organiser's process on this host that no longer runs: its claims wait no lease."""
+    if worker is None or not worker.startswith(WORKER_PREFIX):
+        return False
+    host, _, pid = worker.removeprefix(WORKER_PREFIX).rpartition("#")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 class Evaluator:
-    """Evaluations of one challenge against its vault, recorded in its experiments."""
+    """Evaluations of one challenge against its vault, recorded in its experiments and in the ledger."""
 
-    def __init__(self, challenge: LoadedChallenge, root: Path, progress: Progress = lambda _: None) -> None:
+    def __init__(
+        self,
+        challenge: LoadedChallenge,
+        root: Path,
+        progress: Progress = lambda _: None,
+        ledger: Ledger | None = None,
+    ) -> None:
         self.challenge, self.spec, self.root, self.progress = challenge, challenge.spec, root, progress
         self.vault, self.bundle = vault_dir(self.spec.slug, root), bundle_dir(self.spec.slug, root)
         vault_manifest = read_vault_manifest(self.vault)
@@ -121,8 +173,10 @@ class Evaluator:
         partition = json.loads((self.vault / "partition.json").read_text(encoding="utf-8"))
         self.public_ids, self.private_ids = set(partition[Part.PUBLIC]), set(partition[Part.PRIVATE])
         self.tracker = Tracker(self.spec.slug, root)
+        self.ledger = ledger or open_ledger(root)
+        self.worker = worker_name()
 
-    # -- the two kinds of submission ------------------------------------------------------------------------
+    # -- the two kinds of submission, from the organisers ---------------------------------------------------
 
     def predictions(
         self, team: str, path: Path, kind: str = Kind.PREDICTIONS, *, baseline: bool = False, force: bool = False
@@ -131,73 +185,128 @@ class Evaluator:
 
         `force` evaluates outside the open phases (organisers only), recorded as forced.
         """
-        team, extra = self._admit(team, force, baseline)
+        team, phase = self._admit(team, force)
         if path.is_symlink() or not path.is_file():
             raise CodefestError(f"predictions file {path} not found", "give the path of your predictions file")
         _within_size(path)
-        sha = fingerprint(path)
-        with self._turn(team):
-            early = self._duplicate_or_over_quota(team, sha, str(path), kind, extra)
-            return early or self._flagged(self._score(team, path, sha, kind, {}, extra), sha)
+        folder = self._upload_folder()
+        try:
+            stored = folder / UPLOAD
+            with storage_errors(self.root):
+                shutil.copyfile(path, stored)
+            sha, size = fingerprint(stored), stored.stat().st_size
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self._submit(team, kind, sha, size, str(path), folder, stored, phase, baseline, force)
 
     def code(self, team: str, pilot: Path, *, baseline: bool = False, force: bool = False) -> Outcome:
-        team, extra = self._admit(team, force, baseline)
-        sha = fingerprint(pilot)
-        with self._turn(team):
-            early = self._duplicate_or_over_quota(team, sha, str(pilot), Kind.CODE, extra)
-            return early or self._flagged(self._run_code(team, pilot, sha, extra), sha)
+        team, phase = self._admit(team, force)
+        fingerprint(pilot)  # refuses a link, a missing folder, a folder past the limits, before anything is copied
+        folder = self._upload_folder()
+        try:
+            stored = folder / PILOT
+            entries = pilot_tree.walk(pilot)
+            with storage_errors(self.root):
+                pilot_tree.copy(pilot, entries, stored)
+            sha, size = fingerprint(stored), sum(e.size for e in entries if e.kind == "file")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self._submit(team, Kind.CODE, sha, size, str(pilot), folder, stored, phase, baseline, force)
 
-    def _admit(self, team: str, force: bool, baseline: bool) -> tuple[str, dict[str, str]]:
-        """The enrolled team, and the tags of an admitted submission; refused outside the open phases."""
-        team = resolve(self.root, team)
+    def _admit(self, team: str, force: bool) -> tuple[str, str]:
+        """The enrolled team and the phase it submits in; refused outside the open phases unless forced."""
+        team = resolve(self.root, team, self.ledger)
         phase = open_phase(self.spec, self.root)
         if phase is None and not force:
             hint = "codefest evaluate ... --force"
             raise closed(self.spec, self.root, "submissions are not accepted outside its phases", hint)
-        tags = {Tag.PHASE: phase.name if phase else OUTSIDE_PHASES, **_role(baseline)}
-        return team, tags | ({Tag.FORCED: TRUE} if force else {})
+        return team, phase.name if phase else OUTSIDE_PHASES
 
-    def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Outcome:
-        from codefest.evaluation.sandbox import CodeLimits, run_pilot
+    def _upload_folder(self) -> Path:
+        folder = Workspace(self.root).uploads(self.spec.slug) / uuid.uuid4().hex
+        with storage_errors(self.root):
+            folder.mkdir(parents=True)
+        return folder
 
-        inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
-        limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)
-        with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
-            self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
-            run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
-            logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
-            extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
-            extra |= _cost(run)
-            if run.status != "ok" or run.predictions is None:
-                run_id = self._record_failure(team, sha, Kind.CODE, run.status, run.message, logs, extra)
-                return Outcome(team, str(pilot), run.status, run.message, run_id, quota=self.quota(team))
-            return self._score(team, run.predictions, sha, Kind.CODE, logs, extra)
+    def _submit(
+        self,
+        team: str,
+        kind: str,
+        sha: str,
+        size: int,
+        source: str,
+        folder: Path,
+        stored: Path,
+        phase: str,
+        baseline: bool,
+        force: bool,
+    ) -> Outcome:
+        """The ledger decides; a queued submission is evaluated here at once, a duplicate of one whose evaluation
+        died is taken over, the rest are answered."""
+        row = self.ledger.receive(
+            self.spec.slug,
+            team,
+            kind,
+            sha,
+            size,
+            printable(source),  # a name that is not valid UTF-8 is kept escaped
+            str(stored.relative_to(self.root)),
+            self.spec.submission_limits,
+            phase,
+            Role.BASELINE if baseline else Role.PARTICIPANT,
+            force,
+            worker=self.worker,
+            lease_seconds=LEASE_SECONDS,
+        )
+        if row.status != statuses.RUNNING:
+            shutil.rmtree(folder, ignore_errors=True)
+        if row.status == statuses.RUNNING:
+            return self._flagged(self._evaluate_claimed(row, source), sha)
+        if row.status == Status.OVER_QUOTA:
+            return Outcome(row.team, source, row.status, row.message, quota=row.quota, submission_id=row.id)
+        original = self.ledger.get(str(row.duplicate_of))
+        taken = self._take_over(original)
+        if taken is not None:
+            return self._flagged(self._evaluate_claimed(taken, source), sha)
+        assert original is not None
+        return self._duplicate(row, original, source)
 
-    # -- steps ----------------------------------------------------------------------------------------------
+    def _take_over(self, original: Submission | None) -> Submission | None:
+        """The original of a duplicate, claimed by this process if the evaluation that held it died."""
+        if original is None or original.status != statuses.RUNNING:
+            return None
+        dead = [original.worker] if original.worker and gone(original.worker) else []
+        taken = self.ledger.claim(self.worker, LEASE_SECONDS, submission_id=original.id, dead=dead)
+        if taken is not None:
+            self.progress(f"{original.team}: taking over submission {original.id}, whose evaluation stopped")
+        return taken
 
-    @contextlib.contextmanager
-    def _turn(self, team: str) -> Iterator[None]:
-        """The team's turn: checks and records of its submissions never interleave, across processes."""
-        with self.tracker.team_turn(team, lambda: self.progress(f"{team}: waiting for its other evaluation")):
-            closed = self.tracker.close_interrupted(team)
-            if closed:
-                self.progress(f"{team}: marked {len(closed)} interrupted run(s)")
-            yield
+    def _duplicate(self, row: Submission, original: Submission, source: str) -> Outcome:
+        done = original.status not in statuses.ACTIVE
+        where_ = f"run {original.public_run_id}" if original.public_run_id else f"submission {original.id}"
+        message = f"already {'evaluated' if done else 'received'} as {where_} (status {original.status}); "
+        message += "not scored twice"
+        return Outcome(
+            row.team, source, Status.DUPLICATE, message, original.public_run_id, quota=row.quota, submission_id=row.id
+        )
 
-    def _uses_quota(self, tags: dict[str, str]) -> bool:
-        """Scored submissions; and, unless the challenge says not, every code run that ended without valid predictions
-        (its output invalid among them): it held a worker for up to the wall time, which must not be free, again and
-        again."""
-        status = tags.get(Tag.STATUS)
-        if status == Status.SCORED:
-            return True
-        failed_code = status in Status.CODE_FAILURES or (status == Status.INVALID and tags.get(Tag.KIND) == Kind.CODE)
-        return failed_code and self.spec.submission_limits.failed_code_runs_count
+    def _evaluate_claimed(self, row: Submission, source: str) -> Outcome:
+        """Evaluate a submission this process holds, renewing its lease meanwhile, and record the verdict."""
+        with lease_kept(self.ledger, row.id, self.worker, LEASE_SECONDS):
+            verdict, raw = self.verdict(row, source)
+        flags = []
+        if not record(self.ledger, row.id, self.worker, verdict):
+            flags.append(f"submission {row.id} was taken over by another worker: this verdict is not recorded")
+        quota = self.quota(row.team)
+        message = f"scored; {quota.describe()}" if verdict.status == Status.SCORED else raw
+        public = dict((verdict.scores or {}).get(Part.PUBLIC, {}))
+        run_id = verdict.public_run_id
+        return Outcome(row.team, source, verdict.status, message, run_id, public, quota, flags, row.id)
 
     def quota(self, team: str) -> Quota:
-        used = [r for r in self.tracker.runs(where({Tag.TEAM: team})) if self._uses_quota(r.tags)]
-        today = day_start_ms(utc_today())
-        return Quota(sum(r.start_time >= today for r in used), len(used), self.spec.submission_limits)
+        return self.ledger.quota(self.spec.slug, team, self.spec.submission_limits)
 
     def _flagged(self, outcome: Outcome, sha: str) -> Outcome:
         """The same file from other teams, told to the organisers and tagged on the private run, never to teams."""
@@ -212,24 +321,42 @@ class Evaluator:
                 self.tracker.set_tags(run.run_id, {Tag.SAME_SUBMISSION_AS: ", ".join(others)[:TAG_VALUE_LIMIT]})
         return outcome
 
-    def _duplicate_or_over_quota(
-        self, team: str, sha: str, source: str, kind: str, extra: dict[str, str]
-    ) -> Outcome | None:
-        same = [
-            r
-            for r in self.tracker.runs(where({Tag.TEAM: team, Tag.SUBMISSION_SHA256: sha}))
-            if r.tags.get(Tag.STATUS) in Status.EVALUATED
-        ]
-        if same:
-            done = same[0]
-            message = f"already evaluated as run {done.run_id} (status {done.tags[Tag.STATUS]}); not scored twice"
-            return Outcome(team, source, Status.DUPLICATE, message, done.run_id, quota=self.quota(team))
-        quota = self.quota(team)
-        if quota.remaining == 0:
-            refusal = quota.refusal()
-            run_id = self._record_failure(team, sha, kind, Status.OVER_QUOTA, refusal.problem, {}, extra)
-            return Outcome(team, source, Status.OVER_QUOTA, refusal.render(), run_id, quota=quota)
-        return None
+    # -- one recorded submission, wherever it came from -------------------------------------------------------
+
+    def verdict(self, row: Submission, shown: str) -> tuple[Verdict, str]:
+        """Evaluate a submission of the ledger from its stored copy: the verdict for the team (its stored path said
+        as `shown`, the workspace as "(server)"), and the message as the organisers read it (the path as `shown`)."""
+        if row.stored is None:
+            raise ValueError(f"submission {row.id} has no stored file to evaluate")
+        self.tracker.close_interrupted({Tag.SUBMISSION_ID: row.id})
+        stored = self.root / row.stored
+        tags = {Tag.PHASE: row.phase or OUTSIDE_PHASES, Tag.ROLE: row.role, Tag.SUBMISSION_ID: row.id}
+        tags |= {Tag.FORCED: TRUE} if row.forced else {}
+        if row.kind == Kind.CODE:
+            verdict = self._run_code(row.team, stored, row.sha256, tags)
+        else:
+            verdict = self._score(row.team, stored, row.sha256, row.kind, {}, tags)
+        raw = verdict.message.replace(str(stored), shown)
+        private = _storable(raw.replace(str(self.root), "(server)"))
+        return Verdict(**{**vars(verdict), "message": private}), raw
+
+    def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Verdict:
+        from codefest.evaluation.sandbox import CodeLimits, run_pilot
+
+        inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
+        limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)
+        with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
+            self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
+            run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
+            logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
+            extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
+            extra |= _cost_tags(run)
+            if run.status != "ok" or run.predictions is None:
+                run_id = self._record_failure(team, sha, Kind.CODE, run.status, run.message, logs, extra)
+                return Verdict(run.status, run.message, public_run_id=run_id, cost=_cost(extra))
+            return self._score(team, run.predictions, sha, Kind.CODE, logs, extra)
+
+    # -- steps ----------------------------------------------------------------------------------------------
 
     def _tags(self, team: str, sha: str, kind: str) -> dict[str, str]:
         return {
@@ -248,8 +375,8 @@ class Evaluator:
         return gold_file(self.vault, self.spec.task, "test")
 
     def _score(
-        self, team: str, path: Path, sha: str, kind: str, logs: dict[str, str], extra: dict[str, str] | None = None
-    ) -> Outcome:
+        self, team: str, path: Path, sha: str, kind: str, logs: dict[str, str], extra: dict[str, str]
+    ) -> Verdict:
         spec, options = self.spec, options_for(self.spec)
         self.progress(f"{team}: validating and scoring {path.name}")
         try:
@@ -263,14 +390,15 @@ class Evaluator:
             )
         except InvalidSubmission as invalid:
             problems = "\n".join(p.render() for p in invalid.problems)
-            run_id = self._record_failure(team, sha, kind, Status.INVALID, invalid.problem, logs, extra or {}, problems)
+            run_id = self._record_failure(team, sha, kind, Status.INVALID, invalid.problem, logs, extra, problems)
             message = invalid.render()
-            if kind == Kind.CODE and self._uses_quota({Tag.STATUS: Status.INVALID, Tag.KIND: kind}):
+            limits = spec.submission_limits
+            if kind == Kind.CODE and statuses.uses_quota(kind, Status.INVALID, limits.failed_code_runs_count):
                 fix = "correct what your code writes; a code run that ends without valid predictions uses quota"
                 message = CodefestError(invalid.problem, fix).render()
-            return Outcome(team, str(path), Status.INVALID, message, run_id, quota=self.quota(team))
+            return Verdict(Status.INVALID, message, public_run_id=run_id, cost=_cost(extra))
         sign = evaluation_signature(spec, self.dataset_sha256)
-        tags = {**self._tags(team, sha, kind), Tag.SIGNATURE: sign, **(extra or {})}
+        tags = {**self._tags(team, sha, kind), Tag.SIGNATURE: sign, **extra}
         public_run = self.tracker.start(tags)
         faults.point(faults.SCORING)
         self.progress(f"{team}: bootstrap intervals for the public and private parts")
@@ -285,9 +413,17 @@ class Evaluator:
         self._log_part(public_run, scored[Part.PUBLIC], logs, per_item=False)
         faults.point(faults.LOGGING)
         self.tracker.finish(public_run, Status.SCORED, {Tag.PART: Part.PUBLIC, Tag.PRIVATE_RUN_ID: private_run})
-        quota = self.quota(team)
-        values = scored[Part.PUBLIC].values
-        return Outcome(team, str(path), Status.SCORED, f"scored; {quota.describe()}", public_run, values, quota)
+        return Verdict(
+            Status.SCORED,
+            Status.SCORED,
+            scores={part: dict(found.values) for part, found in scored.items()},
+            per_item=[_item_scores(part, found) for part, found in scored.items()],
+            public_run_id=public_run,
+            private_run_id=private_run,
+            cost=_cost(extra),
+            signature=sign,
+            breakdowns={part: found.breakdown for part, found in scored.items()},
+        )
 
     def _part(self, ids: list[str], metrics: list[ItemStats], members: set[str], groups: Groups | None) -> PartScores:
         rows = np.array([i for i, item in enumerate(ids) if item in members], dtype=np.int64)
@@ -312,7 +448,8 @@ class Evaluator:
         self._log_logs(run_id, logs)
 
     def refuse(self, team: str, entry: Path, message: str) -> Outcome:
-        """Record a refused entry once, for the organisers (private experiment): it uses no quota."""
+        """Record a refused entry once, for the organisers (private experiment), and in the ledger when its team is
+        enrolled: it uses no quota. An unknown team's entry is recorded in MLflow only (the ledger knows teams)."""
         team_shown, source = printable(team), printable(str(entry))
         key = hashlib.sha256(f"{team_shown}\0{source}\0{message}".encode()).hexdigest()
         seen = self.tracker.runs(where({Tag.REFUSAL: key}), private=True)
@@ -321,7 +458,22 @@ class Evaluator:
         tags = {Tag.TEAM: team_shown, Tag.CHALLENGE: self.spec.slug, Tag.ENTRY: source[:1000], Tag.REFUSAL: key}
         run_id = self.tracker.start({**tags, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]}, private=True)
         self.tracker.finish(run_id, Status.REFUSED)
-        return Outcome(team_shown, source, Status.REFUSED, message, run_id)
+        return Outcome(
+            team_shown, source, Status.REFUSED, message, run_id, submission_id=self._refused(team, entry, message)
+        )
+
+    def _refused(self, team: str, entry: Path, message: str) -> str | None:
+        try:
+            enrolled = resolve(self.root, team, self.ledger)
+        except CodefestError:
+            return None
+        phase = open_phase(self.spec, self.root)
+        kind = Kind.CODE if entry.is_dir() and not entry.is_symlink() else Kind.PREDICTIONS
+        name = phase.name if phase else OUTSIDE_PHASES
+        row = self.ledger.refuse(
+            self.spec.slug, enrolled, kind, "", 0, printable(str(entry)), _storable(message), name, Role.PARTICIPANT
+        )
+        return row.id
 
     def _log_per_item(self, run_id: str, name: str, scored: PartScores) -> None:
         per_item = [m for m in scored.metrics if m.per_item is not None]
@@ -346,13 +498,29 @@ class Evaluator:
         extra: dict[str, str],
         problems: str = "",
     ) -> str:
-        """A run that never reaches the leaderboard, so that nothing submitted goes unrecorded."""
+        """A run that never reaches the leaderboard, so that nothing evaluated goes unrecorded in MLflow."""
         run_id = self.tracker.start({**self._tags(team, sha, kind), **extra, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]})
         if problems:
             self.tracker.log_text(run_id, Artifact.PROBLEMS, problems + "\n")
         self._log_logs(run_id, logs)
         self.tracker.finish(run_id, status)
         return run_id
+
+
+def _item_scores(part: str, scored: PartScores) -> ItemScores:
+    """A part's per-item scores for the ledger: every metric that has them, in the order of the part's items."""
+    values: dict[str, Any] = {m.name: m.per_item for m in scored.metrics if m.per_item is not None}
+    return ItemScores(part, scored.ids, values)
+
+
+def evaluate_submission(root: Path, ledger: Ledger, submission_id: str) -> Verdict:
+    """Evaluate a submission of the ledger by its id (the workers' seam): the caller holds its claim and records the
+    verdict. Its message is for the team: no server path, no label, no other team."""
+    row = ledger.get(submission_id)
+    if row is None:
+        raise LookupError(f"no submission {submission_id} in the ledger")
+    evaluator = Evaluator(load(row.challenge), root, ledger=ledger)
+    return evaluator.verdict(row, row.source)[0]
 
 
 @dataclass(frozen=True)

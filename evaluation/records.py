@@ -31,6 +31,7 @@ class Tag:
     ROLE: Final = "role"  # a Role
     FORCED: Final = "forced"  # TRUE: evaluated outside the open phases, or a board revealed early
     SUBMISSION_SHA256: Final = "submission_sha256"
+    SUBMISSION_ID: Final = "submission_id"  # the ledger's submission the run is an evaluation of
     HARNESS_VERSION: Final = "harness_version"
     DATASET_SHA256: Final = "dataset_sha256"
     LABELS_PUBLIC: Final = "labels_public"  # TRUE: scored against test labels anyone can regenerate

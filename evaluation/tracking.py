@@ -2,8 +2,8 @@
 
 Participants read the public experiment `<slug>`; the private scores live in `<slug>/private`, which only the
 organisers read until the reveal (in tracking-server mode, MLflow's permissions enforce it). A run is marked
-`status=scored` last, after its metrics and artifacts, so an interrupted evaluation never looks scored; the next
-evaluation of the team marks such a run `interrupted`.
+`status=scored` last, after its metrics and artifacts, so an interrupted evaluation never looks scored; the
+evaluation that takes the submission over marks such a run `interrupted`.
 
 Many evaluations may share one store. With the embedded SQLite store, writers take turns through a lock file next
 to the database (SQLite alone answers "database is locked" to writers that collide), and a call that still meets a
@@ -286,14 +286,6 @@ class Tracker:
 
     # -- writing ----------------------------------------------------------------------------------------------
 
-    def team_turn(self, team: str, on_wait: Callable[[], None] = _nothing) -> contextlib.AbstractContextManager[None]:
-        """One evaluation of a team at a time, for every process sharing this workspace.
-
-        Its duplicate and quota checks then see every earlier submission of the team recorded, and a run of the
-        team still `running` can only be left over from an evaluation that died.
-        """
-        return file_lock(self.root / "locks" / self.slug / f"{team}.lock", self.root, on_wait=on_wait)
-
     def start(self, tags: dict[str, str], private: bool = False) -> str:
         """A submission's run, named after its team, so the MLflow UI's run list says whose it is."""
         return self.create_run({**tags, Tag.EVALUATOR: self.evaluator}, private, name=tags.get(Tag.TEAM))
@@ -351,14 +343,12 @@ class Tracker:
         """The run's lifecycle state in MLflow (FINISHED, FAILED or KILLED), apart from codefest's status tag."""
         self._call(lambda: self.client.set_terminated(run_id, state), write=True)
 
-    def close_interrupted(self, team: str) -> list[str]:
-        """Mark `interrupted` the runs of `team` that a dead evaluation left `running`, with their private runs.
-
-        Call it in the team's turn, where no live evaluation of the team from this workspace can be running; runs
-        made from other workspaces (another host on the same tracking server) are left alone. Private runs go
-        first: if this is interrupted too, the public run is still `running` and is found again next time.
-        """
-        stale = self.runs(where({Tag.TEAM: team, Tag.STATUS: Status.RUNNING, Tag.EVALUATOR: self.evaluator}))
+    def close_interrupted(self, tags: dict[str, str]) -> list[str]:
+        """Mark `interrupted` the public runs with these tags that a dead evaluation left `running`, with their
+        private runs; call it only where no live evaluation can be writing them (the ledger's claim of the
+        submission says so). Private runs go first: if this is interrupted too, the public run is still `running`
+        and is found again next time."""
+        stale = self.runs(where({**tags, Tag.STATUS: Status.RUNNING}))
         for run in stale:
             for private in self.runs(where({Tag.PUBLIC_RUN_ID: run.run_id}), private=True):
                 if private.tags.get(Tag.STATUS) != Status.INTERRUPTED:

@@ -9,6 +9,7 @@ times). `codefest serve` starts them as child processes: `python -m codefest.eva
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -16,9 +17,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
 from codefest.evaluation.ledger.engine import ENV as DATABASE_VARIABLE  # how a worker learns the ledger's URL
@@ -44,6 +46,8 @@ class Verdict:
     public_run_id: str | None = None
     private_run_id: str | None = None
     cost: Cost | None = None
+    signature: str | None = None  # the evaluation signature the scores were computed under
+    breakdowns: Mapping[str, Mapping[str, Any] | None] | None = None  # {part: scores per group of items}
 
 
 Evaluate = Callable[[Path, Ledger, str], Verdict]  # (workspace, ledger, submission id) -> verdict
@@ -86,41 +90,57 @@ class Worker:
     def one(self, submission_id: str) -> bool:
         """Evaluate a claimed submission and record its verdict; False when nothing was recorded (the evaluation
         failed, which the log tells the organisers, or another worker took the submission over)."""
-        done = threading.Event()
-        keeper = threading.Thread(target=self._keep_lease, args=(submission_id, done), daemon=True)
-        keeper.start()
         try:
-            verdict = self.evaluate(self.root, self.ledger, submission_id)
+            with lease_kept(self.ledger, submission_id, self.name, self.lease_seconds):
+                verdict = self.evaluate(self.root, self.ledger, submission_id)
         except Exception:
             log.exception(
                 "%s: the evaluation of submission %s failed; it will be tried again", self.name, submission_id
             )
             return False
-        finally:
-            done.set()
-            keeper.join()
-        recorded = self.ledger.finish(
-            submission_id,
-            self.name,
-            verdict.status,
-            verdict.message,
-            scores=verdict.scores,
-            per_item=verdict.per_item,
-            public_run_id=verdict.public_run_id,
-            private_run_id=verdict.private_run_id,
-            cost=verdict.cost,
-        )
+        recorded = record(self.ledger, submission_id, self.name, verdict)
         if not recorded:
             log.warning(
                 "%s: submission %s was no longer ours to finish; its verdict is dropped", self.name, submission_id
             )
         return recorded
 
-    def _keep_lease(self, submission_id: str, done: threading.Event) -> None:
-        while not done.wait(self.lease_seconds / 3):
-            if not self.ledger.renew(submission_id, self.name, self.lease_seconds):
-                log.warning("%s: lost the lease of submission %s", self.name, submission_id)
+
+@contextlib.contextmanager
+def lease_kept(ledger: Ledger, submission_id: str, worker: str, lease_seconds: float) -> Iterator[None]:
+    """While the block runs, a thread renews `worker`'s lease of the submission every third of it."""
+    done = threading.Event()
+
+    def keep() -> None:
+        while not done.wait(lease_seconds / 3):
+            if not ledger.renew(submission_id, worker, lease_seconds):
+                log.warning("%s: lost the lease of submission %s", worker, submission_id)
                 return
+
+    keeper = threading.Thread(target=keep, daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        keeper.join()
+
+
+def record(ledger: Ledger, submission_id: str, worker: str, verdict: Verdict) -> bool:
+    """The verdict in the ledger, if `worker` still holds the submission."""
+    return ledger.finish(
+        submission_id,
+        worker,
+        verdict.status,
+        verdict.message,
+        scores=verdict.scores,
+        per_item=verdict.per_item,
+        public_run_id=verdict.public_run_id,
+        private_run_id=verdict.private_run_id,
+        cost=verdict.cost,
+        signature=verdict.signature,
+        breakdowns=verdict.breakdowns,
+    )
 
 
 # -- as processes ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
 from codefest.evaluation.records import Artifact, Status, Tag, where
+from codefest.evaluation.submissions import fingerprint
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
@@ -154,8 +155,9 @@ def test_the_daily_quota_is_enforced(evaluator: Evaluator, tmp_path: Path) -> No
     assert third.status == "over-quota"
     assert "used its 2 submissions of today (UTC)" in third.message and "submit again from" in third.message
     assert third.quota is not None and third.quota.remaining == 0
-    statuses = sorted(r.tags[Tag.STATUS] for r in evaluator.tracker.runs(where({Tag.TEAM: "team-q"})))
+    statuses = sorted(s.status for s in evaluator.ledger.submissions("eval-ipc", "team-q"))  # the ledger's record
     assert statuses == ["over-quota", "scored", "scored"]
+    assert [r.tags[Tag.STATUS] for r in evaluator.tracker.runs(where({Tag.TEAM: "team-q"}))] == ["scored"] * 2
 
 
 def test_inbox_evaluates_new_files_once_in_order_of_arrival(evaluator: Evaluator, tmp_path: Path) -> None:
@@ -269,3 +271,105 @@ def test_failing_code_is_recorded_and_leaves_the_leaderboard_alone(
     assert [r.tags[Tag.STATUS] for r in runs] == [status]
     assert runs[0].metrics == {}
     assert outcome.quota is not None and outcome.quota.used_total == 1  # it held the worker: quota used
+
+
+# -- the ledger: what an evaluation records, and the evaluation by submission id ------------------------------
+
+
+def test_the_ledger_records_the_verdict_with_scores_per_item_and_signature(
+    evaluator: Evaluator, tmp_path: Path
+) -> None:
+    outcome = evaluator.predictions("team-a", _predictions(evaluator.root, tmp_path / "ledger.jsonl", 3))
+    assert outcome.status == "scored" and outcome.submission_id
+    row = evaluator.ledger.get(outcome.submission_id)
+    assert row is not None and (row.status, row.team, row.public_run_id) == ("scored", "team-a", outcome.run_id)
+    run = _client(evaluator.root).get_run(outcome.run_id)
+    assert row.signature == run.data.tags[Tag.SIGNATURE] and row.private_run_id == run.data.tags[Tag.PRIVATE_RUN_ID]
+    assert run.data.tags[Tag.SUBMISSION_ID] == row.id and row.stored and (evaluator.root / row.stored).is_file()
+    primary = "top_prediction@subclass"
+    board = evaluator.ledger.board("eval-ipc", "private", [primary], signature=row.signature)
+    [mine] = [r for r in board.rows if r.submission_id == row.id]
+    private = _client(evaluator.root).get_run(row.private_run_id)
+    assert mine.values[primary] == pytest.approx(private.data.metrics["top_prediction_at_subclass"])
+    assert mine.breakdown is not None and mine.breakdown["metric"] == primary
+    matrix = board.per_item[primary][[r.submission_id for r in board.rows].index(row.id)]
+    assert matrix.shape == (len(evaluator.private_ids),) and float(matrix.mean()) == pytest.approx(mine.values[primary])
+
+
+def test_a_submission_is_evaluated_by_its_id_with_a_message_for_the_team(evaluator: Evaluator, tmp_path: Path) -> None:
+    """As the service's workers do: the upload stored in the workspace, received, claimed, evaluated by id."""
+    from codefest.evaluation.evaluate import evaluate_submission
+
+    from codefest.core.workspace import Workspace
+
+    ledger, limits = evaluator.ledger, evaluator.spec.submission_limits
+    ids = []
+    for name, text in (("good.jsonl", None), ("bad.jsonl", '{"id": "nope", "labels": ["A01B"]}\n')):
+        folder = Workspace(evaluator.root).uploads("eval-ipc") / name
+        folder.mkdir(parents=True)
+        stored = folder / "upload"
+        if text is None:
+            _predictions(evaluator.root, stored, 5)
+        else:
+            stored.write_text(text)
+        sha = f"{len(ids)}" * 64
+        row = ledger.receive(
+            "eval-ipc",
+            "team-y",
+            "predictions",
+            sha,
+            1,
+            name,
+            str(stored.relative_to(evaluator.root)),
+            limits,
+            "",
+            "participant",
+        )
+        assert row.status == "queued"
+        ids.append(row.id)
+    good = evaluate_submission(evaluator.root, ledger, ids[0])
+    assert good.status == "scored" and good.signature and good.scores is not None
+    assert set(good.scores) == {"public", "private"} and {items.part for items in good.per_item} == {
+        "public",
+        "private",
+    }
+    assert good.public_run_id and good.private_run_id and good.breakdowns is not None
+    bad = evaluate_submission(evaluator.root, ledger, ids[1])
+    assert bad.status == "invalid" and "bad.jsonl" in bad.message and "id 'nope' is not a test item" in bad.message
+    assert str(evaluator.root) not in bad.message and "upload" not in bad.message
+    assert [ledger.get(id).status for id in ids] == ["queued", "queued"]  # the caller records the verdict
+
+
+def test_a_claim_of_a_dead_process_is_taken_over_by_the_same_file_sent_again(
+    evaluator: Evaluator, tmp_path: Path
+) -> None:
+    """At once when the process that held it ran on this host and is gone; not while another host's lease runs."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from codefest.core.workspace import Workspace
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    limits = evaluator.spec.submission_limits
+    found = {}
+    for team, worker in (("team-x", f"evaluate@{socket.gethostname()}#{dead.stdout.strip()}"), ("team-i", None)):
+        path = _predictions(evaluator.root, tmp_path / f"{team}.jsonl", 7)
+        stored = Workspace(evaluator.root).uploads("eval-ipc") / f"held-{team}" / "upload"
+        stored.parent.mkdir(parents=True)
+        shutil.copyfile(path, stored)
+        sha = fingerprint(path)
+        held = evaluator.ledger.receive(
+            "eval-ipc", team, "predictions", sha, 1, str(path), str(stored.relative_to(evaluator.root)), limits,
+            "", "participant", worker=worker or "evaluate@another-host#1", lease_seconds=600,
+        )  # fmt: skip
+        assert held.status == "running"
+        found[team] = (held, evaluator.predictions(team, path))
+    held, outcome = found["team-x"]
+    assert (outcome.status, outcome.submission_id) == ("scored", held.id)
+    row = evaluator.ledger.get(held.id)
+    assert row is not None and (row.status, row.attempts, row.worker) == ("scored", 2, evaluator.worker)
+    held, outcome = found["team-i"]
+    assert outcome.status == "duplicate" and f"already received as submission {held.id}" in outcome.message
+    assert evaluator.ledger.get(held.id).status == "running"  # another host's: its lease is waited for

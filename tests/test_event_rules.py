@@ -102,6 +102,29 @@ def test_the_teams_commands_enrol_and_list(event: Path) -> None:
     listed = codefest("teams", "list", env=_env(event))
     assert listed.stdout.split() == [*TEAMS, "office-d", "office-e"]
     assert_clean_failure(codefest("teams", "add", "bad name!", env=_env(event)), "is not allowed")
+    tokens = dict(line.split() for line in added.stdout.splitlines())
+    assert set(tokens) == {"office-d", "office-e"} and "shown once" in added.stderr
+    one = codefest("teams", "add", "office-f", env=_env(event))
+    token = one.stdout.splitlines()[-1]
+    renewed = codefest("teams", "token", "OFFICE-F", env=_env(event)).stdout.splitlines()[-1]
+    ledger = roster.open_ledger(event)
+    assert ledger.team_for_token(tokens["office-d"]) == "office-d" and ledger.team_for_token(renewed) == "office-f"
+    assert token.startswith("cf_") and ledger.team_for_token(token) is None  # revoked by the new one
+    ledger.close()
+    assert_clean_failure(codefest("teams", "token", "nobody", env=_env(event)), "not on the event's roster")
+
+
+def test_an_old_roster_file_is_enrolled_once_in_an_empty_ledger(tmp_path: Path) -> None:
+    home = tmp_path / "old"
+    home.mkdir()
+    (home / "teams.json").write_text(json.dumps({"teams": ["Office-A", "office-b"]}))
+    assert roster.resolve(home, "office-a") == "Office-A"
+    (home / "teams.json").write_text(json.dumps({"teams": ["office-z"]}))  # read no more: the ledger has teams
+    assert roster.teams(home) == ["Office-A", "office-b"]
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "teams.json").write_text("{")
+    with pytest.raises(CodefestError, match=r"the old roster .* is damaged"):
+        roster.teams(tmp_path / "damaged")
 
 
 # -- phases (item 8) -----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import json
 import math
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,9 +30,9 @@ from codefest.evaluation.ledger import engine as engines
 from codefest.evaluation.ledger import models as m
 from codefest.evaluation.ledger import statuses
 from codefest.evaluation.ledger.migrate import upgrade
+from codefest.evaluation.ledger.names import check_name, shown
 from codefest.evaluation.ledger.rows import Board, BoardRow, Cost, ItemScores, Submission
 from codefest.evaluation.records import Status
-from codefest.evaluation.roster import check_name, shown
 from codefest.evaluation.scoring import MetricValue
 from codefest.evaluation.submissions import Quota
 from sqlalchemy import Engine, case, func, select, update
@@ -169,13 +169,18 @@ class Ledger:
         role: str,
         forced: bool = False,
         now: dt.datetime | None = None,
+        *,
+        worker: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> Submission:
         """Record a submission and decide, in one transaction, what happens to it:
 
         - `duplicate` when the team already has this file (same sha256) in the challenge, queued, running or judged
           (scored, invalid, a code failure): it is not evaluated again and uses no quota; `duplicate_of` names it;
         - `over-quota` when the team has no submission left today or in all (queued and running ones hold theirs);
-        - else `queued`, holding one submission of quota until its outcome says whether it counts.
+        - else `queued`, holding one submission of quota until its outcome says whether it counts; with `worker`,
+          claimed by it at once (`running`, under a lease of `lease_seconds`): an evaluation in the receiving
+          process, which no other worker can take in between.
 
         Returns the recorded submission with the team's quota after the decision.
         """
@@ -206,6 +211,9 @@ class Ledger:
             else:
                 row.status, row.counts_for_quota, row.message = statuses.QUEUED, True, "queued"
                 quota = Quota(quota.used_today + 1, quota.used_total + 1, limits)
+                if worker is not None:
+                    row.status, row.worker, row.attempts = statuses.RUNNING, worker, 1
+                    row.started_at, row.lease_until = now, now + dt.timedelta(seconds=lease_seconds)
             if row.status in statuses.TERMINAL:
                 row.finished_at = now
             session.add(row)
@@ -297,19 +305,28 @@ class Ledger:
         lease_seconds: float,
         kinds: Sequence[str] | None = None,
         now: dt.datetime | None = None,
+        *,
+        submission_id: str | None = None,
+        dead: Collection[str] = (),
     ) -> Submission | None:
         """The oldest submission waiting for a worker, now `running` for `worker` until the lease ends; None when
         there is none. A `running` one whose lease has expired (its worker died) waits too: it is taken over, one
         attempt more; one that has had its `MAX_ATTEMPTS` claims ends `crashed` instead. Several workers, on any
         hosts, never get the same submission: on PostgreSQL each skips the rows another is claiming (`FOR UPDATE
-        SKIP LOCKED`), on SQLite they take turns."""
+        SKIP LOCKED`), on SQLite they take turns.
+
+        `submission_id` claims that submission only, if it waits. `dead` names workers known to be dead (their
+        process is gone): what they hold waits at once, without waiting for their leases to expire."""
         now = now or utc_now()
-        waiting = (m.Submission.status == statuses.QUEUED) | (
-            (m.Submission.status == statuses.RUNNING) & (m.Submission.lease_until < now)
-        )
+        abandoned = m.Submission.lease_until < now
+        if dead:
+            abandoned = abandoned | m.Submission.worker.in_(list(dead))
+        waiting = (m.Submission.status == statuses.QUEUED) | ((m.Submission.status == statuses.RUNNING) & abandoned)
         query = select(m.Submission).where(waiting).order_by(m.Submission.received_at, m.Submission.id).limit(1)
         if kinds is not None:
             query = query.where(m.Submission.kind.in_(list(kinds)))
+        if submission_id is not None:
+            query = query.where(m.Submission.id == submission_id)
         query = query.with_for_update(skip_locked=True)
         with self._write() as session:
             while (row := session.scalar(query)) is not None:

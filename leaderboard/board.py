@@ -1,4 +1,9 @@
-"""A leaderboard built from the challenge's MLflow runs: one entry per team, ranked, with uncertainty."""
+"""A leaderboard built from the ledger's scored submissions: one entry per team, ranked, with uncertainty.
+
+The submissions and their scores on the parts a view needs come in two queries; choosing each team's entry,
+ordering, rank ranges and tied groups are numpy on columns; per-item scores and breakdowns are read for the
+chosen entries alone.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
 from codefest.evaluation.challenge import evaluation_signature
-from codefest.evaluation.records import Artifact, Part
+from codefest.evaluation.ledger import Ledger
+from codefest.evaluation.records import Part
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
-from codefest.evaluation.tracking import Tracker
-from codefest.leaderboard import artifacts, significance
-from codefest.leaderboard.ranking import by_team, chosen, order_key, ranks
-from codefest.leaderboard.submissions import Submission, scored_submissions
+from codefest.leaderboard import scored, significance
+from codefest.leaderboard.ranking import chosen, order, ranks
+from codefest.leaderboard.scored import Scores, Submissions
 from codefest.shared_datasets.heldout import read_vault_manifest
 
-from codefest.core.workspace import vault_dir
+from codefest.core.workspace import Workspace
 
 Progress = Callable[[str], None]
 
@@ -35,7 +41,8 @@ class Score:
 class Entry:
     team: str
     baseline: bool
-    run_id: str  # the public run; in the private view, the private run is `scored_run_id`
+    submission_id: str  # in the ledger
+    run_id: str  # the public MLflow run; in the private view, the private run is `scored_run_id`
     scored_run_id: str
     choice: str  # best, selected, or best (none selected)
     score: Score
@@ -77,39 +84,28 @@ class Board:
 
 def dataset_sha256(spec: Challenge, root: Path) -> str:
     """The built dataset's name in signatures, from the vault: the bundle says nothing of the test labels."""
-    return read_vault_manifest(vault_dir(spec.slug, root)).dataset_sha256
+    return read_vault_manifest(Workspace(root).vault(spec.slug)).dataset_sha256
 
 
 def _public_labels_notes(spec: Challenge, root: Path) -> list[str]:
     """A board of a challenge whose test labels anyone can regenerate says so first."""
-    warning = read_vault_manifest(vault_dir(spec.slug, root)).warning
+    warning = read_vault_manifest(Workspace(root).vault(spec.slug)).warning
     return [warning] if warning else []
 
 
 def current_signature(spec: Challenge, root: Path) -> str:
-    """The signature a run must carry to be ranked: the challenge's evaluation as declared and built now."""
+    """The signature a submission must carry to be ranked: the challenge's evaluation as declared and built now."""
     return evaluation_signature(spec, dataset_sha256(spec, root))
 
 
-class View:
-    """How one view reads scores: the public runs themselves, or the private runs they point to."""
+@dataclass(frozen=True)
+class _Read:
+    """The board's columns: the submissions ranked (public primary score known), their public scores, and this
+    view's scores (the same object in the public view)."""
 
-    def __init__(self, tracker: Tracker, signature: str, primary: str, private: bool) -> None:
-        self.private = private
-        self.runs: dict[str, Submission] = {}
-        if private:
-            found = scored_submissions(tracker, signature, primary, private=True)
-            self.runs = {s.run_id: s for s in found}
-
-    def per_item(self, submission: Submission) -> tuple[str | None, str]:
-        """Where this view's per-item scores of a submission are: always in its private run, out of teams' sight."""
-        return submission.private_run_id, Artifact.PER_ITEM if self.private else Artifact.PUBLIC_PER_ITEM
-
-    def scored(self, submission: Submission) -> Submission | None:
-        """The run whose scores this view shows for a (public) submission."""
-        if not self.private:
-            return submission
-        return self.runs.get(submission.private_run_id or "")
+    found: Submissions
+    public: Scores
+    shown: Scores
 
 
 def build(
@@ -120,76 +116,109 @@ def build(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     progress: Progress = lambda _: None,
+    ledger: Ledger | None = None,
 ) -> Board:
+    """The public or private board of the challenge from the ledger (`ledger`, else the workspace's own)."""
     spec = challenge.spec
     signature = current_signature(spec, root)
-    tracker = Tracker(spec.slug, root)
-    progress("reading the scored runs")
-    public = scored_submissions(tracker, signature, spec.primary_metric)
-    view = View(tracker, signature, spec.primary_metric, private)
-    teams = by_team(public)
-    entries, notes = _entries(spec, teams, view)
-    notes = _public_labels_notes(spec, root) + notes
-    entries.sort(key=lambda e: order_key(spec, e.value, e.submitted_ms))
-    for entry, rank in zip(entries, ranks([e.baseline for e in entries]), strict=True):
-        entry.rank = rank
-    if private:
-        _rank_changes(spec, teams, entries)
-    progress(f"paired bootstrap over {len(entries)} entries")
-    sources = [view.per_item(chosen(spec, teams[e.team])[0]) for e in entries]
-    notes += _uncertainty(tracker, spec, entries, sources, resamples, seed)
-    progress("per-group scores")
+    opened = ledger or Ledger.open(None, root)
+    try:
+        progress("reading the scored submissions")
+        read = _read(opened, spec, signature, private)
+        teams, rows, how = chosen(spec, read.found, read.public)
+        entries, notes = _entries(spec, read, teams, rows, how, private)
+        ordered = order(spec, _scores_of(read.shown, entries), np.array([e.submitted_ms for e in entries]))
+        entries = [entries[i] for i in ordered]
+        for entry, rank in zip(entries, ranks([e.baseline for e in entries]), strict=True):
+            entry.rank = rank
+        if private:
+            _rank_changes(spec, read, entries)
+        part = Part.PRIVATE if private else Part.PUBLIC
+        progress(f"paired bootstrap over {len(entries)} entries")
+        ids = [e.submission_id for e in entries]
+        notes += _uncertainty(spec, entries, scored.per_item(opened, ids, part, spec.primary_metric), resamples, seed)
+        found_breakdowns = scored.breakdowns(opened, ids, part)
+    finally:
+        if ledger is None:
+            opened.close()
     for entry in entries:
-        entry.breakdown = artifacts.breakdown(tracker, entry.scored_run_id)
-    history = _history(spec, public, view)
+        entry.breakdown = found_breakdowns.get(entry.submission_id)
     return Board(
         slug=spec.slug,
         title=spec.title,
         task=spec.task,
-        view=Part.PRIVATE if private else Part.PUBLIC,
+        view=part,
         primary_metric=spec.primary_metric,
         higher_is_better=spec.higher_is_better[spec.primary_metric],
         tie_breakers=list(spec.tie_breakers),
         final_submission=spec.final_submission,
         signature=signature,
         generated_ms=int(time.time() * 1000),
-        runs_ranked=len(public),
+        runs_ranked=len(read.found),
         entries=entries,
-        history=history,
-        notes=notes,
+        history=_history(spec, read),
+        notes=_public_labels_notes(spec, root) + notes,
     )
 
 
-def _entries(spec: Challenge, teams: dict[str, list[Submission]], view: View) -> tuple[list[Entry], list[str]]:
+def _read(ledger: Ledger, spec: Challenge, signature: str, private: bool) -> _Read:
+    """The submissions with a public score of the primary metric (the rest are never ranked) and their scores."""
+    metrics = (spec.primary_metric, *spec.tie_breakers)
+    found = scored.submissions(ledger, spec.slug, signature)
+    parts = (Part.PUBLIC, Part.PRIVATE) if private else (Part.PUBLIC,)
+    read = scored.scores(ledger, spec.slug, signature, parts, metrics, found.ids)
+    ranked = ~np.isnan(read[Part.PUBLIC].of(spec.primary_metric))
+    public = read[Part.PUBLIC].only(ranked)
+    return _Read(found.only(ranked), public, read[Part.PRIVATE].only(ranked) if private else public)
+
+
+def _entries(
+    spec: Challenge, read: _Read, teams: list[str], rows: np.ndarray, how: list[str], private: bool
+) -> tuple[list[Entry], list[str]]:
+    """One entry per team, in name order, with this view's scores of its chosen submission."""
+    found, shown, primary = read.found, read.shown, spec.primary_metric
+    codes = np.unique(np.array(found.teams, dtype=object), return_inverse=True)[1]  # teams are in name order too
+    counts, last = np.bincount(codes, minlength=len(teams)), np.zeros(len(teams), dtype=np.int64)
+    np.maximum.at(last, codes, found.received_ms)
+    column = shown.metrics.index(primary)
     entries, notes = [], []
-    for team, submissions in sorted(teams.items()):
-        choice, how = chosen(spec, submissions)
-        scored = view.scored(choice)
-        if scored is None:
-            notes.append(f"{team}: the private run of {choice.run_id} is missing; not on the private leaderboard")
+    for t, (team, row) in enumerate(zip(teams, rows, strict=True)):
+        if np.isnan(shown.values[row, column]):
+            notes.append(f"{team}: submission {found.ids[row]} has no private score; not on the private leaderboard")
             continue
-        low, high = scored.interval(spec.primary_metric)
         entries.append(
             Entry(
                 team=team,
-                baseline=choice.baseline,
-                run_id=choice.run_id,
-                scored_run_id=scored.run_id,
-                choice=how,
-                score=Score(scored.value(spec.primary_metric), low, high),
-                tie_breakers={name: scored.value(name) for name in spec.tie_breakers},
-                submitted_ms=choice.time_ms,
-                submissions=len(submissions),
-                last_submission_ms=max(s.time_ms for s in submissions),
+                baseline=bool(found.baseline[row]),
+                submission_id=found.ids[row],
+                run_id=found.public_run_ids[row] or "",
+                scored_run_id=(found.private_run_ids[row] if private else found.public_run_ids[row]) or "",
+                choice=how[t],
+                score=Score(
+                    float(shown.values[row, column]), float(shown.low[row, column]), float(shown.high[row, column])
+                ),
+                tie_breakers={name: float(shown.of(name)[row]) for name in spec.tie_breakers},
+                submitted_ms=int(found.received_ms[row]),
+                submissions=int(counts[t]),
+                last_submission_ms=int(last[t]),
             )
         )
     return entries, notes
 
 
-def _rank_changes(spec: Challenge, teams: dict[str, list[Submission]], entries: list[Entry]) -> None:
+def _scores_of(scores: Scores, entries: list[Entry]) -> Scores:
+    """The entries' scores (as the entries hold them) as columns, for ordering."""
+    values = np.array([[e.value(name) for name in scores.metrics] for e in entries], dtype=np.float64)
+    values = values.reshape(len(entries), len(scores.metrics))
+    return Scores(scores.metrics, values, values, values)
+
+
+def _rank_changes(spec: Challenge, read: _Read, entries: list[Entry]) -> None:
     """Each entry's public rank, from the public scores of the same chosen submissions."""
-    public = {e.team: chosen(spec, teams[e.team])[0] for e in entries}
-    ordered = sorted(entries, key=lambda e: order_key(spec, public[e.team].value, e.submitted_ms))
+    row = {id: i for i, id in enumerate(read.found.ids)}
+    rows = np.array([row[e.submission_id] for e in entries], dtype=np.intp)
+    public = Scores(read.public.metrics, read.public.values[rows], read.public.low[rows], read.public.high[rows])
+    ordered = [entries[i] for i in order(spec, public, read.found.received_ms[rows])]
     for entry, rank in zip(ordered, ranks([e.baseline for e in ordered]), strict=True):
         entry.public_rank = rank
         if rank is not None and entry.rank is not None:
@@ -197,21 +226,11 @@ def _rank_changes(spec: Challenge, teams: dict[str, list[Submission]], entries: 
 
 
 def _uncertainty(
-    tracker: Tracker,
-    spec: Challenge,
-    entries: list[Entry],
-    sources: list[tuple[str | None, str]],
-    resamples: int,
-    seed: int,
+    spec: Challenge, entries: list[Entry], matrix: np.ndarray | None, resamples: int, seed: int
 ) -> list[str]:
     """Rank ranges and tied groups from the entries' per-item scores; a note where they cannot be had."""
     if not entries:
         return []
-    per_entry = [
-        artifacts.per_item_scores(tracker, run_id, name, spec.primary_metric) if run_id else None
-        for run_id, name in sources
-    ]
-    matrix = artifacts.score_matrix(per_entry)
     if matrix is None:
         return [f"no per-item scores of {spec.primary_metric} for every entry: no rank ranges or tied groups"]
     means = significance.resampled_means(matrix, resamples, seed)
@@ -222,11 +241,11 @@ def _uncertainty(
     return []
 
 
-def _history(spec: Challenge, public: list[Submission], view: View) -> dict[str, list[tuple[int, float]]]:
+def _history(spec: Challenge, read: _Read) -> dict[str, list[tuple[int, float]]]:
     """Every scored submission's score in this view, per team, oldest first: the score over time."""
+    values = read.shown.of(spec.primary_metric)
     history: dict[str, list[tuple[int, float]]] = {}
-    for submission in sorted(public, key=lambda s: s.time_ms):
-        scored = view.scored(submission)
-        if scored is not None:
-            history.setdefault(submission.team, []).append((submission.time_ms, scored.value(spec.primary_metric)))
+    for team, ms, value in zip(read.found.teams, read.found.received_ms.tolist(), values.tolist(), strict=True):
+        if value == value:  # not NaN: a submission without a score in this view is not drawn
+            history.setdefault(team, []).append((ms, value))
     return history

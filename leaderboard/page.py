@@ -23,7 +23,7 @@ def _environment() -> Environment:
 
 def breakdown_groups(board: Board) -> tuple[str | None, list[str], dict[str, int]]:
     """(what the groups are, the groups in order, how many items each has) over every entry's breakdown."""
-    by, sizes = None, {}
+    by, sizes = None, dict[str, int]()
     for entry in board.entries:
         if entry.breakdown:
             by = entry.breakdown["by"]

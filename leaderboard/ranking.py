@@ -1,50 +1,43 @@
-"""The ranking rules: each team's best (or selected) submission, ordered by the primary metric in its direction,
-then the tie-breakers, then the earliest submission."""
+"""The ranking rules, on columns: each team's best (or selected) submission, ordered by the primary metric in its
+direction, then the tie-breakers, then the earliest submission."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-
+import numpy as np
 from codefest.challenges.spec import Challenge
-from codefest.leaderboard.submissions import Submission
-
-Scores = Callable[[Submission], Callable[[str], float]]  # how a view reads a submission's value of a metric
+from codefest.leaderboard.scored import Scores, Submissions
 
 
-def public_scores(submission: Submission) -> Callable[[str], float]:
-    return submission.value
+def order(spec: Challenge, scores: Scores, received_ms: np.ndarray) -> np.ndarray:
+    """Row indices, best first; a missing value sorts last, and full ties keep the rows' own order."""
+    keys = [received_ms.astype(np.float64)]
+    for name in reversed((spec.primary_metric, *spec.tie_breakers)):
+        value = scores.of(name)
+        oriented = -value if spec.higher_is_better[name] else value
+        keys.append(np.where(np.isnan(oriented), np.inf, oriented))
+    return np.lexsort(keys)  # the last key sorts first
 
 
-def order_key(spec: Challenge, value: Callable[[str], float], time_ms: int) -> tuple[float, ...]:
-    """Smaller is better; a missing value sorts last."""
-    directions = spec.higher_is_better
-    key = []
-    for name in (spec.primary_metric, *spec.tie_breakers):
-        v = value(name)
-        key.append(math.inf if math.isnan(v) else (-v if directions[name] else v))
-    return (*key, float(time_ms))
-
-
-def best(spec: Challenge, submissions: Iterable[Submission]) -> Submission:
-    return min(submissions, key=lambda s: order_key(spec, s.value, s.time_ms))
-
-
-def chosen(spec: Challenge, submissions: list[Submission]) -> tuple[Submission, str]:
-    """(the submission that represents a team, how it was chosen); chosen on public scores in every view."""
+def chosen(spec: Challenge, found: Submissions, scores: Scores) -> tuple[list[str], np.ndarray, list[str]]:
+    """(teams in name order, the row that represents each, how it was chosen); chosen on public scores."""
+    teams, codes = np.unique(np.array(found.teams, dtype=object), return_inverse=True)
+    best = _first_per_team(codes, order(spec, scores, found.received_ms), len(teams))
+    how = ["best"] * len(teams)
     if spec.final_submission == "selected":
-        selected = [s for s in submissions if s.selected_at is not None]
-        if selected:
-            return max(selected, key=lambda s: s.selected_at or 0), "selected"
-        return best(spec, submissions), "best (none selected)"
-    return best(spec, submissions), "best"
+        how = ["best (none selected)"] * len(teams)
+        selected = np.flatnonzero(found.selected_ms >= 0)
+        latest = selected[np.argsort(-found.selected_ms[selected], kind="stable")]
+        for team, row in zip(*np.unique(codes[latest], return_index=True), strict=True):
+            best[team], how[team] = latest[row], "selected"
+    return [str(team) for team in teams], best, how
 
 
-def by_team(submissions: Iterable[Submission]) -> dict[str, list[Submission]]:
-    teams: dict[str, list[Submission]] = {}
-    for submission in submissions:
-        teams.setdefault(submission.team, []).append(submission)
-    return teams
+def _first_per_team(codes: np.ndarray, ordered: np.ndarray, n_teams: int) -> np.ndarray:
+    """Each team's first row in `ordered`."""
+    teams, first = np.unique(codes[ordered], return_index=True)
+    found = np.empty(n_teams, dtype=np.intp)
+    found[teams] = ordered[first]
+    return found
 
 
 def ranks(baseline: list[bool]) -> list[int | None]:

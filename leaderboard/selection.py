@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 from codefest.challenges.calendar import closed, open_phase
 from codefest.challenges.spec import Challenge
-from codefest.evaluation.records import TRUE, Status, Tag, where
+from codefest.evaluation.ledger import Ledger
+from codefest.evaluation.records import TRUE, Tag
 from codefest.evaluation.roster import resolve
 from codefest.evaluation.tracking import Tracker
 from codefest.leaderboard.board import current_signature
 
-from codefest.core.errors import CodefestError
+from codefest.core.errors import CodefestError, printable
+
+SUBMISSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PAGE = 100
 
 
-def select_submission(spec: Challenge, root: Path, team: str, run_id: str, force: bool = False) -> str:
-    """Tag the run as selected now; the latest selection of a team is the one ranked.
+def select_submission(
+    spec: Challenge, root: Path, team: str, chosen: str, force: bool = False, ledger: Ledger | None = None
+) -> str:
+    """Record in the ledger that `chosen` (a submission id, or its public MLflow run id) is the team's final
+    submission; the latest selection of a team is the one ranked. Its MLflow run is tagged too, for those who
+    browse the runs.
 
     Selections close with the last phase: after it, a choice made knowing the revealed private scores would pick
-    the best of them. `force` (organisers) selects anyway, recorded on the run.
+    the best of them. `force` (organisers) selects anyway, recorded with the selection.
     """
     team = resolve(root, team)
     if spec.final_submission != "selected":
@@ -28,21 +37,37 @@ def select_submission(spec: Challenge, root: Path, team: str, run_id: str, force
             "declare `final_submission: selected` in the challenge to let teams choose",
         )
     if open_phase(spec, root) is None and not force:
-        hint = f"codefest select {spec.slug} {run_id} --team {team} --force"
+        hint = f"codefest select {spec.slug} {chosen} --team {team} --force"
         raise closed(spec, root, "final submissions are selected during its phases only", hint)
-    tracker = Tracker(spec.slug, root)
-    runs = {r.run_id: r for r in tracker.runs(where({Tag.TEAM: team}))}
-    listing = f"codefest leaderboard {spec.slug} --format json   (each entry's run_id), or the MLflow UI"
-    if run_id not in runs:
-        raise CodefestError(f"run {run_id} is not a submission of team '{team}' to '{spec.slug}'", listing)
-    run = runs[run_id]
-    if run.tags.get(Tag.STATUS) != Status.SCORED:
-        raise CodefestError(f"run {run_id} has status '{run.tags.get(Tag.STATUS)}', not scored", listing)
-    if run.tags.get(Tag.SIGNATURE) != current_signature(spec, root):
-        raise CodefestError(
-            f"run {run_id} was scored under an older evaluation signature and cannot be ranked",
-            "select a submission scored under the current signature",
-        )
-    forced = {Tag.SELECTION_FORCED: TRUE} if force else {}
-    tracker.set_tags(run_id, {Tag.SELECTED_AT: str(int(time.time() * 1000))} | forced)
-    return f"{team}: run {run_id} is now the final submission on the leaderboard of '{spec.slug}'"
+    opened = ledger or Ledger.open(None, root)
+    try:
+        id = _submission_id(opened, spec.slug, team, chosen)
+        selected = opened.select(spec.slug, team, id, forced=force, signature=current_signature(spec, root))
+    finally:
+        if ledger is None:
+            opened.close()
+    if selected.public_run_id:
+        forced = {Tag.SELECTION_FORCED: TRUE} if force else {}
+        selected_ms = int((selected.selected_at.timestamp() if selected.selected_at else time.time()) * 1000)
+        Tracker(spec.slug, root).set_tags(selected.public_run_id, {Tag.SELECTED_AT: str(selected_ms)} | forced)
+    return f"{team}: {_named(chosen)} is now the final submission on the leaderboard of '{spec.slug}'"
+
+
+def _submission_id(ledger: Ledger, slug: str, team: str, chosen: str) -> str:
+    """The ledger's id of a submission named by its id or by its public MLflow run id."""
+    if SUBMISSION_ID.match(chosen):
+        return chosen
+    offset = 0
+    while page := ledger.submissions(slug, team, offset, PAGE):
+        for submission in page:
+            if submission.public_run_id == chosen:
+                return submission.id
+        offset += PAGE
+    raise CodefestError(
+        f"{_named(chosen)} is not a submission of team '{team}' to '{slug}'",
+        f"codefest leaderboard {slug} --format json   (each entry's submission_id or run_id), or the MLflow UI",
+    )
+
+
+def _named(chosen: str) -> str:
+    return f"submission {chosen}" if SUBMISSION_ID.match(chosen) else f"run {printable(chosen)}"

@@ -1,20 +1,30 @@
-"""Hand-made MLflow runs for leaderboard tests: exactly the tags, metrics and artifacts an evaluation records."""
+"""Hand-made submissions for leaderboard tests: recorded in the ledger exactly as an evaluation finishes them (scores
+per part, per-item scores, the signature), with MLflow runs where a test needs real ones."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
+import numpy as np
 from codefest.challenges.discovery import load
+from codefest.challenges.spec import SubmissionLimits
 from codefest.evaluation.challenge import evaluation_signature
+from codefest.evaluation.ledger import ItemScores, Ledger, statuses
 from codefest.evaluation.names import mlflow_key
-from codefest.evaluation.records import Artifact, Kind, Part, Role, Status, Tag
+from codefest.evaluation.records import Kind, Part, Role, Status, Tag
+from codefest.evaluation.scoring import MetricValue
 from codefest.evaluation.tracking import Tracker
 from codefest.shared_datasets.heldout import MANIFEST
 
 from codefest.core.workspace import Workspace
 
 DATASET = "f" * 64
+LIMITS = SubmissionLimits(per_team_per_day=1000, total=1000)
+WORKER = "tests"
+LEASE_SECONDS = 1e9  # a submission left running is never taken over
 
 
 def fake_build(slug: str, home: Path) -> str:
@@ -26,23 +36,47 @@ def fake_build(slug: str, home: Path) -> str:
     return evaluation_signature(load(slug).spec, DATASET)
 
 
-def _metrics(values: dict[str, float]) -> dict[str, float]:
-    found = {}
-    for name, value in values.items():
-        key = mlflow_key(name)
-        found |= {key: value, f"{key}_ci_low": value - 0.1, f"{key}_ci_high": value + 0.1}
-    return found
+def _values(values: dict[str, float]) -> dict[str, MetricValue]:
+    return {name: MetricValue(value, value - 0.1, value + 0.1) for name, value in values.items()}
 
 
-def _log(tracker: Tracker, run_id: str, values: dict[str, float]) -> None:
-    tracker.log_metrics(run_id, _metrics(values))
+def _items(part: str, per_item: dict[str, list[float]] | None) -> list[ItemScores]:
+    if not per_item:
+        return []
+    n = len(next(iter(per_item.values())))
+    return [ItemScores(part, [f"t{i}" for i in range(n)], {m: np.array(v) for m, v in per_item.items()})]
 
 
-def _per_item(tracker: Tracker, run_id: str, name: str, per_item: dict[str, list[float]] | None) -> None:
-    if per_item:
-        n = len(next(iter(per_item.values())))
-        rows = [json.dumps({"id": f"t{i}", **{m: v[i] for m, v in per_item.items()}}) for i in range(n)]
-        tracker.log_text(run_id, name, "\n".join(rows) + "\n")
+def _mlflow_runs(
+    home: Path,
+    slug: str,
+    team: str,
+    values: dict,
+    private: dict | None,
+    at: int,
+    signature: str,
+    status: str,
+    role: str,
+) -> tuple[str, str | None]:
+    """The public run (and the private one) an evaluation leaves in MLflow, with its tags and metrics."""
+    tracker = Tracker(slug, home)
+    tags = {Tag.TEAM: team, Tag.SIGNATURE: signature, Tag.ROLE: role, Tag.KIND: Kind.PREDICTIONS}
+    metrics = {mlflow_key(name): value for name, value in values.items()}
+    public = tracker.create_run(tags, name=team, start_time=at)
+    tracker.log_metrics(public, metrics)
+    private_run = None
+    if private is not None:
+        private_run = tracker.create_run({**tags, Tag.PART: Part.PRIVATE}, private=True, name=team, start_time=at)
+        tracker.log_metrics(private_run, {mlflow_key(name): value for name, value in private.items()})
+        tracker.finish(private_run, Status.SCORED)
+        tracker.set_tags(public, {Tag.PRIVATE_RUN_ID: private_run})
+    tracker.finish(public, status)
+    return public, private_run
+
+
+def _enrolled(ledger: Ledger, team: str) -> None:
+    if team.casefold() not in {name.casefold() for name in ledger.teams()}:
+        ledger.add_team(team)
 
 
 def record(
@@ -58,21 +92,39 @@ def record(
     per_item: dict[str, list[float]] | None = None,
     private: dict[str, float] | None = None,
     private_per_item: dict[str, list[float]] | None = None,
+    mlflow: bool = False,
 ) -> str:
-    """A submission's public run (and private run, if given) started at `at` ms; returns the public run id.
-
-    Per-item scores go where an evaluation puts them: both parts' in the private run, out of participants' sight.
-    """
-    tracker = Tracker(slug, home)
-    tags = {Tag.TEAM: team, Tag.SIGNATURE: signature, Tag.ROLE: role, Tag.KIND: Kind.PREDICTIONS}
-    public = tracker.create_run(tags, name=team, start_time=at)
-    _log(tracker, public, values)
-    if private is not None or per_item:
-        run = tracker.create_run({**tags, Tag.PART: Part.PRIVATE}, private=True, name=team, start_time=at)
-        _log(tracker, run, private or {})
-        _per_item(tracker, run, Artifact.PER_ITEM, private_per_item)
-        _per_item(tracker, run, Artifact.PUBLIC_PER_ITEM, per_item)
-        tracker.finish(run, Status.SCORED)
-        tracker.set_tags(public, {Tag.PRIVATE_RUN_ID: run})
-    tracker.finish(public, status)
-    return public
+    """A submission received at `at` ms, evaluated with these public (and private) scores; returns its public MLflow
+    run id: a real run with `mlflow`, else a made-up one (the ledger names it all the same)."""
+    public_run, private_run = uuid.uuid4().hex, uuid.uuid4().hex if private is not None else None
+    if mlflow:
+        public_run, private_run = _mlflow_runs(home, slug, team, values, private, at, signature, status, role)
+    now = dt.datetime.fromtimestamp(at / 1000, dt.UTC)
+    ledger = Ledger.open(None, home)
+    try:
+        _enrolled(ledger, team)
+        sha = uuid.uuid4().hex * 2
+        source = f"{team}.jsonl"
+        received = ledger.receive(slug, team, Kind.PREDICTIONS, sha, 1, source, None, LIMITS, "main", role, now=now)
+        claimed = ledger.claim(WORKER, LEASE_SECONDS, now=now)
+        assert claimed is not None and claimed.id == received.id
+        if status == statuses.RUNNING:
+            return public_run
+        scored = status == Status.SCORED
+        scores = {Part.PUBLIC: _values(values)} | ({Part.PRIVATE: _values(private)} if private is not None else {})
+        finished = ledger.finish(
+            claimed.id,
+            WORKER,
+            status,
+            status,
+            scores=scores if scored else None,
+            per_item=_items(Part.PUBLIC, per_item) + _items(Part.PRIVATE, private_per_item) if scored else (),
+            public_run_id=public_run,
+            private_run_id=private_run,
+            signature=signature,
+            now=now,
+        )
+        assert finished
+    finally:
+        ledger.close()
+    return public_run

@@ -8,8 +8,12 @@ import pytest
 from codefest.challenges.calendar import record_opening, utc_today
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
+from codefest.evaluation.ledger import Ledger
+from codefest.evaluation.records import Tag
+from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.board import Board, build
 from codefest.leaderboard.selection import select_submission
+from mlflow import MlflowClient
 
 from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
@@ -114,8 +118,9 @@ def test_the_baseline_is_shown_and_marked_but_takes_no_rank(home: Path) -> None:
 def test_a_selected_submission_replaces_the_best_where_the_challenge_says_so(home: Path) -> None:
     sig = fake_build("rank-selected", home)
     record(home, "rank-selected", "office-a", {PRIMARY: 0.9, TIE1: 0, TIE2: 0}, at=1_000, signature=sig)
-    chosen = record(home, "rank-selected", "office-a", {PRIMARY: 0.6, TIE1: 0, TIE2: 0}, at=2_000, signature=sig)
-    record(home, "rank-selected", "office-b", {PRIMARY: 0.7, TIE1: 0, TIE2: 0}, at=1_500, signature=sig)
+    values = {PRIMARY: 0.6, TIE1: 0, TIE2: 0}
+    chosen = record(home, "rank-selected", "office-a", values, at=2_000, signature=sig, mlflow=True)
+    record(home, "rank-selected", "office-b", {PRIMARY: 0.7, TIE1: 0, TIE2: 0}, at=1_500, signature=sig, mlflow=True)
     record(home, "rank-selected", "office-b", {PRIMARY: 0.8, TIE1: 0, TIE2: 0}, at=1_600, signature=sig)
     message = select_submission(load("rank-selected").spec, home, "office-a", chosen)
     assert chosen in message
@@ -125,6 +130,16 @@ def test_a_selected_submission_replaces_the_best_where_the_challenge_says_so(hom
         ("office-a", 0.6, "selected"),
     ]
     assert entries[1].run_id == chosen and entries[1].submissions == 2
+    assert Tag.SELECTED_AT in MlflowClient(tracking_uri(home)).get_run(chosen).data.tags  # seen in the MLflow UI too
+    ledger = Ledger.open(None, home)
+    earlier = ledger.submissions("rank-selected", "office-b")[-1]  # newest first: its 0.7 submission
+    ledger.close()
+    select_submission(load("rank-selected").spec, home, "office-b", earlier.id)  # named by its ledger id
+    entries = _board("rank-selected", home).entries
+    assert [(e.team, e.score.value, e.submission_id) for e in entries] == [
+        ("office-b", 0.7, earlier.id),
+        ("office-a", 0.6, entries[1].submission_id),
+    ]
 
 
 def test_selecting_checks_the_team_the_status_and_the_challenge(home: Path) -> None:
@@ -188,6 +203,14 @@ def test_the_private_view_ranks_the_publicly_chosen_submissions_by_private_score
     assert [(e.public_rank, e.rank, e.rank_change) for e in private.entries] == [(2, 1, 1), (3, 2, 1), (1, 3, -2)]
     assert private.history["office-a"] == [(1, 0.5), (2, 0.95)]
     assert public.history["office-a"] == [(1, 0.9), (2, 0.8)]
+
+
+def test_a_challenge_without_scored_submissions_has_an_empty_board(home: Path) -> None:
+    sig = fake_build("rank-ipc", home)
+    record(home, "rank-ipc", "office-a", {PRIMARY: 0.5}, at=1, signature=sig, status="invalid")
+    for private in (False, True):
+        board = _board("rank-ipc", home, private=private)
+        assert (board.entries, board.history, board.runs_ranked, board.notes) == ([], {}, 0, [])
 
 
 def test_a_board_needs_the_challenge_built(home: Path) -> None:

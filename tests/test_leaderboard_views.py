@@ -153,6 +153,7 @@ def _board_with_team(team: str) -> Board:
     entry = Entry(
         team=team,
         baseline=False,
+        submission_id="s1",
         run_id="r1",
         scored_run_id="r1",
         choice="best",

@@ -39,7 +39,7 @@ def leaderboard(
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="With --reveal: reveal before the final phase ends.")] = False,
 ) -> None:
-    """The leaderboard from the challenge's scored MLflow runs, with intervals, rank ranges and tied groups."""
+    """The leaderboard from the challenge's scored submissions, with intervals, rank ranges and tied groups."""
     if reveal and not private:
         fix = f"codefest leaderboard {slug} --private --reveal"
         raise CodefestError("--reveal publishes the private leaderboard, so it needs --private", fix)

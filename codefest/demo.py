@@ -307,7 +307,7 @@ def _fresh_partial(path: Path) -> Path:
     return _partial(path)
 
 
-def ensure_file(path: Path, make: Callable[[Path], None]) -> Path:
+def ensure_file(path: Path, make: Callable[[Path], object]) -> Path:
     """`path`, made once by `make`; later runs reuse it, so the same file is submitted again."""
     if not path.is_file():
         partial = _fresh_partial(path)

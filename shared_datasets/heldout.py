@@ -17,7 +17,7 @@ import random
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -340,7 +340,7 @@ def _write_partition(vault: Path, test_ids: list[str], public_fraction: float, s
     )
 
 
-def _write_manifest(folder: Path, header: dict[str, object]) -> None:
+def _write_manifest(folder: Path, header: Mapping[str, object]) -> None:
     files = {
         path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         for path in sorted(folder.iterdir())

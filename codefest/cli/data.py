@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codefest import console
 from codefest.cli.common import err, out, rel
 from codefest.console import tagged
+
+if TYPE_CHECKING:
+    from rich.status import Status
 
 app = typer.Typer(
     rich_markup_mode=None, no_args_is_help=True, help="Datasets: builders, public bundles and private vaults."
@@ -57,7 +61,7 @@ def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
     for slug in slugs or sorted(discover()):
         item = load(slug)
         with err.status(f"{slug}: starting") as status:
-            result = build(item, root, lambda step, s=status, name=slug: s.update(f"{name}: {step}"), new_seed=new_seed)
+            result = build(item, root, _progress(status, slug), new_seed=new_seed)
         err.print(tagged("built", "green", f"{slug}; seeds: {result.seed_summary()}"))
         if result.manifest.warning:
             warnings.append(result.manifest.warning)
@@ -71,3 +75,7 @@ def build_challenges(slugs: list[str], *, new_seed: bool = False) -> None:
     out.print(console.records(f"Built under {root}", headers, rows, whole, out.width))
     for warning in warnings:
         out.print(f"warning: {warning}")
+
+
+def _progress(status: Status, slug: str) -> Callable[[str], None]:
+    return lambda step: status.update(f"{slug}: {step}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -92,7 +92,7 @@ def score(
     out.print(f"signature: {result.signature}", highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-def _override(base: ScoringOptions, **changes: object) -> ScoringOptions:
+def _override(base: ScoringOptions, **changes: Any) -> ScoringOptions:
     """The challenge's (or default) options, with what was given on the command line."""
     return replace(base, **{key: value for key, value in changes.items() if value is not None})
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from scipy import sparse
 
-Stats = np.ndarray | sparse.csr_matrix
+Stats: TypeAlias = np.ndarray | sparse.csr_matrix
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ REQUIRED = {
 
 
 class FilesOptions(LoaderOptions):
-    LOCAL = ("data_files",)
+    LOCAL: ClassVar[tuple[str, ...]] = ("data_files",)
     TASK: ClassVar[str] = ""
 
     data_files: SplitFiles | None = Field(

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from codefest.evaluation.problems import Problems, listing, shown
 from codefest.evaluation.reading import Limits, PublicItems, csv_rows, jsonl_objects, read_test_items
@@ -139,7 +139,9 @@ def _prediction(record: dict[str, Any], where: str, problems: Problems, need_sco
     return Prediction(symbols, scores) if scores is not False else None
 
 
-def _scores(value: Any, count: int, where: str, problems: Problems, needed: bool) -> list[float] | bool | None:
+def _scores(
+    value: Any, count: int, where: str, problems: Problems, needed: bool
+) -> list[float] | Literal[False] | None:
     """The scores, None when absent, False when invalid (the problem is recorded)."""
     if value is None:
         if needed:

@@ -235,7 +235,8 @@ def _trec_line(number: int, text: str, problems: Problems, ignored: Ignored | No
     """(topic, entry) of a well-formed line; a malformed one becomes a problem, a skipped one a count."""
     fields = text.split()
     if fields[0].startswith("#"):
-        return _comment(number, problems, ignored)
+        _comment(number, problems, ignored)
+        return None
     if len(fields) > TREC_COLUMNS and ignored is not None:
         ignored.add("columns", number)
         fields = fields[:TREC_COLUMNS]

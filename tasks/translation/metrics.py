@@ -8,6 +8,7 @@ would score it, and the point value is sacrebleu's corpus score.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 from codefest.evaluation.metrics.base import ItemStats
@@ -80,8 +81,9 @@ def _check_streams(hypotheses: list[str], references: References) -> None:
 
 def _item_stats(name: str, metric: Metric, hypotheses: list[str], references: References) -> ItemStats:
     # The body of `corpus_score` (n_bootstrap=1), keeping the segment statistics it computes and throws away.
-    metric._check_corpus_score_args(hypotheses, references)
-    segments = metric._extract_corpus_statistics(hypotheses, references)
+    refs = cast(Sequence[Sequence[str]], references)  # sacrebleu reads None as a missing reference; its hints say str
+    metric._check_corpus_score_args(hypotheses, refs)
+    segments = metric._extract_corpus_statistics(hypotheses, refs)
     value = float(metric._aggregate_and_compute(segments).score)
     stats = np.asarray(segments, dtype=np.float64)
     return ItemStats(
@@ -117,7 +119,8 @@ def _sentence_scores(name: str, metric: Metric, stats: np.ndarray) -> np.ndarray
     BLEU uses effective order, as `sacrebleu.sentence_bleu` does, else most short segments would score near 0.
     """
     if name == "bleu":
-        return np.array([_sentence_bleu(metric, _as_stats(row, True)) for row in stats], dtype=np.float64)
+        bleu = cast(BLEU, metric)  # the metric named bleu is sacrebleu's BLEU
+        return np.array([_sentence_bleu(bleu, [round(x) for x in row.tolist()]) for row in stats], dtype=np.float64)
     integer = name in _INTEGER_STATS
     return np.array([metric._compute_score_from_stats(_as_stats(row, integer)).score for row in stats])
 

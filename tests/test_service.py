@@ -29,6 +29,8 @@ from codefest.shared_datasets.heldout import build
 
 from tests.helpers import bundle_test_ids, bundled_spec, write_challenge
 
+pytestmark = pytest.mark.slow  # starts real servers and worker processes: seconds a test
+
 SLUG = "api-ipc"
 UPLOAD_LIMIT = 64 * 1024  # --max-upload-mb 0.0625
 API = "/api/v1"

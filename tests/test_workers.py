@@ -20,6 +20,8 @@ from codefest.challenges.spec import SubmissionLimits
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.workers import EVALUATOR, Verdict, Worker, evaluate_submission
 
+pytestmark = pytest.mark.slow  # starts real servers and worker processes: seconds a test
+
 LIMITS = SubmissionLimits(per_team_per_day=5, total=10)
 
 

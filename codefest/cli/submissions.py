@@ -25,7 +25,7 @@ def evaluate(
     baseline: Annotated[bool, typer.Option("--baseline", help="The organisers' baseline: marked, unranked.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Evaluate outside the open phases (recorded).")] = False,
 ) -> None:
-    """Evaluate submissions on the test set (organisers): public and private scores, recorded in MLflow."""
+    """Evaluate submissions on the test set (organisers): recorded in the ledger, scores in MLflow."""
     from codefest.challenges.discovery import load
     from codefest.core.workspace import home
     from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
@@ -67,6 +67,8 @@ def _show_outcome(primary: str, outcome: Outcome) -> None:
         out.print(table)
     target = out if outcome.ok else err
     target.print(outcome.message, highlight=False, markup=False)
+    if outcome.submission_id:
+        target.print(f"submission: {outcome.submission_id}", highlight=False)
     if outcome.run_id:
         target.print(f"MLflow run: {outcome.run_id}", highlight=False)
     if outcome.quota and outcome.status != "scored":  # a scored outcome's message already says it

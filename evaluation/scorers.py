@@ -76,6 +76,4 @@ def scorer_for(task: str) -> Scorer:
     """The task's scorer (its definition's `scorer`), imported on first use so that scoring one task loads only its
     libraries."""
     definition = TASKS.get(task)  # an unknown task names the valid ones
-    if not SCORERS.is_loaded(task):
-        SCORERS.add(task, definition.load("scorer"))
-    return SCORERS.get(task)
+    return SCORERS.get_or_add(task, lambda: definition.load("scorer"))

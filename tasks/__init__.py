@@ -31,12 +31,13 @@ class TaskRegistry(Registry[Task]):
 
     def _sync(self) -> None:
         folders = task_folders()  # a few directory listings: cheap enough to do on every lookup
-        for gone in [name for name in (*self._entries, *self._lazy) if name not in folders]:
-            self._entries.pop(gone, None)
-            self._lazy.pop(gone, None)
-        for name in folders:
-            if not super().__contains__(name):
-                self.add_lazy(name, f"{__name__}.{name}.task:TASK")
+        with self._loading:  # a server's threads look tasks up at once
+            for gone in [name for name in (*self._entries, *self._lazy) if name not in folders]:
+                self._entries.pop(gone, None)
+                self._lazy.pop(gone, None)
+            for name in folders:
+                if not super().__contains__(name):
+                    self.add_lazy(name, f"{__name__}.{name}.task:TASK")
 
     def get(self, name: str) -> Task:
         self._sync()

@@ -1,4 +1,6 @@
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,25 @@ def test_a_lazy_entry_is_imported_on_first_get_only(plugin: Path) -> None:
     assert "lazy_plugin_a" not in sys.modules and not registry.is_loaded("demo")
     entry = registry.get("demo")
     assert entry == {"loaded": True} and registry.get("demo") is entry and registry.is_loaded("demo")
+
+
+def test_threads_asking_at_once_load_an_entry_once(plugin: Path) -> None:
+    """A server's request threads look a scorer up at once: one loads it, none sees it registered twice."""
+    (plugin / "lazy_plugin_slow.py").write_text("import time\ntime.sleep(0.2)\nENTRY = object()\n", encoding="utf-8")
+    registry: Registry[object] = Registry("scorer")
+    registry.add_lazy("slow", "lazy_plugin_slow:ENTRY")
+    made: list[int] = []
+
+    def make() -> object:
+        time.sleep(0.2)  # long enough for every thread to arrive while the first is still making it
+        made.append(1)
+        return object()
+
+    with ThreadPoolExecutor(8) as pool:
+        lazy = list(pool.map(lambda _: registry.get("slow"), range(8)))
+        added = list(pool.map(lambda _: registry.get_or_add("made", make), range(8)))
+    assert len({id(entry) for entry in lazy}) == 1 and len({id(entry) for entry in added}) == 1
+    assert made == [1] and registry.names() == ["made", "slow"]
 
 
 def test_lazy_and_plain_entries_share_names_and_suggestions() -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from codefest.core.errors import CodefestError
@@ -70,12 +71,15 @@ class Registry(Generic[T]):
     """Named entries of one kind; registration is explicit and duplicate names are a programming error.
 
     `add_lazy` registers a "module:object" reference instead of the entry; `get` imports it once, on first use.
+    Loading on first use is safe from several threads at once (a server's request threads): one loads, the others
+    wait for it.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
+        self._loading = threading.RLock()
 
     def add(self, name: str, entry: T) -> T:
         self._check_new(name)
@@ -94,12 +98,25 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if name in self._entries:
             return self._entries[name]
-        if name not in self._lazy:
-            raise UnknownKeyError(self.kind, name, self.names())
-        entry: T = resolve(self._lazy[name], f"{self.kind} '{name}'")
-        self._entries[name] = entry
-        del self._lazy[name]
-        return entry
+        with self._loading:
+            if name in self._entries:  # loaded by another thread meanwhile
+                return self._entries[name]
+            if name not in self._lazy:
+                raise UnknownKeyError(self.kind, name, self.names())
+            entry: T = resolve(self._lazy[name], f"{self.kind} '{name}'")
+            self._entries[name] = entry
+            del self._lazy[name]
+            return entry
+
+    def get_or_add(self, name: str, make: Callable[[], T]) -> T:
+        """The entry named `name`, made by `make()` and added the first time it is asked for, once whatever the
+        threads asking at once."""
+        if name in self._entries:
+            return self._entries[name]
+        with self._loading:
+            if name not in self._entries:
+                self.add(name, make())
+            return self._entries[name]
 
     def is_loaded(self, name: str) -> bool:
         """Whether `name`'s entry is imported already (a lazy one is not until its first `get`)."""

@@ -61,7 +61,7 @@ from codefest.evaluation.workers import Verdict, lease_kept, record
 
 from codefest import __version__
 from codefest.core.errors import CodefestError, printable
-from codefest.core.workspace import Workspace, bundle_dir, vault_dir
+from codefest.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from codefest.evaluation.sandbox import CodeRun
@@ -165,7 +165,7 @@ class Evaluator:
         ledger: Ledger | None = None,
     ) -> None:
         self.challenge, self.spec, self.root, self.progress = challenge, challenge.spec, root, progress
-        self.vault, self.bundle = vault_dir(self.spec.slug, root), bundle_dir(self.spec.slug, root)
+        self.vault, self.bundle = Workspace(root).vault(self.spec.slug), Workspace(root).bundle(self.spec.slug)
         vault_manifest = read_vault_manifest(self.vault)
         self.manifest = vault_manifest.data
         self.dataset_sha256 = vault_manifest.dataset_sha256

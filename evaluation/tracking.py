@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from codefest.evaluation.scoring import MetricValue
 
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
+from codefest.core.workspace import Workspace
 
 stay_offline()
 
@@ -63,7 +65,7 @@ class StoreError(CodefestError):
 
 def tracking_uri(root: Path) -> str:
     """MLFLOW_TRACKING_URI when set (a tracking server), else a SQLite store in the workspace."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Workspace(root).store}"
 
 
 def _sqlite_file(uri: str) -> Path | None:
@@ -109,7 +111,7 @@ def storage_problem(error: BaseException, root: Path) -> StoreError | None:
         if isinstance(cause, OSError) and cause.errno in UNWRITABLE:
             return _unwritable(root, f"{cause.strerror}: {cause.filename or root}")
     if _says(error, SQLITE_FULL):
-        return _full(root, root / "mlflow.db")
+        return _full(root, Workspace(root).store)
     if _says(error, SQLITE_UNWRITABLE):
         return _unwritable(root, "the MLflow database is read-only")
     if _says(error, SQLITE_IO):
@@ -242,14 +244,17 @@ class Tracker:
             return found.experiment_id
         location = None
         if not os.environ.get("MLFLOW_TRACKING_URI"):
-            location = (self.root / "mlartifacts" / name.replace("/", "-")).as_uri()
+            location = (Workspace(self.root).artifacts / name.replace("/", "-")).as_uri()
         tags = {EXPERIMENT_CHALLENGE: self.slug}
         try:
             return self._call(lambda: self.client.create_experiment(name, artifact_location=location, tags=tags))
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        return self._call(lambda: self.client.get_experiment_by_name(name)).experiment_id  # made by another process
+        made = self._call(lambda: self.client.get_experiment_by_name(name))  # by another process, just now
+        if made is None:
+            raise StoreError(f"the experiment {name} was made and is gone", "run the command again")
+        return made.experiment_id
 
     # -- reading ----------------------------------------------------------------------------------------------
 
@@ -264,7 +269,7 @@ class Tracker:
         token = None
         while True:
             page = self._call(
-                lambda t=token: self.client.search_runs([experiment], filter_string, max_results=PAGE, page_token=t)
+                partial(self.client.search_runs, [experiment], filter_string, max_results=PAGE, page_token=token)
             )
             found += [RecordedRun(r.info.run_id, r.data.tags, r.data.metrics, r.info.start_time) for r in page]
             token = page.token

@@ -29,7 +29,19 @@ from tests.test_cli import assert_clean_failure, codefest
 pytestmark = pytest.mark.slow  # evaluations in MLflow, code submissions in the sandbox
 
 TAGS = {"team", "challenge", "phase", "status", "submission_sha256", "signature", "harness_version", "dataset_sha256"}
-ENROLLED = ["team-a", "team-p", "team-d", "team-i", "team-q", "team-x", "team-y", "team-c", "coders", "peekers"]
+ENROLLED = [
+    "team-a",
+    "team-p",
+    "team-d",
+    "team-i",
+    "team-q",
+    "team-x",
+    "team-y",
+    "team-c",
+    "coders",
+    "peekers",
+    "team-z",
+]
 ENROLLED += ["sleepers", "hoarders", "callers", "crashers"]
 
 
@@ -315,7 +327,7 @@ def test_a_submission_is_evaluated_by_its_id_with_a_message_for_the_team(evaluat
         sha = f"{len(ids)}" * 64
         row = ledger.receive(
             "eval-ipc",
-            "team-y",
+            "team-z",  # a team of its own: the day quota of 2 holds both
             "predictions",
             sha,
             1,

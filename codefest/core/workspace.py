@@ -81,11 +81,3 @@ class Workspace:
     def demo(self) -> Path:
         """What `codefest demo` makes besides bundles, vaults and runs: pilots, submissions, pages."""
         return self.root / "demo"
-
-
-def bundle_dir(slug: str, root: Path | None = None) -> Path:
-    return Workspace(root or home()).bundle(slug)
-
-
-def vault_dir(slug: str, root: Path | None = None) -> Path:
-    return Workspace(root or home()).vault(slug)

@@ -36,28 +36,41 @@ def lint(session: nox.Session) -> None:
 def build(session: nox.Session) -> None:
     """Build the public bundles and private vaults: `nox -s build -- SLUG ...` (all challenges by default)."""
     session.install("-e", ".")
-    session.run("codefest", "data", "build", *session.posargs, env=OFFLINE)
+    _codefest(session, "data", "build")
 
 
 @nox.session
 def evaluate(session: nox.Session) -> None:
     """Evaluate submissions: `nox -s evaluate -- SLUG --team T --predictions FILE` (or --code DIR, --inbox DIR)."""
     session.install("-e", ".")
-    session.run("codefest", "evaluate", *session.posargs, env=OFFLINE)
+    _codefest(session, "evaluate")
 
 
 @nox.session
 def leaderboard(session: nox.Session) -> None:
     """Build a leaderboard: `nox -s leaderboard -- SLUG [--private] [--format table|json|csv|html] [--out FILE]`."""
     session.install("-e", ".")
-    session.run("codefest", "leaderboard", *session.posargs, env=OFFLINE)
+    _codefest(session, "leaderboard")
 
 
 @nox.session
 def ui(session: nox.Session) -> None:
     """Start the MLflow UI over the workspace's store on localhost: `nox -s ui -- [--port 5000]`."""
     session.install("-e", ".")
-    session.run("codefest", "ui", *session.posargs, env=OFFLINE)
+    _codefest(session, "ui")
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Serve the event's API, with evaluation workers: `nox -s serve -- [--port 8000] [--workers 2]`."""
+    session.install("-e", ".")
+    _codefest(session, "serve")
+
+
+def _codefest(session: nox.Session, *command: str) -> None:
+    """Run codefest where nox was started, not in the checkout: paths given after `--` are the user's own."""
+    with session.chdir(session.invoked_from):
+        session.run("codefest", *command, *session.posargs, env=OFFLINE)
 
 
 @nox.session

@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import bundled_spec, small_copy, write_challenge
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def codefest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
@@ -86,6 +88,19 @@ def test_data_build_writes_bundle_and_vault(tmp_path: Path) -> None:
     assert (home / "bundles" / "tiny-ipc" / "test.jsonl").is_file()
     assert (home / "vault" / "tiny-ipc" / "test-labels.jsonl").is_file()
     assert "train 280, dev 40, test 80" in result.stdout
+
+    # the organisers' nox sessions take paths as the user typed them, from where nox was started
+    elsewhere = tmp_path / "organiser"
+    elsewhere.mkdir()
+    nox = [str(Path(sys.executable).with_name("nox")), "-f", str(ROOT / "noxfile.py"), "--no-venv", "--no-install"]
+    session = [*nox, "-s", "leaderboard", "--", "tiny-ipc", "--format", "json", "--out", "board.json"]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    ran = subprocess.run(
+        session, cwd=elsewhere, env={**os.environ, **env, "PATH": path}, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((elsewhere / "board.json").read_text())["slug"] == "tiny-ipc"
+    assert not (ROOT / "board.json").exists()
 
 
 def test_data_builders_lists_generators_and_loaders() -> None:

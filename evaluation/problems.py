@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codefest.core.errors import CodefestError
+from codefest.core.registry import nearest
 
 MAX_LISTED = 20
 SHOWN_CHARS = 60  # of a participant's value quoted in a message
@@ -19,6 +20,12 @@ def cut(text: str, limit: int = SHOWN_CHARS) -> str:
 def shown(value: object) -> str:
     """A participant's value as Python writes it, cut short."""
     return cut(repr(value))
+
+
+def keys_fix(unknown: list[str], allowed: list[str], otherwise: str) -> str:
+    """'rename 'label' to 'labels'' where an unexpected key is a misspelt expected one, else `otherwise`."""
+    renames = [f"rename {shown(key)} to {shown(guess)}" for key in unknown if (guess := nearest(str(key), allowed))]
+    return "; ".join(renames) or otherwise
 
 
 @dataclass(frozen=True)

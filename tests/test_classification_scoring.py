@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from codefest.evaluation.bootstrap import confidence_intervals
-from codefest.tasks.classification.metrics import Encoded, f1_measures, precision_at, wipo_measures
 from codefest.evaluation.names import mlflow_key
 from codefest.evaluation.problems import InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import score_files
+from codefest.tasks.classification.metrics import Encoded, f1_measures, precision_at, wipo_measures
 from codefest.tasks.classification.symbols import normalise, truncate
 from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
@@ -211,6 +211,7 @@ MALFORMED = [
     ('{"id": "D0", "labels": ["A01B", "A01C"], "scores": [0.1, 0.5]}\n', ["scores increase along the labels"]),
     ('{"id": "D0", "labels": ["A01B"], "scores": ["high"]}\n', ["'scores' holds something other than numbers"]),
     ('{"id": "D0", "labels": ["A01B"], "title": "x"}\n', ["line 1: unexpected key 'title'"]),
+    ('{"id": "D0", "label": ["A01B"]}\n', ["line 1: unexpected key 'label'", "Fix: rename 'label' to 'labels'"]),
     ('{"id": "D0", "labels": ["A01B"]}\n' + "x" * 300 + "\n", ["line 2: the line is longer than 200 bytes"]),
 ]
 

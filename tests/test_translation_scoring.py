@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import sacrebleu
 from codefest.evaluation.bootstrap import confidence_intervals
-from codefest.tasks.translation.formats import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
-from codefest.tasks.translation.metrics import metric_signatures, translation_metrics
 from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits
 from codefest.evaluation.scorers import SCORERS, ScoringOptions, scorer_for
 from codefest.evaluation.scoring import validated_items
+from codefest.tasks.translation.formats import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
+from codefest.tasks.translation.metrics import metric_signatures, translation_metrics
 from codefest.tasks.translation.scorer import TranslationScorer
 from sacrebleu.metrics import BLEU
 
@@ -318,6 +318,10 @@ MALFORMED: dict[str, tuple[Build, list[str]]] = {
     "extra key": (
         replace(1, '{"id": "T-01", "translation": "x", "score": 0.9, "src": "y"}'),
         ["line 1", "unexpected keys 'score', 'src'", 'keep only "id" and "translation"'],
+    ),
+    "misspelt key": (
+        replace(1, '{"id": "T-01", "translaton": "x"}'),
+        ["line 1", "unexpected key 'translaton'", "Fix: rename 'translaton' to 'translation'"],
     ),
     "missing ids": (
         lambda lines: "\n".join(lines[:7]) + "\n",

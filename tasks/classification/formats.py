@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from codefest.evaluation.problems import Problems, listing, shown
+from codefest.evaluation.problems import Problems, keys_fix, listing, shown
 from codefest.evaluation.reading import Limits, PublicItems, csv_rows, jsonl_objects, read_test_items
 from codefest.tasks.classification.symbols import normalise
 
@@ -116,7 +116,8 @@ def read_predictions(
 def _prediction(record: dict[str, Any], where: str, problems: Problems, need_scores: bool) -> Prediction | None:
     unknown = sorted(set(record) - {"id", "labels", "scores"})
     if unknown:
-        problems.add(where, f"unexpected key {', '.join(map(shown, unknown))}", "keep only id, labels and scores")
+        fix = keys_fix(unknown, ["id", "labels", "scores"], "keep only id, labels and scores")
+        problems.add(where, f"unexpected key {', '.join(map(shown, unknown))}", fix)
         return None
     labels = record.get("labels")
     if not isinstance(labels, list) or not labels:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefest.evaluation.problems import Problems, cut, listing
+from codefest.evaluation.problems import Problems, cut, keys_fix, listing
 from codefest.evaluation.reading import Limits, PublicItems, jsonl_objects, read_test_items
 
 from codefest.core.errors import CodefestError
@@ -186,7 +186,8 @@ def _prediction(
     extra = [key for key in row if key not in PREDICTION_KEYS]
     if extra:
         keys = ", ".join(_show(key) for key in extra)
-        problems.add(where, f"unexpected key{'s' if len(extra) > 1 else ''} {keys}", 'keep only "id" and "translation"')
+        fix = keys_fix(extra, sorted(PREDICTION_KEYS), 'keep only "id" and "translation"')
+        problems.add(where, f"unexpected key{'s' if len(extra) > 1 else ''} {keys}", fix)
     item_id = _prediction_id(row, where, number, items, first_line, problems)
     translation = _translation(row, where, items, item_id, problems)
     if item_id is None or translation is None:

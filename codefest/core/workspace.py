@@ -43,11 +43,6 @@ class Workspace:
         """The roster of teams the organisers enrolled."""
         return self.root / "teams.json"
 
-    def lock(self, *names: str) -> Path:
-        """A lock file: one writer at a time for the roster, or for one team's submissions to one challenge."""
-        *folders, last = names
-        return self.root.joinpath("locks", *folders, f"{last}.lock")
-
     def uploads(self, slug: str) -> Path:
         """Private: what teams sent to the service, one folder per submission, read by the evaluation workers."""
         return self.root / "uploads" / slug

@@ -40,7 +40,7 @@ class Workspace:
 
     @property
     def teams(self) -> Path:
-        """The roster of teams the organisers enrolled."""
+        """The roster of an earlier version, imported once into an empty ledger (which now holds the teams)."""
         return self.root / "teams.json"
 
     def uploads(self, slug: str) -> Path:

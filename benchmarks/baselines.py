@@ -21,9 +21,8 @@ stay_offline()
 from codefest.challenges.discovery import load  # noqa: E402
 from codefest.evaluation.challenge import options_for  # noqa: E402
 from codefest.evaluation.scoring import score_files  # noqa: E402
-from codefest.shared_datasets.heldout import build, gold_file  # noqa: E402
-
 from codefest.scaffold import bake  # noqa: E402
+from codefest.shared_datasets.heldout import build, gold_file  # noqa: E402
 
 CHALLENGE = {
     "classification": "ipc-classification",

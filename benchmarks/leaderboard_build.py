@@ -29,16 +29,16 @@ from codefest.core.offline import stay_offline
 stay_offline()
 
 import numpy as np  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+
 from codefest.challenges.discovery import load  # noqa: E402
+from codefest.core.workspace import Workspace  # noqa: E402
 from codefest.evaluation.challenge import evaluation_signature  # noqa: E402
 from codefest.evaluation.ledger import ItemScores, Ledger  # noqa: E402
 from codefest.evaluation.ledger import models as m  # noqa: E402
 from codefest.evaluation.records import Kind, Part, Role, Status  # noqa: E402
 from codefest.leaderboard.board import build  # noqa: E402
 from codefest.shared_datasets.heldout import MANIFEST  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from codefest.core.workspace import Workspace  # noqa: E402
 
 SLUG = "ipc-classification"
 T0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)

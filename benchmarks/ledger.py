@@ -25,12 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.orm import Session
+
 from codefest.challenges.spec import SubmissionLimits
 from codefest.evaluation.ledger import ItemScores, Ledger
 from codefest.evaluation.ledger import models as m
 from codefest.evaluation.records import Kind, Part, Role, Status
 from codefest.evaluation.scoring import MetricValue
-from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 server = importlib.import_module("tests.postgres")  # the test suite's throw-away PostgreSQL server

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 from codefest.challenges.spec import Challenge, Window
-
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import Workspace
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from codefest.challenges.spec import Challenge, fields_at
 from pydantic import BaseModel, ValidationError
 
+from codefest.challenges.spec import Challenge, fields_at
 from codefest.core.errors import CodefestError
 from codefest.core.registry import UnknownKeyError, unknown_key_message
 

@@ -7,7 +7,6 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from codefest.tasks import TASKS, Task, TaskOptions, metric_task
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,6 +22,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from codefest.core.registry import unknown_key_message
+from codefest.tasks import TASKS, Task, TaskOptions, metric_task
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"

@@ -23,17 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codefest.evaluation.mlflow_server import LEAN, mlflow_server
-
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
 from codefest.core.workspace import Workspace
+from codefest.evaluation.mlflow_server import LEAN, mlflow_server
 
 stay_offline()
 
-from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
 from mlflow.exceptions import MlflowException  # noqa: E402
+
+from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX  # noqa: E402
 
 if TYPE_CHECKING:
     from mlflow.server.auth.client import AuthServiceClient

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from codefest.evaluation.metrics.base import ItemStats, Stats
 from scipy import sparse
+
+from codefest.evaluation.metrics.base import ItemStats, Stats
 
 CHUNK = 64  # resamples per matrix product
 PATTERN_SHARE = 0.25  # above this share of distinct patterns, drawing items is cheaper than a multinomial

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from codefest.challenges.spec import Challenge
 from codefest.evaluation.metrics.base import ItemStats, subset
 from codefest.tasks import TASKS

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from codefest.challenges.spec import Challenge
+from codefest.core.errors import CodefestError
+from codefest.core.workspace import Workspace
 from codefest.evaluation.scorers import ScoringOptions, scoring_options
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, make_signature
 from codefest.shared_datasets.heldout import MANIFEST, gold_file, read_manifest
-
-from codefest.core.errors import CodefestError
-from codefest.core.workspace import Workspace
 
 PUBLIC_SPLITS = ("train", "dev")
 

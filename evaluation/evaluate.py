@@ -31,8 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from codefest import __version__
 from codefest.challenges.calendar import closed, open_phase
 from codefest.challenges.discovery import LoadedChallenge, load
+from codefest.core.errors import CodefestError, printable
+from codefest.core.workspace import Workspace
 from codefest.evaluation import faults, pilot_tree
 from codefest.evaluation.breakdown import Groups, breakdown, item_groups
 from codefest.evaluation.challenge import evaluation_signature, options_for
@@ -58,10 +62,6 @@ from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricV
 from codefest.evaluation.submissions import Quota, fingerprint
 from codefest.evaluation.tracking import StoreError, Tracker, storage_errors
 from codefest.evaluation.workers import Verdict, lease_kept, record
-
-from codefest import __version__
-from codefest.core.errors import CodefestError, printable
-from codefest.core.workspace import Workspace
 
 if TYPE_CHECKING:
     from codefest.evaluation.sandbox import CodeRun

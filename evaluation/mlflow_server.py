@@ -11,9 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
-from codefest.evaluation.tracking import tracking_uri
-
 from codefest.core.workspace import Workspace
+from codefest.evaluation.tracking import tracking_uri
 
 LEAN = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 STOP_SECONDS = 15  # how long the server may take to stop its workers before they are killed

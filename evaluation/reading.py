@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codefest.evaluation.problems import Problems, listing, shown
-
 from codefest.core.errors import CodefestError
+from codefest.evaluation.problems import Problems, listing, shown
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from codefest.evaluation.ledger import Ledger
-from codefest.evaluation.ledger.names import RULE, TEAM, check_name, shown
-from codefest.evaluation.tracking import storage_problem
 from sqlalchemy.exc import SQLAlchemyError
 
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import Workspace
+from codefest.evaluation.ledger import Ledger
+from codefest.evaluation.ledger.names import RULE, TEAM, check_name, shown
+from codefest.evaluation.tracking import storage_problem
 
 __all__ = ["RULE", "TEAM", "add", "check_name", "new_token", "open_ledger", "resolve", "shown", "teams"]
 

@@ -28,10 +28,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from codefest.evaluation import cgroups, jail, pilot_tree
-
 from codefest.core.errors import CodefestError
 from codefest.core.offline import OFFLINE_DEFAULTS
+from codefest.evaluation import cgroups, jail, pilot_tree
 
 NETWORK_MARKER = "codefest-sandbox: network access blocked:"
 TAIL_BYTES = 64 * 1024

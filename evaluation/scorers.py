@@ -7,12 +7,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from codefest.core.registry import Registry
 from codefest.evaluation.metrics.base import ItemStats
 from codefest.evaluation.problems import Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.tasks import TASKS
-
-from codefest.core.registry import Registry
 
 
 @dataclass(frozen=True)

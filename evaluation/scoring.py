@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefest.core.errors import CodefestError
 from codefest.evaluation.bootstrap import confidence_intervals
 from codefest.evaluation.metrics.base import ItemStats
 from codefest.evaluation.problems import Problems, shown
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.signature import signature
-
-from codefest.core.errors import CodefestError
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 12345

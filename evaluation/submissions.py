@@ -11,10 +11,9 @@ from pathlib import Path
 
 from codefest.challenges.calendar import utc_today
 from codefest.challenges.spec import SubmissionLimits
+from codefest.core.errors import CodefestError
 from codefest.evaluation.pilot_tree import Entry, walk
 from codefest.shared_datasets.files import sha256_file
-
-from codefest.core.errors import CodefestError
 
 TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -29,13 +29,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from codefest.evaluation.names import mlflow_key
-from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX, Status, Tag, where
-from codefest.evaluation.scoring import MetricValue
-
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
 from codefest.core.workspace import Workspace
+from codefest.evaluation.names import mlflow_key
+from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX, Status, Tag, where
+from codefest.evaluation.scoring import MetricValue
 
 stay_offline()
 

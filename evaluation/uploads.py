@@ -23,10 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from codefest.core.errors import CodefestError, printable
 from codefest.evaluation.pilot_tree import MAX_PILOT_BYTES, MAX_PILOT_ENTRIES
 from codefest.evaluation.problems import cut
-
-from codefest.core.errors import CodefestError, printable
 
 ARCHIVES = {".tar.gz": "tar", ".tgz": "tar", ".zip": "zip"}  # what a packed pilot may be, by its name's ending
 CHUNK_BYTES = 1024**2

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
+from codefest.core.workspace import Workspace
 from codefest.evaluation.challenge import evaluation_signature
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import Part
@@ -24,8 +26,6 @@ from codefest.leaderboard import scored, significance
 from codefest.leaderboard.ranking import chosen, order, ranks
 from codefest.leaderboard.scored import Scores, Submissions
 from codefest.shared_datasets.heldout import read_vault_manifest
-
-from codefest.core.workspace import Workspace
 
 Progress = Callable[[str], None]
 

@@ -6,9 +6,10 @@ import io
 
 import matplotlib
 import numpy as np
-from codefest.leaderboard.board import Board
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure  # a Figure without pyplot needs no display back end
+
+from codefest.leaderboard.board import Board
 
 TEAMS_DRAWN = 10  # more lines than this is a tangle; the table has everyone
 

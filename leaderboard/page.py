@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
 from codefest.leaderboard.board import Board
 from codefest.leaderboard.chart import score_over_time
 from codefest.leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -4,6 +4,7 @@ direction, then the tie-breakers, then the earliest submission."""
 from __future__ import annotations
 
 import numpy as np
+
 from codefest.challenges.spec import Challenge
 from codefest.leaderboard.scored import Scores, Submissions
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
+
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.ledger import engine as engines
 from codefest.evaluation.ledger import models as m
 from codefest.evaluation.ledger.store import FLOAT32
 from codefest.evaluation.records import Role, Status
-from sqlalchemy import select
 
 
 @dataclass(frozen=True)

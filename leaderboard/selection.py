@@ -8,13 +8,12 @@ from pathlib import Path
 
 from codefest.challenges.calendar import closed, open_phase
 from codefest.challenges.spec import Challenge
+from codefest.core.errors import CodefestError, printable
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import TRUE, Tag
 from codefest.evaluation.roster import resolve
 from codefest.evaluation.tracking import Tracker
 from codefest.leaderboard.board import current_signature
-
-from codefest.core.errors import CodefestError, printable
 
 SUBMISSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 PAGE = 100

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.table import Table
+
 from codefest.leaderboard.board import Board, Entry
 from codefest.leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
-from rich.table import Table
 
 BORDER = 3  # a column's separator and padding
 

@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from datasets import DatasetDict
+
+from codefest import __version__
 from codefest.challenges.calendar import record_opening, utc_today
 from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
+from codefest.core.errors import CodefestError
+from codefest.core.workspace import Workspace
 from codefest.shared_datasets.builders import BuildContext, Builder, all_builders
 from codefest.shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
 from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
 from codefest.tasks import TASKS
-from datasets import DatasetDict
-
-from codefest import __version__
-from codefest.core.errors import CodefestError
-from codefest.core.workspace import Workspace
 
 Progress = Callable[[str], None]
 CARD_FILE = "DATASET_CARD.md"

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from codefest.tasks import TASKS
 from datasets import Features, List, Value
+
+from codefest.tasks import TASKS
 
 QREL = {"doc_id": Value("string"), "relevance": Value("int32")}
 TYPES = {"string": Value("string"), "strings": List(Value("string")), "qrels": List(QREL)}

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codefest.tasks.base import DemoVariant, Metric, Task, TaskOptions
-
 from codefest.core.errors import CodefestError
 from codefest.core.registry import Registry
+from codefest.tasks.base import DemoVariant, Metric, Task, TaskOptions
 
 __all__ = ["TASKS", "DemoVariant", "Metric", "Task", "TaskOptions", "metric_task", "task_folders"]
 DEFINITION = "task.py"

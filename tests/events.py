@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator
 from codefest.shared_datasets.heldout import build
-
 from tests.helpers import bundled_spec, right_every, write_challenge
 
 SLUG = "board-ipc"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from codefest.challenges.discovery import BUNDLED
 
 SMALL = {

@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+
 from codefest.challenges.discovery import load
 from codefest.challenges.spec import SubmissionLimits
+from codefest.core.workspace import Workspace
 from codefest.evaluation.challenge import evaluation_signature
 from codefest.evaluation.ledger import ItemScores, Ledger, statuses
 from codefest.evaluation.names import mlflow_key
@@ -18,8 +20,6 @@ from codefest.evaluation.records import Kind, Part, Role, Status, Tag
 from codefest.evaluation.scoring import MetricValue
 from codefest.evaluation.tracking import Tracker
 from codefest.shared_datasets.heldout import MANIFEST
-
-from codefest.core.workspace import Workspace
 
 DATASET = "f" * 64
 LIMITS = SubmissionLimits(per_team_per_day=1000, total=1000)

@@ -24,19 +24,19 @@ from typing import Any
 
 import pytest
 import requests
-from codefest.challenges.discovery import load
-from codefest.evaluation import roster
-from codefest.evaluation.access import Experiments, server_command, server_files
-from codefest.evaluation.evaluate import Evaluator
-from codefest.evaluation.records import Status, Tag
-from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.server.auth.config import read_auth_config
 from typer.testing import CliRunner, Result
 
+from codefest.challenges.discovery import load
 from codefest.cli.access import app
 from codefest.core.errors import CodefestError
+from codefest.evaluation import roster
+from codefest.evaluation.access import Experiments, server_command, server_files
+from codefest.evaluation.evaluate import Evaluator
+from codefest.evaluation.records import Status, Tag
+from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
 
 pytestmark = pytest.mark.slow  # starts a tracking server with access control

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Frame, Page, sync_playwright
+
 from codefest.challenges.discovery import load
 from codefest.evaluation.records import Kind, Part, Tag, where
 from codefest.evaluation.tracking import Tracker
@@ -24,8 +26,6 @@ from codefest.leaderboard.export import as_json
 from codefest.leaderboard.formatting import number, scale_of
 from codefest.leaderboard.page import render
 from codefest.leaderboard.publish import publish
-from playwright.sync_api import Browser, Frame, Page, sync_playwright
-
 from tests.events import SLUG, TEAMS, Event
 
 pytestmark = pytest.mark.slow  # drives Chromium over an evaluated event

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from codefest.challenges.discovery import BUNDLED, discover, load, load_all
 
+from codefest.challenges.discovery import BUNDLED, discover, load, load_all
 from codefest.core.errors import CodefestError
 from codefest.core.registry import UnknownKeyError
 from tests.helpers import bundled_spec, write_challenge

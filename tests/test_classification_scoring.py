@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
+from sklearn.preprocessing import MultiLabelBinarizer
+
 from codefest.evaluation.bootstrap import confidence_intervals
 from codefest.evaluation.names import mlflow_key
 from codefest.evaluation.problems import InvalidSubmission, Problems
@@ -15,8 +18,6 @@ from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import score_files
 from codefest.tasks.classification.metrics import Encoded, f1_measures, precision_at, wipo_measures
 from codefest.tasks.classification.symbols import normalise, truncate
-from sklearn.metrics import f1_score
-from sklearn.preprocessing import MultiLabelBinarizer
 
 # Three documents, worked by hand below.
 GOLD = [["A01B 1/02", "A01C 5/00"], ["H01M 10/02"], ["G06F 16/00", "G06N 3/00"]]

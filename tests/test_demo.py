@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from codefest.challenges.discovery import LoadedChallenge, load
+from codefest.demo import is_built
 from codefest.evaluation.records import Artifact, Kind, Status, Tag, where
 from codefest.evaluation.tracking import Tracker, tracking_uri
 from codefest.leaderboard.board import Board, build
 from codefest.shared_datasets.heldout import build as build_challenge
-from mlflow import MlflowClient
-
-from codefest.demo import is_built
 from tests.helpers import SMALL, small_copy
 from tests.test_cli import assert_clean_failure
 

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
@@ -14,8 +16,6 @@ from codefest.evaluation.records import Artifact, Status, Tag, where
 from codefest.evaluation.submissions import fingerprint
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
-from mlflow import MlflowClient
-
 from tests.helpers import (
     WRONG_SYMBOL,
     bundle_test_ids,
@@ -310,9 +310,8 @@ def test_the_ledger_records_the_verdict_with_scores_per_item_and_signature(
 
 def test_a_submission_is_evaluated_by_its_id_with_a_message_for_the_team(evaluator: Evaluator, tmp_path: Path) -> None:
     """As the service's workers do: the upload stored in the workspace, received, claimed, evaluated by id."""
-    from codefest.evaluation.evaluate import evaluate_submission
-
     from codefest.core.workspace import Workspace
+    from codefest.evaluation.evaluate import evaluate_submission
 
     ledger, limits = evaluator.ledger, evaluator.spec.submission_limits
     ids = []

@@ -9,17 +9,17 @@ import stat
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from codefest.challenges.calendar import opening_day, record_opening, utc_today
 from codefest.challenges.discovery import load
+from codefest.core.errors import CodefestError
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
 from codefest.evaluation.records import Artifact, Part, Status, Tag, where
 from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.selection import select_submission
 from codefest.shared_datasets.heldout import build
-from mlflow import MlflowClient
-
-from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, right_every, write_challenge
 from tests.test_cli import assert_clean_failure, codefest
 

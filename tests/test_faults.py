@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster, tracking
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
@@ -32,10 +36,6 @@ from codefest.evaluation.faults import PAUSE_AT
 from codefest.evaluation.records import Artifact, Status, Tag, where
 from codefest.evaluation.tracking import StoreError, storage_problem, tracking_uri
 from codefest.shared_datasets.heldout import build
-from mlflow import MlflowClient
-from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
-
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import assert_clean_failure
 

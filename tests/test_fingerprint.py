@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from codefest.evaluation.pilot_tree import IGNORED, MAX_PILOT_DEPTH, TreeLimits, copy, walk
-from codefest.evaluation.submissions import fingerprint
 
 from codefest.core.errors import CodefestError
+from codefest.evaluation.pilot_tree import IGNORED, MAX_PILOT_DEPTH, TreeLimits, copy, walk
+from codefest.evaluation.submissions import fingerprint
 
 
 def test_a_linked_predictions_file_is_refused(tmp_path: Path) -> None:

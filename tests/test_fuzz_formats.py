@@ -18,16 +18,16 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from codefest.core.errors import CodefestError
 from codefest.evaluation import reading
 from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import ScoreResult, score_files, validated_items
 from codefest.tasks.search.formats import read_run
-from hypothesis import HealthCheck, event, example, given, settings
-from hypothesis import strategies as st
-
-from codefest.core.errors import CodefestError
 
 pytestmark = pytest.mark.slow  # property-based: hundreds of generated files per test
 

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from codefest.shared_datasets.builders import BuildContext
 from codefest.shared_datasets.generators.classification import ClassificationOptions, generate
 from codefest.shared_datasets.generators.classification import build as build_classification

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from codefest.challenges.discovery import load
+from codefest.cli import app
+from codefest.core.errors import CodefestError
 from codefest.evaluation.challenge import evaluation_signature, public_gold
 from codefest.leaderboard.board import build as leaderboard
 from codefest.leaderboard.board import current_signature
@@ -26,10 +30,6 @@ from codefest.shared_datasets.heldout import (
     read_vault_manifest,
 )
 from codefest.tasks import TASKS
-from typer.testing import CliRunner
-
-from codefest.cli import app
-from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, small_copy, write_challenge
 
 SLUGS = ["ipc-classification", "patent-translation-en-fr", "prior-art-search"]

@@ -23,7 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from codefest.challenges.discovery import load
+from codefest.core.errors import CodefestError
 from codefest.evaluation import cgroups, jail, pilot_tree, roster
 from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
 from codefest.evaluation.records import Tag, where
@@ -31,9 +34,6 @@ from codefest.evaluation.sandbox import CodeLimits, CodeRun, isolation_available
 from codefest.evaluation.submissions import fingerprint
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build, gold_file
-from mlflow import MlflowClient
-
-from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_sandbox import PREAMBLE as SANDBOX_PREAMBLE
 

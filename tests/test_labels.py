@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from codefest.challenges.discovery import load
-from codefest.evaluation.scoring import score_files
-from codefest.tasks.classification.symbols import Reach, normalise, problem
-from codefest.shared_datasets.heldout import build
 
+from codefest.challenges.discovery import load
 from codefest.core.errors import CodefestError
+from codefest.evaluation.scoring import score_files
+from codefest.shared_datasets.heldout import build
+from codefest.tasks.classification.symbols import Reach, normalise, problem
 from tests.helpers import bundled_spec, write_challenge
 
 
@@ -168,10 +168,11 @@ def test_a_metric_the_labels_cannot_support_refuses_the_build(challenges: Path, 
 
 def test_checked_labels_unpacks_lists_written_as_text_from_any_builder() -> None:
     """Whatever builder returned them (a hub dataset, HUPD), labels are unpacked, normalised and kept main first."""
-    from codefest.challenges.spec import Challenge
-    from codefest.tasks.classification.labels import checked_labels
-    from codefest.shared_datasets.schema import FEATURES
     from datasets import Dataset, DatasetDict
+
+    from codefest.challenges.spec import Challenge
+    from codefest.shared_datasets.schema import FEATURES
+    from codefest.tasks.classification.labels import checked_labels
 
     def split(labels: list[list[str]]) -> Dataset:
         rows = {"id": [f"I{i}" for i in range(len(labels))], "title": [""] * len(labels)}

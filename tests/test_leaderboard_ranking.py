@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from codefest.challenges.calendar import record_opening, utc_today
 from codefest.challenges.discovery import load
+from codefest.core.errors import CodefestError
 from codefest.evaluation import roster
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import Tag
 from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.board import Board, build
 from codefest.leaderboard.selection import select_submission
-from mlflow import MlflowClient
-
-from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 from tests.runs import fake_build, record
 

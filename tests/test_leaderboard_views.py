@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+from rich.console import Console
+
 from codefest.challenges.discovery import load
 from codefest.evaluation.records import Kind, Part, Tag, where
 from codefest.evaluation.tracking import tracking_uri
@@ -15,9 +18,6 @@ from codefest.leaderboard.board import Board, Entry, Score, build
 from codefest.leaderboard.export import as_csv, as_json, cell
 from codefest.leaderboard.page import render
 from codefest.leaderboard.terminal import table
-from mlflow import MlflowClient
-from rich.console import Console
-
 from tests.events import SLUG, Event
 from tests.helpers import bundle_test_ids, vault_test_labels
 from tests.test_cli import assert_clean_failure, codefest

@@ -18,18 +18,18 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from codefest.challenges.spec import SubmissionLimits
+from codefest.core.errors import CodefestError
+from codefest.core.workspace import Workspace
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
 from codefest.evaluation.ledger import models as m
 from codefest.evaluation.ledger.engine import database_url
 from codefest.evaluation.records import Kind, Part, Role, Status
 from codefest.evaluation.scoring import MetricValue
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from codefest.core.errors import CodefestError
-from codefest.core.workspace import Workspace
 from tests.postgres import SKIP, cluster, new_database
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -97,6 +97,7 @@ def test_the_migrations_make_exactly_the_models_schema(ledger: Ledger) -> None:
 def test_a_first_ledger_is_migrated_and_keeps_its_rows(url: str, tmp_path: Path) -> None:
     """A ledger made by 0001 gains the signature, the selections and the breakdowns; its submissions stay."""
     from alembic import command
+
     from codefest.evaluation.ledger.engine import connect
     from codefest.evaluation.ledger.migrate import config
 

@@ -18,11 +18,11 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from codefest.shared_datasets.builders import BuildContext, all_builders
-from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
 from datasets import Dataset, DatasetDict
 
 from codefest.core.errors import CodefestError
+from codefest.shared_datasets.builders import BuildContext, all_builders
+from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
 
 BUILDERS = all_builders()
 FIXTURES = Path(__file__).parent / "fixtures" / "corpora"

@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from codefest.challenges.discovery import BUNDLED
 
 from codefest import __version__
+from codefest.challenges.discovery import BUNDLED
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import codefest
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator
 from codefest.shared_datasets.heldout import build
-
 from tests.helpers import bundled_spec, vault_test_labels, write_challenge
 
 pytestmark = pytest.mark.slow  # builds real-format corpora and evaluates them

@@ -4,10 +4,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from codefest.tasks import TASKS
 
 from codefest.core.errors import CodefestError
 from codefest.core.registry import Registry, UnknownKeyError, resolve
+from codefest.tasks import TASKS
 
 
 def test_unknown_key_names_the_nearest_valid_one() -> None:

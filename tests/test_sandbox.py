@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from codefest.evaluation import jail
-from codefest.evaluation.sandbox import CodeLimits, CodeRun, entry_point, isolation_available, run_pilot
 
 from codefest.core.errors import CodefestError
+from codefest.evaluation import jail
+from codefest.evaluation.sandbox import CodeLimits, CodeRun, entry_point, isolation_available, run_pilot
 
 LIMITS = CodeLimits(wall_time_seconds=20, memory_mb=1024)
 ISOLATED = isolation_available()

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import codefest
 from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation import signature as signing
@@ -20,8 +22,6 @@ from codefest.evaluation.scoring import score_files
 from codefest.evaluation.signature import SCORING_VERSION
 from codefest.evaluation.tracking import Tracker
 from codefest.leaderboard.board import Board, build
-
-import codefest
 from tests.events import SLUG, TEAMS, Event, evaluated_event
 from tests.golden import CASES, GOLDEN, REGENERATE, computed, moved, stored
 from tests.golden.__main__ import dumped, main

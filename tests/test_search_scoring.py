@@ -11,16 +11,16 @@ from pathlib import Path
 import ir_measures
 import numpy as np
 import pytest
+
+from codefest.core.errors import CodefestError
 from codefest.evaluation.bootstrap import confidence_intervals
-from codefest.tasks.search.formats import read_qrels, read_run
-from codefest.tasks.search.metrics import MEASURES, REL, pres, search_metrics
 from codefest.evaluation.problems import InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import validated_items
+from codefest.tasks.search.formats import read_qrels, read_run
+from codefest.tasks.search.metrics import MEASURES, REL, pres, search_metrics
 from codefest.tasks.search.scorer import SearchScorer
-
-from codefest.core.errors import CodefestError
 
 CLI_MEASURES = "AP nDCG@10 R@100 P@10 RR"
 CLI_NAMES = {"AP": "map", "nDCG@10": "ndcg@10", "R@100": "recall@100", "P@10": "p@10", "RR": "rr"}

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from codefest.challenges.discovery import load
 from codefest.evaluation.ledger import Ledger
 from codefest.shared_datasets.heldout import build
-
 from tests.helpers import bundle_test_ids, bundled_spec, write_challenge
 
 pytestmark = pytest.mark.slow  # starts real servers and worker processes: seconds a test

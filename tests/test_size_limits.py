@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from codefest.evaluation import reading
-from codefest.tasks.search.formats import read_run
 from codefest.evaluation.problems import InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions, scorer_for
 from codefest.evaluation.scoring import score_files
 from codefest.tasks.classification.symbols import normalise
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from codefest.tasks.search.formats import read_run
 
 MB = 1_000_000
 GIB = 2**30

@@ -9,18 +9,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import codefest.tasks
 import pytest
+from pydantic import ConfigDict
+
+import codefest.tasks
 from codefest.challenges.discovery import load
+from codefest.core.errors import CodefestError
 from codefest.evaluation.challenge import options_for
 from codefest.evaluation.scorers import SCORERS, scorer_for, scoring_options
 from codefest.evaluation.scoring import score_files
 from codefest.shared_datasets.builders import BUILDERS, Builder, BuilderOptions
 from codefest.shared_datasets.schema import FEATURES
 from codefest.tasks import TASKS, Task, TaskOptions
-from pydantic import ConfigDict
-
-from codefest.core.errors import CodefestError
 from tests.helpers import bundled_spec, write_challenge
 
 TASK_PY = '''

@@ -11,10 +11,10 @@ from types import ModuleType
 
 import jinja2
 import pytest
-from codefest.challenges.discovery import load
-from codefest.tasks import TASKS
 
+from codefest.challenges.discovery import load
 from codefest.scaffold import TEMPLATE, TEMPLATES
+from codefest.tasks import TASKS
 
 TREE = TEMPLATE / "{{cookiecutter.project_slug}}"
 BASELINES = TREE / "baselines"

@@ -10,12 +10,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import re
 from pathlib import Path
 
-import codefest.shared_datasets.generators.translation as tr
 import pytest
+from datasets import DatasetDict
+
+import codefest.shared_datasets.generators.translation as tr
 from codefest.shared_datasets.builders import BUILDERS, BuildContext
 from codefest.shared_datasets.generators.common import GeneratorOptions
 from codefest.shared_datasets.generators.translation import Phrase
-from datasets import DatasetDict
 
 NAME = "synthetic-patent-en-fr"
 LEX = tr.load_lexicon()

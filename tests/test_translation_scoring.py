@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sacrebleu
+from sacrebleu.metrics import BLEU
+
+from codefest.core.errors import CodefestError
 from codefest.evaluation.bootstrap import confidence_intervals
 from codefest.evaluation.problems import MAX_LISTED, InvalidSubmission, Problems
 from codefest.evaluation.reading import Limits
@@ -19,9 +22,6 @@ from codefest.evaluation.scoring import validated_items
 from codefest.tasks.translation.formats import UNKNOWN_SOURCE_LIMIT, TranslationGold, gold_items, read_gold
 from codefest.tasks.translation.metrics import metric_signatures, translation_metrics
 from codefest.tasks.translation.scorer import TranslationScorer
-from sacrebleu.metrics import BLEU
-
-from codefest.core.errors import CodefestError
 
 # (French references, a system's translation); the English sources do not enter the scores.
 PAIRS: list[tuple[list[str], str]] = [

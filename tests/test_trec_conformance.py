@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from codefest.evaluation.scorers import ScoringOptions
-from codefest.evaluation.scoring import score_files
 from typer.testing import CliRunner
 
 from codefest.cli import app
+from codefest.evaluation.scorers import ScoringOptions
+from codefest.evaluation.scoring import score_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "trec_eval"
 RUN = FIXTURES / "results.test"

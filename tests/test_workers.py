@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from codefest.challenges.spec import SubmissionLimits
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.workers import EVALUATOR, Verdict, Worker, evaluate_submission

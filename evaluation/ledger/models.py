@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from codefest.evaluation.ledger import statuses
-from codefest.evaluation.records import Kind, Part, Role
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -31,6 +29,9 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from codefest.evaluation.ledger import statuses
+from codefest.evaluation.records import Kind, Part, Role
 
 # Constraint names are derived, so that the migrations and the models name them alike on every database.
 NAMING = {

@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
 from codefest.challenges.spec import SubmissionLimits
+from codefest.core.errors import CodefestError, printable
 from codefest.evaluation.ledger import engine as engines
 from codefest.evaluation.ledger import models as m
 from codefest.evaluation.ledger import statuses
@@ -35,11 +40,6 @@ from codefest.evaluation.ledger.rows import Board, BoardRow, Cost, ItemScores, S
 from codefest.evaluation.records import Status
 from codefest.evaluation.scoring import MetricValue
 from codefest.evaluation.submissions import Quota
-from sqlalchemy import Engine, case, func, select, update
-from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session
-
-from codefest.core.errors import CodefestError, printable
 
 TOKEN_BYTES: Final = 32
 FLOAT32: Final = np.dtype("<f4")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from datasets import Dataset, DatasetDict
+from pydantic import Field
+
 from codefest.shared_datasets.builders import BuilderOptions
 from codefest.shared_datasets.schema import FEATURES
 from codefest.shared_datasets.splits import three_way
-from datasets import Dataset, DatasetDict
-from pydantic import Field
 
 MAX_SIZE = 1_000_000
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from datasets import Dataset, DatasetDict
+from pydantic import Field, model_validator
+
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.generators import patent_text
 from codefest.shared_datasets.generators.classification import DocumentSampler
@@ -18,8 +21,6 @@ from codefest.shared_datasets.generators.common import GeneratorOptions
 from codefest.shared_datasets.ipc_scheme import MODIFIERS, PARAPHRASES, Scheme, Subclass, load_scheme
 from codefest.shared_datasets.schema import CORPUS, FEATURES
 from codefest.shared_datasets.splits import three_way
-from datasets import Dataset, DatasetDict
-from pydantic import Field, model_validator
 
 HIGHLY_RELEVANT, RELEVANT, JUDGED_NOT_RELEVANT = 2, 1, 0
 DOCS_PER_TOPIC = 16  # the collection needs room for background art beyond each topic's judged documents

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.generators.common import GeneratorOptions, split_rows
 

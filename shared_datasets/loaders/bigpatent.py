@@ -10,6 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from datasets import DatasetDict
+from pydantic import Field
+
+from codefest.core.errors import CodefestError
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.loaders.files import (
     POOLED,
@@ -28,10 +32,6 @@ from codefest.shared_datasets.loaders.files import (
     text_field,
 )
 from codefest.shared_datasets.schema import FEATURES
-from datasets import DatasetDict
-from pydantic import Field
-
-from codefest.core.errors import CodefestError
 
 NAME = "bigpatent"
 SECTIONS = frozenset("abcdefghy")

@@ -12,6 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset, DatasetDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from codefest.core.errors import CodefestError
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.loaders.files import (
     LoaderOptions,
@@ -31,11 +36,6 @@ from codefest.shared_datasets.loaders.files import (
     text_field,
 )
 from codefest.shared_datasets.schema import CORPUS, FEATURES
-from datasets import Dataset, DatasetDict
-from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
-from codefest.core.errors import CodefestError
 
 NAME = "clef-ip-trec"
 COLLECTION_PATTERNS = ("*.jsonl", "*.json", "*.gz", "*.sgml", "*.sgm", "*.trec", "*.txt", "*.xml")

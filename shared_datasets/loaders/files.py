@@ -9,14 +9,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from codefest.shared_datasets.builders import BuilderOptions
-from codefest.shared_datasets.schema import SPLITS
-from codefest.shared_datasets.splits import three_way
 from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from codefest.core.errors import CodefestError
+from codefest.shared_datasets.builders import BuilderOptions
+from codefest.shared_datasets.schema import SPLITS
+from codefest.shared_datasets.splits import three_way
 
 log = logging.getLogger("codefest.shared_datasets.loaders")
 

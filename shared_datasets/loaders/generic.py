@@ -13,6 +13,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from datasets import Dataset, DatasetDict, load_dataset
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from codefest.core.errors import CodefestError
+from codefest.core.registry import nearest, unknown_key_message
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.loaders.files import (
     POOLED,
@@ -33,12 +39,6 @@ from codefest.shared_datasets.loaders.files import (
     unique,
 )
 from codefest.shared_datasets.schema import CORPUS, FEATURES
-from datasets import Dataset, DatasetDict, load_dataset
-from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
-from codefest.core.errors import CodefestError
-from codefest.core.registry import nearest, unknown_key_message
 
 Format = Literal["csv", "tsv", "json", "parquet"]
 EXTENSIONS: dict[str, Format] = {

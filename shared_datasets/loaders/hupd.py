@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from datasets import DatasetDict
+from pydantic import Field
+
+from codefest.core.errors import CodefestError
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.loaders.files import (
     POOLED,
@@ -26,10 +30,6 @@ from codefest.shared_datasets.loaders.files import (
     unique,
 )
 from codefest.shared_datasets.schema import FEATURES
-from datasets import DatasetDict
-from pydantic import Field
-
-from codefest.core.errors import CodefestError
 
 NAME = "hupd-json"
 LABEL_FIELDS = {"ipc": ("main_ipcr_label", "ipcr_labels"), "cpc": ("main_cpc_label", "cpc_labels")}

@@ -14,6 +14,11 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from datasets import DatasetDict
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from codefest.core.errors import CodefestError
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.loaders.files import (
     POOLED,
@@ -27,11 +32,6 @@ from codefest.shared_datasets.loaders.files import (
     rows_to_dataset,
 )
 from codefest.shared_datasets.schema import FEATURES
-from datasets import DatasetDict
-from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
-
-from codefest.core.errors import CodefestError
 
 NAME = "parapat-tsv"
 SKIP_REASON = "empty source or target"

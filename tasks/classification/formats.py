@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from codefest.core.errors import CodefestError
 from codefest.evaluation.problems import Problems, keys_fix, listing, shown
 from codefest.evaluation.reading import Limits, PublicItems, csv_rows, jsonl_objects, read_test_items
 from codefest.tasks.classification.symbols import normalise
-
-from codefest.core.errors import CodefestError
 
 MAX_LABELS = 100
 EXAMPLE = '{"id": "APP-0000042", "labels": ["H01M 10/02", "H01M 4/00"], "scores": [0.9, 0.4]}'

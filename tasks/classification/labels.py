@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from codefest.challenges.spec import Challenge
-from codefest.shared_datasets.schema import SPLITS
-from codefest.tasks.classification.symbols import Reach, normalise, problem
 from datasets import Dataset, DatasetDict
 
+from codefest.challenges.spec import Challenge
 from codefest.core.errors import CodefestError
+from codefest.shared_datasets.schema import SPLITS
+from codefest.tasks.classification.symbols import Reach, normalise, problem
 
 MAX_LISTED = 10
 QUOTES = ("'", '"')

@@ -15,11 +15,12 @@ reported with its reason and NaN, never as a 0 that no submission could improve.
 from __future__ import annotations
 
 import numpy as np
-from codefest.evaluation.metrics.base import ItemStats, mean_metric
-from codefest.tasks.classification.symbols import LEVELS, SET_LEVEL, Reach, truncate
 from scipy import sparse
 from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
+
+from codefest.evaluation.metrics.base import ItemStats, mean_metric
+from codefest.tasks.classification.symbols import LEVELS, SET_LEVEL, Reach, truncate
 
 __all__ = ["SET_LEVEL", "Encoded", "f1_measures", "precision_at", "wipo_measures"]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codefest.tasks.base import Definition, DemoVariant, Metric, Task, TaskOptions
 from pydantic import Field, PositiveInt, model_validator
+
+from codefest.tasks.base import Definition, DemoVariant, Metric, Task, TaskOptions
 
 LEVELS = ("section", "class", "subclass", "group")
 WIPO = {

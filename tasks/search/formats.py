@@ -17,10 +17,9 @@ from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from codefest.core.errors import CodefestError
 from codefest.evaluation.problems import Problems, cut, shown
 from codefest.evaluation.reading import Limits, PublicItems, first_text, jsonl_objects, read_test_items, text_lines
-
-from codefest.core.errors import CodefestError
 
 TREC_RUN = "topic Q0 doc rank score tag"
 TREC_COLUMNS = 6

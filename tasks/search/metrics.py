@@ -14,8 +14,9 @@ from collections.abc import Mapping
 
 import ir_measures
 import numpy as np
-from codefest.evaluation.metrics.base import ItemStats, mean_metric
 from ir_measures import AP, RR, P, R, nDCG
+
+from codefest.evaluation.metrics.base import ItemStats, mean_metric
 
 REL = 1  # the least grade that counts as relevant; ir_measures' default `rel` for AP, R, P and RR
 PROVIDER = ir_measures.pytrec_eval  # pinned, so another installed provider cannot change the scores

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ir_measures
+
 from codefest.evaluation.metrics.base import ItemStats
 from codefest.evaluation.problems import Problems
 from codefest.evaluation.reading import Limits, PublicItems

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codefest.tasks.base import DemoVariant, Metric, Task, TaskOptions
 from pydantic import PositiveInt
+
+from codefest.tasks.base import DemoVariant, Metric, Task, TaskOptions
 
 
 class SearchOptions(TaskOptions):

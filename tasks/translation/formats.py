@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefest.core.errors import CodefestError
 from codefest.evaluation.problems import Problems, cut, keys_fix, listing
 from codefest.evaluation.reading import Limits, PublicItems, jsonl_objects, read_test_items
-
-from codefest.core.errors import CodefestError
 
 PREDICTION_KEYS = ("id", "translation")
 MIN_LENGTH_LIMIT = 1000  # characters a translation may always have ...

@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import numpy as np
-from codefest.evaluation.metrics.base import ItemStats
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 
 from codefest.core.errors import CodefestError
+from codefest.evaluation.metrics.base import ItemStats
 
 DEFAULT_TOKENIZER = "13a"
 TOKENIZERS = {"ja": "ja-mecab", "zh": "zh", "ko": "ko-mecab"}  # primary language subtag -> BLEU tokenizer

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codefest.tasks.base import Definition, DemoVariant, Metric, Task, TaskOptions
 from pydantic import Field, model_validator
+
+from codefest.tasks.base import Definition, DemoVariant, Metric, Task, TaskOptions
 
 
 class LanguagePair(Definition):

@@ -16,7 +16,6 @@ from typing import Any
 
 from codefest.evaluation.scoring import ScoringOptions, score_files
 from codefest.evaluation.signature import SCORING_VERSION
-
 from tests.golden.inputs import FILES
 
 GOLDEN = Path(__file__).parent / "scores.json"

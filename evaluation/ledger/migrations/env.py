@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from alembic import context
-from codefest.evaluation.ledger.models import Base
 from sqlalchemy.engine import Connection
+
+from codefest.evaluation.ledger.models import Base
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):

@@ -1,11 +1,13 @@
 """`codefest demo`: a whole code fest on the embedded default, offline, as organisers and teams would run it.
 
 For each challenge: build its public bundle and private vault; bake the organisers' pilot from the task's template
-and train it with its own training (logged to the workspace's MLflow store); have simulated teams submit (the
-organisers' baseline, teams with a baseline and a variant of it, an invalid file, a code submission run in the
-sandbox); evaluate them; build, print, write and publish the leaderboard. Everything lands under
-<workspace>/demo/ and in the store. A second run reuses all of it: the same files are duplicates, so nothing is
-scored twice and the leaderboards stay the same.
+and train it with its own training (logged to the workspace's MLflow store); enrol the simulated teams in the ledger
+(each gets its token); have them submit to the event's service, `codefest serve` started on a free localhost port
+(teams with a baseline and a variant of it, and a code submission run in the sandbox by the service's worker), through
+the client `codefest submit` uses, and wait for their scores; the organisers evaluate their baseline and a file a team
+handed them with `codefest evaluate`'s code; build, print, write and publish the leaderboard. Everything lands under
+<workspace>/demo/ (the service's log too) and in the store. A second run reuses all of it: the same files are
+duplicates, so nothing is scored twice and the leaderboards stay the same.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import os
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -33,6 +37,8 @@ from codefest.core.errors import CodefestError
 from codefest.core.workspace import Workspace
 
 if TYPE_CHECKING:
+    import httpx
+
     from codefest.challenges.discovery import LoadedChallenge
     from codefest.evaluation.evaluate import Outcome
     from codefest.leaderboard.board import Board
@@ -42,6 +48,9 @@ ORGANISERS = "organisers"
 CODE_TEAM = "office-d"
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `codefest ui` listens by default
 TAIL_LINES = 15  # of a failed pilot command's stderr
+SERVICE_START_SECONDS = 120.0  # how long `codefest serve` may take to answer before the demo gives up
+SERVICE_STOP_SECONDS = 45.0  # how long it may take to stop (it lets its worker finish) before it is killed
+POLL_SECONDS = 1.0  # between two looks at the submissions the service's worker is evaluating
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class Planned:
     path: Path
     code: bool = False
     baseline: bool = False
+    by_hand: bool = False  # handed to the organisers, who evaluate it with `codefest evaluate`, not via the service
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,11 @@ class Layout:
 
     def submissions(self, slug: str) -> Path:
         return self.base / "submissions" / slug
+
+    @property
+    def service_log(self) -> Path:
+        """What the demo's `codefest serve` printed: its requests and its worker's log."""
+        return self.base / "serve.log"
 
 
 @dataclass(frozen=True)
@@ -126,12 +141,16 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
     started = time.monotonic()
     layout = Layout(home())
     challenges = [load(slug) for slug in dict.fromkeys(slugs or bundled_slugs())]  # unknown slugs fail first
-    published = [run_challenge(item, layout, out, err) for item in challenges]
+    tokens: dict[str, str] = {}  # each team's token, issued once a run
+    with Service.started(layout, err) as service:  # it starts while the first challenge is built; stopped at the end
+        published = [run_challenge(item, layout, service, tokens, out, err) for item in challenges]
     show_where(published, layout, out)
     err.print(f"demo done in {time.monotonic() - started:.0f} s", highlight=False)
 
 
-def run_challenge(item: LoadedChallenge, layout: Layout, out: Console, err: Console) -> Published:
+def run_challenge(
+    item: LoadedChallenge, layout: Layout, service: Service, tokens: dict[str, str], out: Console, err: Console
+) -> Published:
     """One challenge from its build to its published leaderboard; each step reuses what an earlier run made."""
     from codefest.leaderboard.terminal import table
 
@@ -141,9 +160,17 @@ def run_challenge(item: LoadedChallenge, layout: Layout, out: Console, err: Cons
     pilot = ensure_pilot(item, ORGANISERS, layout, err)
     ensure_trained(pilot, item, layout.root, err)
     planned = plan_submissions(item, pilot, layout, err)
-    enrol_teams(layout.root, planned, err)
-    for submission in planned:
-        show_outcome(evaluate(item, layout.root, submission, err), submission, item.spec.primary_metric, out)
+    enrol_teams(layout.root, planned, tokens, err)
+    primary = item.spec.primary_metric
+    # The organisers evaluate on their own machine with `codefest evaluate`'s code, recorded in the same ledger:
+    # their baseline (the service takes only participants' submissions), and the file office-c handed them, which
+    # is invalid: the service refuses an invalid file at the door (`codefest submit` does, before uploading), so it
+    # is never recorded as evaluated; `codefest evaluate` records it as `invalid`, problems and all, in MLflow.
+    for submission in (s for s in planned if s.by_hand):
+        show_outcome(evaluate(item, layout.root, submission, err), submission, primary, out)
+    online = [s for s in planned if not s.by_hand]
+    for submission, line in zip(online, submit_online(item, service, online, tokens, err), strict=True):
+        out.print(tagged(f"{line.status:>9}", line.colour, f"{submission.team} ({submission.label}): {line.detail}"))
     published = publish_leaderboard(item, layout, err)
     out.print(table(published.board, out.width))
     err.print(f"{slug} done in {time.monotonic() - started:.0f} s", highlight=False)
@@ -389,10 +416,10 @@ def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Co
         trivial, *improved = variant_files(pilot, bundle, folder, variants)
     code = ensure_pilot(item, CODE_TEAM, layout, err)
     return [
-        Planned(ORGANISERS, "baseline: the template's model", baseline, baseline=True),
+        Planned(ORGANISERS, "baseline: the template's model", baseline, baseline=True, by_hand=True),
         Planned("office-a", "the template's model, as baked", as_baked),
         Planned("office-b", TRIVIAL.label, trivial),
-        Planned("office-c", "a broken predictions file", broken),
+        Planned("office-c", "a broken predictions file", broken, by_hand=True),
         *(Planned(team, variant.label, path) for (team, variant), path in zip(variants[1:], improved, strict=True)),
         Planned(CODE_TEAM, "code: its freshly baked pilot, run in the sandbox", code, code=True),
     ]
@@ -401,13 +428,27 @@ def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Co
 # -- evaluation and leaderboard -------------------------------------------------------------------------------
 
 
-def enrol_teams(root: Path, planned: list[Planned], err: Console) -> None:
-    """The organisers enrol the teams before they submit: only a team on the roster may submit."""
-    from codefest.evaluation.roster import add
+def enrol_teams(root: Path, planned: list[Planned], tokens: dict[str, str], err: Console) -> None:
+    """The organisers enrol the teams before they submit (only a team on the roster may submit) and hand each team
+    that submits to the service its token, kept in `tokens` for the rest of the run: the one enrolling issued, else
+    a new one (a token is shown once, so an earlier run's is lost; a new one revokes it, as `codefest teams token`
+    does)."""
+    from codefest.evaluation.roster import add, new_token, open_ledger
 
-    added = add(root, sorted({submission.team for submission in planned}))
-    if added:
-        err.print(f"enrolled {', '.join(added)} (codefest teams add ...)", highlight=False)
+    teams = sorted({submission.team for submission in planned})
+    online = sorted({submission.team for submission in planned if not submission.by_hand})
+    ledger = open_ledger(root)
+    try:
+        added = add(root, teams, ledger)
+        if added:
+            err.print(f"enrolled {', '.join(added)} (codefest teams add ...)", highlight=False)
+        tokens |= {team: token for team, token in added.items() if team in online}
+        renewed = [team for team in online if team not in tokens]
+        tokens |= {team: new_token(root, team, ledger) for team in renewed}
+        if renewed:
+            err.print(f"new tokens for {', '.join(renewed)} (codefest teams token ...)", highlight=False)
+    finally:
+        ledger.close()
 
 
 def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Console) -> Outcome:
@@ -490,3 +531,169 @@ def show_where(published: list[Published], layout: Layout, out: Console) -> None
             say(f"    its leaderboard page in MLflow: {experiment}/runs/{item.run_id}/artifacts/{Artifact.PAGE}")
         say(f"    the same page as a file: {_rel(item.page)}")
     say(f"Pilots baked from templates/: {_rel(layout.pilots)}/; submitted files: {_rel(layout.base / 'submissions')}/")
+    command = command_name()
+    say(f"The teams submitted to the event's service (its log: {_rel(layout.service_log)}). Serve it yourself with:")
+    say(f"  {command} serve")
+    say(f"and, for a team, issue its token with `{command} teams token TEAM`; the team then submits with:")
+    first = published[0].board.slug if published else "SLUG"
+    say(f"  CODEFEST_SERVER=http://127.0.0.1:8000 CODEFEST_TOKEN=TOKEN {command} submit {first} PREDICTIONS.jsonl")
+
+
+# -- the event's service --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A localhost port free now (the system's choice); `codefest serve` says so clearly if it is taken meanwhile."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Service:
+    """`codefest serve` over the workspace, a real subprocess on a free localhost port with one evaluation worker;
+    its output goes to demo/serve.log. `started` stops it (SIGTERM, and it lets its worker finish) when the block
+    ends, whatever ends it (Ctrl+C included)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], address: str, log: Path, err: Console) -> None:
+        self.process, self.address, self.log, self.err = process, address, log, err
+        self.ready = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def started(cls, layout: Layout, err: Console) -> Iterator[Service]:
+        port = free_port()
+        log = layout.service_log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--workers", "1"]
+        env = {**os.environ, "CODEFEST_HOME": str(layout.root), "PYTHONUNBUFFERED": "1"}
+        with log.open("ab") as sink:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
+        service = cls(process, f"http://127.0.0.1:{port}", log, err)
+        try:
+            yield service
+        finally:
+            service.stop()
+
+    def url(self) -> str:
+        """The server's address, once it answers (waited for the first time)."""
+        if not self.ready:
+            self._wait_ready()
+        return self.address
+
+    def _wait_ready(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + SERVICE_START_SECONDS
+        with step(self.err, f"starting the event's service, codefest serve on {self.address}"):
+            while True:
+                if self.process.poll() is not None:
+                    raise self._failure(f"codefest serve stopped with exit code {self.process.returncode}")
+                try:
+                    if httpx.get(f"{self.address}/api/v1/challenges", timeout=2.0).is_success:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise self._failure(f"codefest serve did not answer within {SERVICE_START_SECONDS:.0f} s")
+                time.sleep(0.3)
+        self.ready = True
+        self.err.print(tagged("serving", "green", f"the event's API on {self.address}/api/v1 (log: {_rel(self.log)})"))
+
+    def _failure(self, what: str) -> CodefestError:
+        lines = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-TAIL_LINES:]
+        return CodefestError(f"{what}:\n" + "\n".join(lines), f"see its whole log: {self.log}")
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=SERVICE_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass(frozen=True)
+class Line:
+    """What the demo prints of a submission to the service."""
+
+    status: str
+    colour: str
+    detail: str
+
+
+def submit_online(
+    item: LoadedChallenge, service: Service, planned: list[Planned], tokens: dict[str, str], err: Console
+) -> list[Line]:
+    """Each team submits its file or its pilot to the service as `codefest submit` does (validated here first, then
+    uploaded), all at once; then the demo follows them until the worker has decided each one, and reads the public
+    leaderboard once to tell each team its place."""
+    from codefest.cli.participants import call, connect, send
+
+    slug, address = item.spec.slug, service.url()
+    clients = {team: connect(address, tokens[team]) for team in dict.fromkeys(s.team for s in planned)}
+    try:
+        sent: list[dict[str, Any]] = []
+        with step(err, f"{slug}: the teams submit to the service") as progress:
+            for submission in planned:
+                client, base = clients[submission.team]
+                progress(f"{submission.team} uploads {submission.path.name}")
+                kind = "code" if submission.code else "predictions"
+                sent.append(send(client, base, slug, submission.path, kind, show_upload=False)[1])
+        final = follow(slug, clients, planned, sent, err)
+        client, base = next(iter(clients.values()))
+        board = call(client, "GET", f"{base}/challenges/{slug}/leaderboard")
+    finally:
+        for client, _ in clients.values():
+            client.close()
+    return [line(item, first, last, board) for first, last in zip(sent, final, strict=True)]
+
+
+def follow(
+    slug: str,
+    clients: dict[str, tuple[httpx.Client, str]],
+    planned: list[Planned],
+    sent: list[dict[str, Any]],
+    err: Console,
+) -> list[dict[str, Any]]:
+    """Each submission as the server has it once decided (a duplicate: the one it repeats), polled while the worker
+    evaluates them, with the count and the one in hand on the spinner."""
+    from codefest.cli.participants import WAITING, call
+
+    current = list(sent)
+    for index, submitted in enumerate(sent):
+        if submitted["status"] == "duplicate" and submitted.get("duplicate_of"):
+            client, base = clients[planned[index].team]
+            current[index] = call(client, "GET", f"{base}/submissions/{submitted['duplicate_of']}")
+    started = time.monotonic()
+    with step(err, f"{slug}: the service's worker evaluates them") as progress:
+        while True:
+            waiting = [i for i, s in enumerate(current) if s["status"] in WAITING]
+            if not waiting:
+                break
+            running = [planned[i] for i in waiting if current[i]["status"] == "running"]
+            doing = f"; {running[0].team} ({running[0].label}) running" if running else ""
+            decided = len(current) - len(waiting)
+            progress(f"{decided} of {len(current)} decided{doing} ({time.monotonic() - started:.0f} s)")
+            time.sleep(POLL_SECONDS)
+            for i in waiting:
+                client, base = clients[planned[i].team]
+                current[i] = call(client, "GET", f"{base}/submissions/{current[i]['id']}")
+    return current
+
+
+def line(item: LoadedChallenge, first: dict[str, Any], final: dict[str, Any], board: dict[str, Any]) -> Line:
+    """A scored submission's primary score with its interval, its team's place and quota; else what the server
+    said (a duplicate names the submission it repeats)."""
+    from codefest.cli.participants import place_on, quota_line
+
+    primary = item.spec.primary_metric
+    if first["status"] == "duplicate":
+        return Line("duplicate", "yellow", first["message"])
+    value = (final.get("scores") or {}).get(primary) or {}
+    if final["status"] != "scored" or value.get("value") is None:
+        return Line(final["status"], "red" if final["status"] != "scored" else "green", final["message"])
+    score = f"{primary} {value['value']:.4f} [{value['ci_low']:.4f}, {value['ci_high']:.4f}] on the public part"
+    quota = f"; {quota_line(final['quota'])}" if final.get("quota") else ""
+    return Line("scored", "green", f"{score}; {place_on(board, final['team'])}{quota}")

@@ -46,19 +46,9 @@ def submit(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the server has queued it.")] = False,
 ) -> None:
     """Submit to the event's server (participants): validated here first, uploaded, then followed until scored."""
-    client, base = _client(server)
-    kind = kind or ("code" if path.is_dir() or path.name.lower().endswith(ARCHIVE_ENDINGS) else "predictions")
-    if kind not in ("predictions", "code"):
-        raise CodefestError(f"--kind {printable(kind)} is neither predictions nor code", "--kind predictions")
-    if path.is_symlink() or not path.exists():
-        raise CodefestError(f"{printable(str(path))} not found", "give the predictions file or the pilot folder")
+    client, base = connect(server)
     with client:
-        challenge = _call(client, "GET", f"{base}/challenges/{slug}")
-        if kind == "predictions":
-            _check_locally(slug, path)
-        with _packed(path) as upload:
-            _within_limit(upload, challenge["submission_limits"]["max_upload_bytes"])
-            submitted = _upload(client, f"{base}/challenges/{slug}/submissions", upload, path.name, kind)
+        challenge, submitted = send(client, base, slug, path, kind)
         err.print(tagged(submitted["status"], "green", f"submission {submitted['id']} of {submitted['team']}"))
         if no_wait or (submitted["status"] not in WAITING and submitted["status"] != "duplicate"):
             _report(client, base, challenge, submitted)
@@ -72,15 +62,15 @@ def submissions(
     server: Annotated[str | None, typer.Option(help="The event's server; default CODEFEST_SERVER.")] = None,
 ) -> None:
     """The team's submissions to a challenge on the event's server, newest first, and the quota left."""
-    client, base = _client(server)
+    client, base = connect(server)
     with client:
-        challenge = _call(client, "GET", f"{base}/challenges/{slug}")
+        challenge = call(client, "GET", f"{base}/challenges/{slug}")
         primary = challenge["primary_metric"]
         table = Table("id", "received (UTC)", "kind", "file", "status", primary)
         url: str | None = f"{base}/challenges/{slug}/submissions?limit=100"
         page: dict[str, Any] = {}
         while url:
-            page = _call(client, "GET", url)
+            page = call(client, "GET", url)
             for item in page["items"]:
                 score = (item.get("scores") or {}).get(primary) or {}
                 value = f"{score['value']:.4f}" if score.get("value") is not None else ""
@@ -88,13 +78,15 @@ def submissions(
                 table.add_row(item["id"], received, item["kind"], item["source"], item["status"], value)
             url = f"{_origin(base)}{page['next']}" if page.get("next") else None
     out.print(table)
-    out.print(_quota_line(page["quota"]), highlight=False)
+    out.print(quota_line(page["quota"]), highlight=False)
 
 
 # -- the server --------------------------------------------------------------------------------------------------
 
 
-def _client(server: str | None) -> tuple[httpx.Client, str]:
+def connect(server: str | None, token: str | None = None) -> tuple[httpx.Client, str]:
+    """A client of the event's server and its API's base URL: `server` else CODEFEST_SERVER, `token` else
+    CODEFEST_TOKEN (`codefest demo` gives each simulated team's token)."""
     import httpx
 
     address = (server or os.environ.get("CODEFEST_SERVER") or "").rstrip("/")
@@ -102,7 +94,7 @@ def _client(server: str | None) -> tuple[httpx.Client, str]:
         raise CodefestError("no server is given", "add --server URL, or set CODEFEST_SERVER=URL")
     if not address.startswith(("http://", "https://")):
         raise CodefestError(f"--server {printable(address)} is not an http(s) URL", "--server http://HOST:PORT")
-    token = os.environ.get("CODEFEST_TOKEN", "").strip()
+    token = (token if token is not None else os.environ.get("CODEFEST_TOKEN", "")).strip()
     if not token:
         raise CodefestError("CODEFEST_TOKEN is not set", "set it to the token the organisers gave your team")
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "codefest-submit"}
@@ -114,7 +106,7 @@ def _origin(base: str) -> str:
     return base.removesuffix(API)
 
 
-def _call(client: httpx.Client, method: str, url: str, **arguments: Any) -> dict[str, Any]:
+def call(client: httpx.Client, method: str, url: str, **arguments: Any) -> dict[str, Any]:
     """The JSON of a successful answer; a problem answer, or no answer, becomes a CodefestError that says why."""
     import httpx
 
@@ -160,6 +152,27 @@ def _refusal(answer: httpx.Response) -> CodefestError:
 
 
 # -- before the upload -------------------------------------------------------------------------------------------
+
+
+def send(
+    client: httpx.Client, base: str, slug: str, path: Path, kind: str | None = None, *, show_upload: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate `path` here (a predictions file, against the bundle when the workspace has it), pack a pilot folder,
+    upload it: the challenge as the server describes it, and the submission as the server recorded it.
+    `show_upload` draws a progress bar of the upload (not under another live display, as in `codefest demo`)."""
+    kind = kind or ("code" if path.is_dir() or path.name.lower().endswith(ARCHIVE_ENDINGS) else "predictions")
+    if kind not in ("predictions", "code"):
+        raise CodefestError(f"--kind {printable(kind)} is neither predictions nor code", "--kind predictions")
+    if path.is_symlink() or not path.exists():
+        raise CodefestError(f"{printable(str(path))} not found", "give the predictions file or the pilot folder")
+    challenge = call(client, "GET", f"{base}/challenges/{slug}")
+    if kind == "predictions":
+        _check_locally(slug, path)
+    with _packed(path) as upload:
+        _within_limit(upload, challenge["submission_limits"]["max_upload_bytes"])
+        url = f"{base}/challenges/{slug}/submissions"
+        submitted = _upload(client, url, upload, path.name, kind, show_upload)
+    return challenge, submitted
 
 
 def _check_locally(slug: str, path: Path) -> None:
@@ -234,10 +247,15 @@ class _Counted:
         return self._handle.tell()
 
 
-def _upload(client: httpx.Client, url: str, upload: Path, name: str, kind: str) -> dict[str, Any]:
+def _upload(client: httpx.Client, url: str, upload: Path, name: str, kind: str, show: bool) -> dict[str, Any]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     filename = upload.name if upload.name.endswith(ARCHIVE_ENDINGS) else name
+    if not show:
+        with upload.open("rb") as handle:
+            return call(
+                client, "POST", url, files={"file": (filename, handle, "application/octet-stream")}, data={"kind": kind}
+            )
     with (
         upload.open("rb") as handle,
         Progress(
@@ -246,7 +264,7 @@ def _upload(client: httpx.Client, url: str, upload: Path, name: str, kind: str) 
     ):
         task = progress.add_task("upload", total=upload.stat().st_size)
         files = {"file": (filename, _Counted(handle, progress, task), "application/octet-stream")}
-        return _call(client, "POST", url, files=files, data={"kind": kind})
+        return call(client, "POST", url, files=files, data={"kind": kind})
 
 
 # -- after it ----------------------------------------------------------------------------------------------------
@@ -257,12 +275,12 @@ def _wait(client: httpx.Client, base: str, submitted: dict[str, Any]) -> dict[st
     current = submitted
     if current["status"] == "duplicate" and current.get("duplicate_of"):
         err.print(current["message"], highlight=False, markup=False)
-        current = _call(client, "GET", f"{base}/submissions/{current['duplicate_of']}")
+        current = call(client, "GET", f"{base}/submissions/{current['duplicate_of']}")
     pauses = iter(POLL_SECONDS)
     with err.status(f"{current['id']}: {current['status']}") as status:
         while current["status"] in WAITING:
             time.sleep(next(pauses, POLL_SECONDS[-1]))
-            current = _call(client, "GET", f"{base}/submissions/{current['id']}")
+            current = call(client, "GET", f"{base}/submissions/{current['id']}")
             status.update(f"{current['id']}: {current['status']}")
     return current
 
@@ -285,18 +303,21 @@ def _report(client: httpx.Client, base: str, challenge: dict[str, Any], final: d
     if final.get("message") and not scored:
         target.print(final["message"], highlight=False, markup=False)
     if scored:
-        out.print(_place(client, base, challenge["slug"], final["team"]), highlight=False)
+        out.print(place(client, base, challenge["slug"], final["team"]), highlight=False)
     quota = (
-        final.get("quota")
-        or _call(client, "GET", f"{base}/challenges/{challenge['slug']}/submissions?limit=1")["quota"]
+        final.get("quota") or call(client, "GET", f"{base}/challenges/{challenge['slug']}/submissions?limit=1")["quota"]
     )
-    target.print(_quota_line(quota), highlight=False)
+    target.print(quota_line(quota), highlight=False)
     if not fine:
         raise typer.Exit(2)
 
 
-def _place(client: httpx.Client, base: str, slug: str, team: str) -> str:
-    board = _call(client, "GET", f"{base}/challenges/{slug}/leaderboard")
+def place(client: httpx.Client, base: str, slug: str, team: str) -> str:
+    return place_on(call(client, "GET", f"{base}/challenges/{slug}/leaderboard"), team)
+
+
+def place_on(board: dict[str, Any], team: str) -> str:
+    """The team's place on a public leaderboard as the server sent it."""
     entry = next((e for e in board["entries"] if e["team"].casefold() == team.casefold()), None)
     if entry is None or entry["rank"] is None:
         return "the public leaderboard does not rank your team yet"
@@ -308,7 +329,7 @@ def _place(client: httpx.Client, base: str, slug: str, team: str) -> str:
     )
 
 
-def _quota_line(quota: dict[str, Any]) -> str:
+def quota_line(quota: dict[str, Any]) -> str:
     return (
         f"{quota['remaining']} submission(s) left ({quota['used_today']}/{quota['per_team_per_day']} today, "
         f"{quota['used_total']}/{quota['total']} in all)"

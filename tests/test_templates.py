@@ -4,21 +4,23 @@ are tested as code in test_template_hooks."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from codefest.challenges.discovery import load
-from codefest.evaluation import roster
-from codefest.evaluation.scoring import score_files
-from codefest.shared_datasets.heldout import build
 from mlflow import MlflowClient
 
+from codefest.challenges.discovery import load
 from codefest.core.errors import CodefestError
+from codefest.evaluation import roster
+from codefest.evaluation.scoring import score_files
 from codefest.scaffold import TEMPLATE, TEMPLATES, bake, parse_answers
+from codefest.shared_datasets.heldout import build
 from tests.test_cli import assert_clean_failure, codefest
 
 pytestmark = pytest.mark.slow  # bakes pilots from the templates and trains them
@@ -131,6 +133,59 @@ def test_the_baseline_trains_on_the_bundled_challenge_and_predicts_valid_files(p
     vault = workspace / "vault" / CHALLENGE[task]
     gold = vault / ("test.qrels" if task == "search" else "test-labels.jsonl")
     assert score_files(task, gold, output, resamples=0).n_items > 0  # validated, or it raises
+
+
+class SessionError(Exception):
+    pass
+
+
+class Recorded:
+    """A nox session that records what the pilot's noxfile asks of it instead of doing it."""
+
+    def __init__(self, *posargs: str) -> None:
+        self.posargs, self.installed, self.ran = list(posargs), [], []
+
+    def install(self, *args: str) -> None:
+        self.installed.append(args)
+
+    def run(self, *args: str, **_: object) -> None:
+        self.ran.append(args)
+
+    def error(self, message: str) -> None:
+        raise SessionError(message)
+
+
+def _noxfile(pilot: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"noxfile_{pilot.name.replace('-', '_')}", pilot / "noxfile.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nox_submit_runs_codefest_submit_with_the_server_and_token_of_the_environment(
+    pilot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit = _noxfile(pilot).submit
+    challenge = CHALLENGE[_task(pilot)]
+    monkeypatch.setenv("CODEFEST_SERVER", "http://127.0.0.1:8000")
+    monkeypatch.setenv("CODEFEST_TOKEN", "cf_team")
+    for posargs, expected in (
+        ((), ("codefest", "submit", challenge, "predictions/test.jsonl")),
+        (("--code",), ("codefest", "submit", challenge, ".")),
+        (("--code", "--no-wait"), ("codefest", "submit", challenge, ".", "--no-wait")),
+    ):
+        session = Recorded(*posargs)
+        submit(session)
+        assert session.ran == [expected]
+    monkeypatch.delenv("CODEFEST_TOKEN")
+    session = Recorded()
+    with pytest.raises(SessionError, match=r"^CODEFEST_TOKEN not set: export CODEFEST_SERVER=.* and CODEFEST_TOKEN="):
+        submit(session)
+    assert session.ran == [] and session.installed == []
+    monkeypatch.delenv("CODEFEST_SERVER")
+    with pytest.raises(SessionError, match=r"^CODEFEST_SERVER and CODEFEST_TOKEN not set"):
+        submit(Recorded())
 
 
 def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, workspace: Path) -> None:

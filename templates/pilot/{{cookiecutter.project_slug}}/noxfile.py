@@ -13,6 +13,7 @@ nox.options.sessions = ["lint", "tests"]
 CHALLENGE = "{{ cookiecutter.challenge }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+SERVICE = ("CODEFEST_SERVER", "CODEFEST_TOKEN")  # the event's server, and the team's token: `nox -s submit` needs both
 
 
 def bundle() -> str:
@@ -62,8 +63,15 @@ def score(session: nox.Session) -> None:
 
 @nox.session
 def submit(session: nox.Session) -> None:
-    """Submit predictions/test.jsonl (`-- --code` submits this repository instead); organisers run the evaluation."""
+    """Submit predictions/test.jsonl to the event's service (`-- --code` submits this repository as a pilot), with
+    the server in CODEFEST_SERVER and the team's token in CODEFEST_TOKEN; other arguments go to `codefest submit`."""
+    missing = [name for name in SERVICE if not os.environ.get(name)]
+    if missing:
+        session.error(
+            f"{' and '.join(missing)} not set: export CODEFEST_SERVER=<the event's address, from the organisers> "
+            "and CODEFEST_TOKEN=<the token the organisers gave your team>, then run nox -s submit again"
+        )
     session.install("-e", ".")
-    team = "{{ cookiecutter.team }}"
-    what = ["--code", "."] if "--code" in session.posargs else ["--predictions", "predictions/test.jsonl"]
-    session.run("codefest", "evaluate", CHALLENGE, "--team", team, *what, env=OFFLINE)
+    code = "--code" in session.posargs
+    rest = [arg for arg in session.posargs if arg != "--code"]
+    session.run("codefest", "submit", CHALLENGE, "." if code else "predictions/test.jsonl", *rest)

@@ -4,7 +4,13 @@ The evaluation is a function of a submission id (`Evaluate`), run wherever the w
 only claims, keeps the claim's lease alive while the evaluation runs, and records the verdict. A worker told to stop
 (SIGTERM, Ctrl+C) finishes the submission in hand, then exits; one that is killed or crashes mid-evaluation records
 nothing, and the ledger gives the submission to another worker once the lease has expired (at most MAX_ATTEMPTS
-times). `codefest serve` starts them as child processes: `python -m codefest.evaluation.workers NAME`.
+times). `codefest serve` starts them as child processes: `python -m codefest.evaluation.workers [NAME]`.
+
+A worker process is named `worker@HOST#PID-NONCE` in the ledger: a process of the same host can tell that it no
+longer runs, so a worker that starts (a restarted `codefest serve`) takes over at once what the dead workers of its
+host held, as it does for a dead `codefest evaluate` (`evaluate@HOST#PID`), instead of waiting for their leases to
+expire; a worker of another host is left to its lease. A worker whose server died (its parent is gone) finishes the
+submission in hand and exits.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import contextlib
 import importlib
 import logging
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,15 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codefest.core.workspace import home
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
 from codefest.evaluation.ledger.engine import ENV as DATABASE_VARIABLE  # how a worker learns the ledger's URL
+from codefest.evaluation.ledger.statuses import RUNNING
 from codefest.evaluation.scoring import MetricValue
 
-from codefest.core.workspace import home
-
 LEASE_SECONDS = 300.0  # renewed every third of it while the evaluation runs
-POLL_SECONDS = 1.0  # how often an idle worker asks the ledger for work
+POLL_SECONDS = 0.25  # how often an idle worker asks the ledger for work: a quarter second of a scoring's latency
 STOP_SECONDS = 30.0  # how long `stop_all` waits for a worker to finish its submission before killing it
+PAGE = 1000  # submissions read at a time when looking for those held by dead workers
+PREFIX = "worker@"  # `worker@HOST#PID-NONCE`: a worker process, which another on HOST can see is gone
+PARENT = "CODEFEST_WORKER_PARENT"  # environment: the pid of the server that started the worker
+LOCAL_PREFIXES = (PREFIX, "evaluate@")  # names of processes on one host: codefest evaluate's are `evaluate@HOST#PID`
 EVALUATOR = "codefest.evaluation.evaluate:evaluate_submission"  # the seam: looked up when a submission is evaluated
 log = logging.getLogger("codefest.workers")
 
@@ -54,11 +66,73 @@ Evaluate = Callable[[Path, Ledger, str], Verdict]  # (workspace, ledger, submiss
 
 
 def evaluate_submission(root: Path, ledger: Ledger, submission_id: str) -> Verdict:
-    """Evaluate one submission by its id: the harness's `EVALUATOR`, imported when first called so that a worker
-    loads the evaluator (MLflow, the sandbox) only once it has something to evaluate."""
+    """Evaluate one submission by its id: the harness's `EVALUATOR`, looked up when called (a worker process loads
+    it beforehand, in `warm`)."""
     module, _, name = EVALUATOR.partition(":")
     evaluate: Evaluate = getattr(importlib.import_module(module), name)
     return evaluate(root, ledger, submission_id)
+
+
+def warm(root: Path) -> None:
+    """Load what the first evaluation would otherwise load while a team waits (about 10 s: the evaluator, MLflow and
+    its store, each served challenge's experiments and scorer), before the worker claims anything. A failure here
+    is logged and left to the evaluation that meets it again, which records it."""
+    from codefest.challenges.discovery import discover, load
+    from codefest.core.workspace import Workspace
+    from codefest.evaluation.scorers import scorer_for
+    from codefest.evaluation.tracking import Tracker
+    from codefest.shared_datasets.heldout import MANIFEST
+
+    try:
+        importlib.import_module(EVALUATOR.partition(":")[0])
+        for slug in discover():
+            if (Workspace(root).vault(slug) / MANIFEST).is_file():
+                scorer_for(load(slug).spec.task)
+                Tracker(slug, root)  # the store opened (a new one made, once), the experiments found or made
+    except Exception:
+        log.exception("preparing the evaluations failed; each evaluation will try again")
+
+
+def worker_name() -> str:
+    """This process as a ledger worker; the nonce keeps a reused pid from taking a dead worker's name."""
+    return f"{PREFIX}{socket.gethostname()}#{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def gone(worker: str | None) -> bool:
+    """Whether `worker` names a process of this host (a worker, or `codefest evaluate`) that no longer runs."""
+    prefix = next((p for p in LOCAL_PREFIXES if worker and worker.startswith(p)), None)
+    if worker is None or prefix is None:
+        return False
+    host, _, rest = worker.removeprefix(prefix).rpartition("#")
+    pid = rest.partition("-")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Whether the process has exited and waits to be reaped (Linux; elsewhere, False)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
+
+
+def dead_holders(ledger: Ledger) -> list[str]:
+    """The workers holding a `running` submission that were processes of this host and no longer run."""
+    holders: set[str] = set()
+    offset = 0
+    while rows := ledger.submissions(offset=offset, limit=PAGE):
+        holders |= {row.worker for row in rows if row.status == RUNNING and row.worker}
+        offset += len(rows)
+    return sorted(name for name in holders if gone(name))
 
 
 class Worker:
@@ -79,9 +153,13 @@ class Worker:
         self.lease_seconds, self.poll_seconds, self.kinds = lease_seconds, poll_seconds, kinds
 
     def run(self, stop: threading.Event) -> None:
-        """Claim and evaluate until `stop` is set; the submission in hand is finished first."""
+        """Claim and evaluate until `stop` is set; the submission in hand is finished first. What dead workers of
+        this host held when the loop starts is claimed without waiting for their leases."""
+        dead = dead_holders(self.ledger)
+        if dead:
+            log.warning("%s: taking over the submissions of stopped workers: %s", self.name, ", ".join(dead))
         while not stop.is_set():
-            claimed = self.ledger.claim(self.name, self.lease_seconds, self.kinds)
+            claimed = self.ledger.claim(self.name, self.lease_seconds, self.kinds, dead=dead)
             if claimed is None:
                 stop.wait(self.poll_seconds)
                 continue
@@ -146,13 +224,14 @@ def record(ledger: Ledger, submission_id: str, worker: str, verdict: Verdict) ->
 # -- as processes ---------------------------------------------------------------------------------------------
 
 
-def start(name: str, root: Path, ledger_url: str | None) -> subprocess.Popen[bytes]:
-    """A worker process over the workspace `root`; its log goes where ours does. The ledger's URL, which may hold
-    a password, passes in the environment."""
-    env = {**os.environ, "CODEFEST_HOME": str(root)}
+def start(root: Path, ledger_url: str | None, name: str | None = None) -> subprocess.Popen[bytes]:
+    """A worker process over the workspace `root`, named `name` in the ledger (default: `worker_name()`, which
+    lets a restarted server take over what it held); its log goes where ours does. The ledger's URL, which may
+    hold a password, passes in the environment."""
+    env = {**os.environ, "CODEFEST_HOME": str(root), PARENT: str(os.getpid())}
     if ledger_url:
         env[DATABASE_VARIABLE] = ledger_url
-    command = [sys.executable, "-m", "codefest.evaluation.workers", name]
+    command = [sys.executable, "-m", "codefest.evaluation.workers", *([name] if name else [])]
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
@@ -169,16 +248,37 @@ def stop_all(workers: Sequence[subprocess.Popen[bytes]], grace: float = STOP_SEC
             worker.wait()
 
 
+def orphaned(stop: threading.Event, name: str, seconds: float = POLL_SECONDS) -> threading.Thread:
+    """A thread that sets `stop` once this process's parent (the server that started it) is gone; the server says
+    its pid in the environment, in case it died before this process could ask for its parent."""
+    told = os.environ.get(PARENT, "")
+    parent = int(told) if told.isdigit() else os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(seconds):
+            if os.getppid() != parent:
+                log.warning("%s: the server that started it is gone; it stops", name)
+                stop.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
 def main(argv: Sequence[str]) -> int:
-    """A worker process: runs until SIGTERM or SIGINT, then finishes its submission and exits 0, quietly."""
+    """A worker process: runs until SIGTERM or SIGINT, or until its parent is gone, then finishes its submission and
+    exits 0, quietly."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    name = argv[0] if argv else f"worker-{os.getpid()}"
+    name = argv[0] if argv else worker_name()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    orphaned(stop, name)
     root = home()
     ledger = Ledger.open(None, root)
     try:
+        warm(root)
+        log.info("%s: ready", name)
         Worker(name, root, ledger).run(stop)
     finally:
         ledger.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ import pytest
 
 from codefest.challenges.spec import SubmissionLimits
 from codefest.evaluation.ledger import Ledger
-from codefest.evaluation.workers import EVALUATOR, Verdict, Worker, evaluate_submission
+from codefest.evaluation.workers import EVALUATOR, PREFIX, Verdict, Worker, dead_holders, evaluate_submission
 
 pytestmark = pytest.mark.slow  # starts real servers and worker processes: seconds a test
 
@@ -116,8 +117,56 @@ def test_a_worker_process_stops_quietly_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3)
+    deadline = time.monotonic() + 60  # the ledger is opened once the signals are taken: a loaded machine is slow
+    while not (tmp_path / "l.db").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0 and "Traceback" not in stderr
     assert (tmp_path / "l.db").is_file()
+
+
+def test_a_starting_worker_takes_over_at_once_what_dead_workers_of_its_host_held(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A restarted server's worker: what its dead predecessors held is claimed without waiting for their leases;
+    what a worker of another host holds waits for its lease (that host may still be running it)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    host = socket.gethostname()
+    holders = {
+        "dead-here": f"{PREFIX}{host}#{ended.pid}-00c0ffee",
+        "alive-here": f"{PREFIX}{host}#{os.getpid()}-00c0ffee",
+        "elsewhere": f"{PREFIX}another-host#{ended.pid}-00c0ffee",
+        "evaluate": f"evaluate@{host}#{ended.pid}",
+    }
+    held = {}
+    for n, (what, worker) in enumerate(holders.items()):
+        held[what] = _queued(ledger, f"{n:064x}")
+        assert ledger.claim(worker, 300) is not None
+    assert dead_holders(ledger) == sorted([holders["dead-here"], holders["evaluate"]])
+
+    seen: list[str] = []
+
+    def evaluate(root: Path, given: Ledger, submission_id: str) -> Verdict:
+        seen.append(submission_id)
+        return Verdict("invalid", "checked")
+
+    stop = threading.Event()
+    worker = Worker("w-new", tmp_path, ledger, evaluate, poll_seconds=0.05)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # time enough to take a third, which it must not
+    stop.set()
+    thread.join(timeout=20)
+    assert sorted(seen) == sorted([held["dead-here"], held["evaluate"]])
+    for what, submission in held.items():
+        row = ledger.get(submission)
+        assert row is not None
+        if what in ("dead-here", "evaluate"):
+            assert (row.status, row.worker, row.attempts) == ("invalid", "w-new", 2)
+        else:
+            assert (row.status, row.worker, row.attempts) == ("running", holders[what], 1)

@@ -50,7 +50,7 @@ def serve(
     app = create_app(root, database, settings)
     for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn raises the signal it stopped for again once it has
         signal.signal(sig, lambda *_: None)  # ... and this takes it: the stop was asked for, not a failure
-    started = [pool.start(f"worker-{n + 1}", root, database) for n in range(workers)]
+    started = [pool.start(root, database) for _ in range(workers)]
     err.print(f"codefest API on http://{host}:{port}{PREFIX} ({workers} worker(s)); SIGTERM or Ctrl+C stops it")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on"))
     try:

@@ -68,7 +68,7 @@ class Service:
     ledger: Ledger
     settings: Settings
     buckets: Buckets
-    boards: dict[str, tuple[float, schemas.Leaderboard]] = field(default_factory=dict)
+    boards: dict[str, tuple[float, tuple[Any, ...], schemas.Leaderboard]] = field(default_factory=dict)
     building: threading.Lock = field(default_factory=threading.Lock)
 
     # -- challenges ---------------------------------------------------------------------------------------------
@@ -114,15 +114,17 @@ class Service:
     # -- the leaderboard ----------------------------------------------------------------------------------------
 
     def leaderboard(self, loaded: LoadedChallenge) -> schemas.Leaderboard:
-        """The public board from the ledger, built at most every `board_seconds` (building reads every scored
-        submission, under a second for 10,000)."""
+        """The public board from the ledger, built again once a submission of the challenge was scored or selected
+        since the last build (one indexed query tells), and at least every `board_seconds`; building reads every
+        scored submission, under a second for 10,000."""
         slug = loaded.spec.slug
         with self.building:
+            stamp = _scored_stamp(self.ledger, slug)
             cached = self.boards.get(slug)
-            if cached and time.monotonic() - cached[0] < self.settings.board_seconds:
-                return cached[1]
+            if cached and cached[1] == stamp and time.monotonic() - cached[0] < self.settings.board_seconds:
+                return cached[2]
             board = _public_board(loaded, self.root, self.ledger)
-            self.boards[slug] = (time.monotonic(), board)
+            self.boards[slug] = (time.monotonic(), stamp, board)
             return board
 
     # -- submissions --------------------------------------------------------------------------------------------
@@ -227,6 +229,23 @@ class Service:
         if row.status != "queued":
             shutil.rmtree(folder, ignore_errors=True)
         return row
+
+
+def _scored_stamp(ledger: Ledger, slug: str) -> tuple[Any, ...]:
+    """What changes whenever the challenge's board may: how many submissions are scored, the last to finish, the last
+    selection. One read of the ledger's table (its `status, received_at` index) in a read-only transaction, not a
+    build of the board."""
+    from sqlalchemy import func, select
+
+    from codefest.evaluation.ledger import models
+    from codefest.evaluation.ledger.engine import READ
+
+    row = models.Submission
+    query = select(func.count(), func.max(row.finished_at), func.max(row.selected_at)).where(
+        row.status == Status.SCORED, row.challenge == slug
+    )
+    with ledger.engine.connect().execution_options(**{READ: True}) as connection, connection.begin():
+        return tuple(connection.execute(query).one())
 
 
 def _number(value: float) -> float | None:

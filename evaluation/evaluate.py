@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from codefest.core.workspace import Workspace
 from codefest.evaluation import faults, pilot_tree
 from codefest.evaluation.breakdown import Groups, breakdown, item_groups
 from codefest.evaluation.challenge import evaluation_signature, options_for
+from codefest.evaluation.claims import evaluate_name, gone
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger, Submission, statuses
 from codefest.evaluation.metrics.base import ItemStats, subset
 from codefest.evaluation.problems import InvalidSubmission
@@ -69,7 +69,6 @@ from codefest.shared_datasets.heldout import gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
 LEASE_SECONDS = 120.0  # an evaluation in the organisers' process renews it every third; a worker takes over after it
-WORKER_PREFIX = "evaluate@"  # `evaluate@HOST#PID`: an organiser's process, which another on HOST can see is gone
 UPLOAD, PILOT = "upload", "pilot"  # in a submission's folder under `Workspace.uploads`, as the service stores them
 
 
@@ -133,27 +132,6 @@ def _storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def worker_name() -> str:
-    """This process as a ledger worker."""
-    return f"{WORKER_PREFIX}{socket.gethostname()}#{os.getpid()}"
-
-
-def gone(worker: str | None) -> bool:
-    """Whether `worker` was an organiser's process on this host that no longer runs: its claims wait no lease."""
-    if worker is None or not worker.startswith(WORKER_PREFIX):
-        return False
-    host, _, pid = worker.removeprefix(WORKER_PREFIX).rpartition("#")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, another user's
-    return False
-
-
 class Evaluator:
     """Evaluations of one challenge against its vault, recorded in its experiments and in the ledger."""
 
@@ -174,7 +152,7 @@ class Evaluator:
         self.public_ids, self.private_ids = set(partition[Part.PUBLIC]), set(partition[Part.PRIVATE])
         self.tracker = Tracker(self.spec.slug, root)
         self.ledger = ledger or open_ledger(root)
-        self.worker = worker_name()
+        self.worker = evaluate_name()
 
     # -- the two kinds of submission, from the organisers ---------------------------------------------------
 

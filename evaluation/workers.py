@@ -19,9 +19,7 @@ import contextlib
 import importlib
 import logging
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from codefest.core.workspace import home
+from codefest.evaluation.claims import gone, worker_name
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
 from codefest.evaluation.ledger.engine import ENV as DATABASE_VARIABLE  # how a worker learns the ledger's URL
 from codefest.evaluation.ledger.statuses import RUNNING
@@ -40,9 +39,7 @@ LEASE_SECONDS = 300.0  # renewed every third of it while the evaluation runs
 POLL_SECONDS = 0.25  # how often an idle worker asks the ledger for work: a quarter second of a scoring's latency
 STOP_SECONDS = 30.0  # how long `stop_all` waits for a worker to finish its submission before killing it
 PAGE = 1000  # submissions read at a time when looking for those held by dead workers
-PREFIX = "worker@"  # `worker@HOST#PID-NONCE`: a worker process, which another on HOST can see is gone
 PARENT = "CODEFEST_WORKER_PARENT"  # environment: the pid of the server that started the worker
-LOCAL_PREFIXES = (PREFIX, "evaluate@")  # names of processes on one host: codefest evaluate's are `evaluate@HOST#PID`
 EVALUATOR = "codefest.evaluation.evaluate:evaluate_submission"  # the seam: looked up when a submission is evaluated
 log = logging.getLogger("codefest.workers")
 
@@ -91,38 +88,6 @@ def warm(root: Path) -> None:
                 Tracker(slug, root)  # the store opened (a new one made, once), the experiments found or made
     except Exception:
         log.exception("preparing the evaluations failed; each evaluation will try again")
-
-
-def worker_name() -> str:
-    """This process as a ledger worker; the nonce keeps a reused pid from taking a dead worker's name."""
-    return f"{PREFIX}{socket.gethostname()}#{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def gone(worker: str | None) -> bool:
-    """Whether `worker` names a process of this host (a worker, or `codefest evaluate`) that no longer runs."""
-    prefix = next((p for p in LOCAL_PREFIXES if worker and worker.startswith(p)), None)
-    if worker is None or prefix is None:
-        return False
-    host, _, rest = worker.removeprefix(prefix).rpartition("#")
-    pid = rest.partition("-")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, another user's
-    return _zombie(int(pid))
-
-
-def _zombie(pid: int) -> bool:
-    """Whether the process has exited and waits to be reaped (Linux; elsewhere, False)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state == "Z"
 
 
 def dead_holders(ledger: Ledger) -> list[str]:

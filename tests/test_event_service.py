@@ -29,7 +29,7 @@ import pytest
 from mlflow import MlflowClient
 
 from codefest.challenges.discovery import load
-from codefest.evaluation import faults, workers
+from codefest.evaluation import claims, faults
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import Artifact, Kind, Tag, where
 from codefest.evaluation.sandbox import isolation_available
@@ -422,7 +422,7 @@ def test_a_server_killed_mid_evaluation_scores_the_submission_once_after_restart
     try:
         held = ledger.get(submission)
         assert held is not None and (held.status, held.attempts) == ("running", 1)
-        assert held.worker is not None and held.worker.startswith(workers.PREFIX) and workers.gone(held.worker)
+        assert held.worker is not None and held.worker.startswith(claims.WORKER) and claims.gone(held.worker)
 
         restarted = serve(event, "--workers", "1")
         servers.append(restarted)
@@ -471,15 +471,15 @@ def test_a_worker_whose_server_died_finishes_and_exits(event: Event, servers: li
 
 def test_worker_names_say_which_process_of_which_host() -> None:
     host = socket.gethostname()
-    name = workers.worker_name()
-    assert name.startswith(f"{workers.PREFIX}{host}#{os.getpid()}-")
-    assert not workers.gone(name)  # this process
+    name = claims.worker_name()
+    assert name.startswith(f"{claims.WORKER}{host}#{os.getpid()}-")
+    assert not claims.gone(name)  # this process
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     wait_for(lambda: not alive(dead.pid), 30, "the child exiting")
-    assert workers.gone(f"{workers.PREFIX}{host}#{dead.pid}-0a1b2c3d")  # exited, not reaped yet: a zombie
+    assert claims.gone(f"{claims.WORKER}{host}#{dead.pid}-0a1b2c3d")  # exited, not reaped yet: a zombie
     dead.wait()
-    assert workers.gone(f"{workers.PREFIX}{host}#{dead.pid}-0a1b2c3d")
-    assert workers.gone(f"evaluate@{host}#{dead.pid}")  # a dead `codefest evaluate` on this host
-    assert not workers.gone(f"{workers.PREFIX}{host}#1-0a1b2c3d")  # init runs
-    assert not workers.gone(f"{workers.PREFIX}another-host#{dead.pid}-0a1b2c3d")  # left to its lease
-    assert not workers.gone("worker-1") and not workers.gone(None)
+    assert claims.gone(f"{claims.WORKER}{host}#{dead.pid}-0a1b2c3d")
+    assert claims.gone(f"evaluate@{host}#{dead.pid}")  # a dead `codefest evaluate` on this host
+    assert not claims.gone(f"{claims.WORKER}{host}#1-0a1b2c3d")  # init runs
+    assert not claims.gone(f"{claims.WORKER}another-host#{dead.pid}-0a1b2c3d")  # left to its lease
+    assert not claims.gone("worker-1") and not claims.gone(None)

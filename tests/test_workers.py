@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from codefest.challenges.spec import SubmissionLimits
+from codefest.evaluation.claims import WORKER
 from codefest.evaluation.ledger import Ledger
-from codefest.evaluation.workers import EVALUATOR, PREFIX, Verdict, Worker, dead_holders, evaluate_submission
+from codefest.evaluation.workers import EVALUATOR, Verdict, Worker, dead_holders, evaluate_submission
 
 pytestmark = pytest.mark.slow  # starts real servers and worker processes: seconds a test
 
@@ -135,9 +136,9 @@ def test_a_starting_worker_takes_over_at_once_what_dead_workers_of_its_host_held
     ended.wait()
     host = socket.gethostname()
     holders = {
-        "dead-here": f"{PREFIX}{host}#{ended.pid}-00c0ffee",
-        "alive-here": f"{PREFIX}{host}#{os.getpid()}-00c0ffee",
-        "elsewhere": f"{PREFIX}another-host#{ended.pid}-00c0ffee",
+        "dead-here": f"{WORKER}{host}#{ended.pid}-00c0ffee",
+        "alive-here": f"{WORKER}{host}#{os.getpid()}-00c0ffee",
+        "elsewhere": f"{WORKER}another-host#{ended.pid}-00c0ffee",
         "evaluate": f"evaluate@{host}#{ended.pid}",
     }
     held = {}

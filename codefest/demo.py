@@ -142,7 +142,7 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
     layout = Layout(home())
     challenges = [load(slug) for slug in dict.fromkeys(slugs or bundled_slugs())]  # unknown slugs fail first
     tokens: dict[str, str] = {}  # each team's token, issued once a run
-    with Service.started(layout, err) as service:  # it starts while the first challenge is built; stopped at the end
+    with Service.started(layout, err) as service:  # started when the first team submits; stopped at the end
         published = [run_challenge(item, layout, service, tokens, out, err) for item in challenges]
     show_where(published, layout, out)
     err.print(f"demo done in {time.monotonic() - started:.0f} s", highlight=False)
@@ -551,38 +551,40 @@ def free_port() -> int:
 
 class Service:
     """`codefest serve` over the workspace, a real subprocess on a free localhost port with one evaluation worker;
-    its output goes to demo/serve.log. `started` stops it (SIGTERM, and it lets its worker finish) when the block
-    ends, whatever ends it (Ctrl+C included)."""
+    its output goes to demo/serve.log. It starts when first asked for its address, once the first challenge's store
+    exists (its worker opens MLflow's store as it starts: two processes must not both create it), and `started` stops
+    it (SIGTERM, and it lets its worker finish) when the block ends, whatever ends it (Ctrl+C included)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], address: str, log: Path, err: Console) -> None:
-        self.process, self.address, self.log, self.err = process, address, log, err
-        self.ready = False
+    def __init__(self, layout: Layout, err: Console) -> None:
+        self.layout, self.log, self.err = layout, layout.service_log, err
+        self.process: subprocess.Popen[bytes] | None = None
+        self.address = ""
 
     @classmethod
     @contextlib.contextmanager
     def started(cls, layout: Layout, err: Console) -> Iterator[Service]:
-        port = free_port()
-        log = layout.service_log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--workers", "1"]
-        env = {**os.environ, "CODEFEST_HOME": str(layout.root), "PYTHONUNBUFFERED": "1"}
-        with log.open("ab") as sink:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
-        service = cls(process, f"http://127.0.0.1:{port}", log, err)
+        service = cls(layout, err)
         try:
             yield service
         finally:
             service.stop()
 
     def url(self) -> str:
-        """The server's address, once it answers (waited for the first time)."""
-        if not self.ready:
-            self._wait_ready()
+        """The server's address, once it answers (started and waited for the first time)."""
+        if self.process is None:
+            self._start()
         return self.address
 
-    def _wait_ready(self) -> None:
+    def _start(self) -> None:
         import httpx
 
+        port = free_port()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--workers", "1"]
+        env = {**os.environ, "CODEFEST_HOME": str(self.layout.root), "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
+        self.address = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + SERVICE_START_SECONDS
         with step(self.err, f"starting the event's service, codefest serve on {self.address}"):
             while True:
@@ -596,7 +598,6 @@ class Service:
                 if time.monotonic() > deadline:
                     raise self._failure(f"codefest serve did not answer within {SERVICE_START_SECONDS:.0f} s")
                 time.sleep(0.3)
-        self.ready = True
         self.err.print(tagged("serving", "green", f"the event's API on {self.address}/api/v1 (log: {_rel(self.log)})"))
 
     def _failure(self, what: str) -> CodefestError:
@@ -604,7 +605,7 @@ class Service:
         return CodefestError(f"{what}:\n" + "\n".join(lines), f"see its whole log: {self.log}")
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
+        if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:

@@ -2,17 +2,22 @@
 
 The three guides run one after another in one workspace (organiser, developer, participant), as an office follows
 them, in one shell each (so `cd` and `export` carry on). A bundled challenge is swapped for a small copy of it, and
-`codefest ui` is started, asked for /health and stopped. Each command must exit 0, or the code its comment gives
-(`# exit code 2: ...`).
+`codefest ui` is started, asked for /health and stopped. `codefest serve` is started in the background on a free
+port, which replaces the guides' default one (8000), and serves the rest of the guides until they are done. Each
+command must exit 0, or the code its comment gives (`# exit code 2: ...`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +34,13 @@ HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
 EXIT_CODE = re.compile(r"#.*\bexit code (\d+)")
 BUNDLED_SLUG = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, SMALL)) + r")(?![\w-])")
 UI = "codefest ui"
+SERVE = "codefest serve"
+GUIDE_PORT = "8000"  # where the guides' `codefest serve` listens, and their CODEFEST_SERVER points
 HEALTH = """import sys, time, urllib.request
 deadline = time.monotonic() + 120
 while time.monotonic() < deadline:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health", timeout=2) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=2) as answer:
             sys.exit(0 if answer.status == 200 else 1)
     except OSError:
         time.sleep(0.5)
@@ -80,6 +87,12 @@ def on_small_data(command: Command) -> Command:
     return Command(BUNDLED_SLUG.sub(r"small-\1", command.text), command.expected)
 
 
+def on_port(command: Command, port: int) -> Command:
+    """The command with the service's port in place of the guides' default one."""
+    text = command.text.replace(f"127.0.0.1:{GUIDE_PORT}", f"127.0.0.1:{port}")
+    return Command(text.replace(f"--port {GUIDE_PORT}", f"--port {port}"), command.expected)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -93,7 +106,7 @@ def _ui_step(number: int, command: Command, logs: Path) -> str:
         [
             f"setsid {command.text} --port {port} > {logs}/{number}.out 2>&1 < /dev/null &",
             "ui=$!",
-            f"python {logs}/health.py {port}",
+            f"python {logs}/health.py {port} /health",
             f"echo $? > {logs}/{number}.rc",
             'kill -TERM -- "-$ui" 2> /dev/null',
             'wait "$ui" 2> /dev/null',
@@ -101,18 +114,34 @@ def _ui_step(number: int, command: Command, logs: Path) -> str:
     )
 
 
-def _step(number: int, command: Command, logs: Path) -> str:
+def _serve_step(number: int, command: Command, logs: Path, port: int) -> str:
+    """`codefest serve` in the background, in a session of its own (with its workers), its process group recorded
+    for the fixture to stop once every guide has run; the step succeeds when its API answers."""
+    text = command.text if "--port" in command.text else f"{command.text} --port {port}"
+    return "\n".join(
+        [
+            f"setsid {text} > {logs}/{number}.out 2>&1 < /dev/null &",
+            f"echo $! >> {logs.parent}/serve.pids",
+            f"python {logs}/health.py {port} /api/v1/challenges",
+            f"echo $? > {logs}/{number}.rc",
+        ]
+    )
+
+
+def _step(number: int, command: Command, logs: Path, port: int) -> str:
     if command.text.startswith(UI):
         return _ui_step(number, command, logs)
+    if command.text.startswith(SERVE):
+        return _serve_step(number, command, logs, port)
     return f"{{\n{command.text}\n}} > {logs}/{number}.out 2>&1 < /dev/null\necho $? > {logs}/{number}.rc"
 
 
-def run_guide(name: str, workdir: Path, env: dict[str, str]) -> list[Ran]:
-    steps = [on_small_data(c) for c in commands((DOCS / name).read_text(encoding="utf-8"))]
+def run_guide(name: str, workdir: Path, env: dict[str, str], port: int) -> list[Ran]:
+    steps = [on_port(on_small_data(c), port) for c in commands((DOCS / name).read_text(encoding="utf-8"))]
     logs = workdir.parent / "logs" / name.removesuffix(".md")
     logs.mkdir(parents=True)
     (logs / "health.py").write_text(HEALTH, encoding="utf-8")
-    script = "\n".join(["set +e", *(_step(n, c, logs) for n, c in enumerate(steps))]) + "\n"
+    script = "\n".join(["set +e", *(_step(n, c, logs, port) for n, c in enumerate(steps))]) + "\n"
     subprocess.run(["bash", "-c", script], cwd=workdir, env=env, timeout=1200, check=False)
     return [Ran(c, _code(logs / f"{n}.rc"), _text(logs / f"{n}.out")) for n, c in enumerate(steps)]
 
@@ -126,8 +155,26 @@ def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
+def _stop_services(pids: Path) -> None:
+    """SIGTERM to each `codefest serve` the guides started (and its workers, in its session); killed if it lingers."""
+    groups = [int(pid) for pid in pids.read_text().split()] if pids.is_file() else []
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    for group in groups:
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
-def guides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Ran]]:
+def guides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[Ran]]]:
     """Every guide run in order in one fresh workspace, with the bundled challenges' small copies."""
     base = tmp_path_factory.mktemp("guides")
     for slug in SMALL:
@@ -141,7 +188,11 @@ def guides(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Ran]]:
         "CODEFEST_CHALLENGES_PATH": str(base / "small-challenges"),
         "COLUMNS": "200",
     }
-    return {name: run_guide(name, workdir, env) for name in GUIDES}
+    port = _free_port()
+    try:
+        yield {name: run_guide(name, workdir, env, port) for name in GUIDES}
+    finally:
+        _stop_services(base / "logs" / "serve.pids")
 
 
 def _failures(ran: list[Ran]) -> str:
@@ -162,11 +213,13 @@ def test_every_command_of_the_guide_exits_as_documented(guide: str, guides: dict
 
 def test_the_guides_cover_their_roles() -> None:
     shown = {name: " ".join(c.text for c in commands((DOCS / name).read_text())) for name in GUIDES}
-    for text in ("files-classification", "codefest data build", "--predictions", "--code", "--inbox", "--reveal"):
+    organiser = ("files-classification", "codefest data build", "--predictions", "--code", "--inbox", "--reveal")
+    for text in (*organiser, "codefest serve", "codefest teams token", "/api/v1/openapi.json"):
         assert text in shown["guide-organiser.md"], text
     for text in ("codefest new", ".train", ".predict", "codefest score", "codefest evaluate"):
         assert text in shown["guide-developer.md"], text
-    for text in ("codefest leaderboard", "codefest ui"):
+    participant = ("codefest submit", "codefest submissions", "CODEFEST_TOKEN", "/leaderboard", "codefest leaderboard")
+    for text in (*participant, "codefest ui"):
         assert text in shown["guide-participant.md"], text
     assert any(c.expected == 2 for c in commands((DOCS / "guide-organiser.md").read_text()))
 

@@ -152,6 +152,9 @@ def test_the_openapi_document_lists_every_route(server: Server) -> None:
     }
     post_body = document["paths"][f"{API}/challenges/{{slug}}/submissions"]["post"]["requestBody"]
     assert "multipart/form-data" in post_body["content"]
+    # no page that would fetch Swagger UI's scripts from the internet: offline it is blank
+    docs = httpx.get(f"{server.url}{API}/docs")
+    assert docs.status_code == 404 and docs.headers["content-type"] == "application/problem+json"
 
 
 def test_challenges_are_listed_and_described(server: Server) -> None:

@@ -150,7 +150,9 @@ def test_parapat_abstract_file_header_is_not_an_item(workspace: dict[str, Path],
     public = [row for split in ("train", "dev", "test") for row in bundle_rows(home, "parapat-el-en", split)]
     assert len(public) == 12
     assert not {"src_abs", "tgt_abs", "index", "844"} & {row.get("source") for row in public}
-    by_id = {row["id"]: row for row in public}
+    held_out = (home / "vault/parapat-el-en/test-labels.jsonl").read_text().splitlines()
+    labelled = [row for row in public if "reference" in row] + [json.loads(line) for line in held_out]
+    by_id = {row["id"]: row for row in labelled}  # the item lands in any split: the split's seed is secret
     assert by_id["10950112-2"]["reference"] == "The olive oil obtained has a low acidity and a high polyphenol content."
     dev = bundle_rows(home, "parapat-el-en", "dev")
     perfect = write_jsonl(tmp_path / "p.jsonl", [{"id": row["id"], "translation": row["reference"]} for row in dev])

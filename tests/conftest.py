@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from codefest.core.offline import stay_offline
+from tests.postgres import SKIP, cluster
 
 if TYPE_CHECKING:
     from tests.events import Event
@@ -56,3 +59,12 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Event:
     from tests.events import evaluated_event
 
     return evaluated_event(tmp_path_factory.mktemp("event"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throw-away PostgreSQL server for the session; each test makes a database of its own on it."""
+    if os.environ.get(SKIP) == "1":
+        pytest.skip(f"{SKIP}=1: the PostgreSQL tests are skipped")
+    with cluster() as server:
+        yield server

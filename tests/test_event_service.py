@@ -36,7 +36,8 @@ from codefest.evaluation.sandbox import isolation_available
 from codefest.evaluation.tracking import Tracker, tracking_uri
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundle_test_ids, bundled_spec, right_every, write_challenge
-from tests.postgres import SKIP, cluster, new_database
+from tests.postgres import new_database
+from tests.processes import alive, children, members
 
 pytestmark = pytest.mark.slow  # real servers, worker processes, evaluations and a sandboxed pilot
 
@@ -152,38 +153,6 @@ class Served:
         while members(self.process.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not members(self.process.pid)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def members(group: int) -> list[int]:
-    """The live (not zombie) processes of a process group."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == group and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 def serve(event: Event, *options: str, **env: str) -> Served:
@@ -320,14 +289,6 @@ def test_two_teams_submit_a_file_and_a_pilot_and_every_board_agrees(
 
 
 # -- one team at once --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    if os.environ.get(SKIP) == "1":
-        pytest.skip(f"{SKIP}=1: the PostgreSQL tests are skipped")
-    with cluster() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -30,19 +30,11 @@ from codefest.evaluation.ledger import models as m
 from codefest.evaluation.ledger.engine import database_url
 from codefest.evaluation.records import Kind, Part, Role, Status
 from codefest.evaluation.scoring import MetricValue
-from tests.postgres import SKIP, cluster, new_database
+from tests.postgres import new_database
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 LIMITS = SubmissionLimits(per_team_per_day=3, total=5)
 FORK = multiprocessing.get_context("fork")  # the children inherit the imported package: spawning 20 costs minutes
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    if os.environ.get(SKIP) == "1":
-        pytest.skip(f"{SKIP}=1: the PostgreSQL tests are skipped")
-    with cluster() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

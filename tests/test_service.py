@@ -28,6 +28,7 @@ from codefest.challenges.discovery import load
 from codefest.evaluation.ledger import Ledger
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundle_test_ids, bundled_spec, write_challenge
+from tests.processes import children
 
 pytestmark = pytest.mark.slow  # starts real servers and worker processes: seconds a test
 
@@ -349,22 +350,10 @@ def test_the_teams_submissions_are_paginated_with_its_quota(server: Server, tmp_
 # -- the rate limit and stopping -----------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_too_many_requests_are_429_and_sigterm_stops_the_workers(server: Server, tmp_path: Path) -> None:
     """On a workspace of its own: its workers find nothing to claim."""
     process, url = start_server(tmp_path / "home", server.challenges, "--workers", "2", "--rate-limit", "3")
-    workers = _children(process.pid)
+    workers = children(process.pid)
     try:
         assert len(workers) == 2
         answers = [httpx.get(f"{url}{API}/challenges") for _ in range(5)]

@@ -1,0 +1,31 @@
+"""The process table as the tests read it (Linux /proc): a server's children, a group's members, a live process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command name) of every process still listed."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            yield int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while the table was read
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, fields in _stats() if int(fields[1]) == pid]
+
+
+def members(group: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    return [member for member, fields in _stats() if int(fields[3]) == group and fields[0] != "Z"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -75,7 +75,8 @@ def _codefest(session: nox.Session, *command: str) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Time dataset builds, scoring and evaluation latency at scale (see benchmarks/)."""
+    """Time builds, scoring, evaluations, the board, the ledger and the service at scale (see benchmarks/)."""
     session.install("-e", ".")
-    for script in ("build_datasets.py", "scoring.py", "evaluation_latency.py", "leaderboard_build.py"):
-        session.run("python", f"benchmarks/{script}", env=OFFLINE)
+    scripts = ["build_datasets", "scoring", "evaluation_latency", "leaderboard_build", "ledger", "service"]
+    for script in scripts:
+        session.run("python", f"benchmarks/{script}.py", env=OFFLINE)

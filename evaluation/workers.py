@@ -75,15 +75,14 @@ def warm(root: Path) -> None:
     its store, each served challenge's experiments and scorer), before the worker claims anything. A failure here
     is logged and left to the evaluation that meets it again, which records it."""
     from codefest.challenges.discovery import discover, load
-    from codefest.core.workspace import Workspace
     from codefest.evaluation.scorers import scorer_for
     from codefest.evaluation.tracking import Tracker
-    from codefest.shared_datasets.heldout import MANIFEST
+    from codefest.shared_datasets.heldout import vault_built
 
     try:
         importlib.import_module(EVALUATOR.partition(":")[0])
         for slug in discover():
-            if (Workspace(root).vault(slug) / MANIFEST).is_file():
+            if vault_built(slug, root):
                 scorer_for(load(slug).spec.task)
                 Tracker(slug, root)  # the store opened (a new one made, once), the experiments found or made
     except Exception:

@@ -118,6 +118,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
+def vault_built(slug: str, root: Path) -> bool:
+    """Whether the challenge's vault is built in the workspace `root`: what its scorer would read exists."""
+    return (Workspace(root).vault(slug) / MANIFEST).is_file()
+
+
 def read_vault_manifest(vault: Path) -> VaultManifest:
     """The vault's manifest, typed: one reader for the scorer, the leaderboard and the build, so all say the same."""
     path, slug = vault / MANIFEST, vault.name

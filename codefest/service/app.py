@@ -46,7 +46,7 @@ from codefest.service.forms import FORM_OVERHEAD, read_form, too_large
 from codefest.service.problems import ERRORS, Problem, install
 from codefest.service.security import Buckets, Rate, address, bearer, limit, token_key, unauthorised
 from codefest.shared_datasets.files import sha256_file
-from codefest.shared_datasets.heldout import MANIFEST
+from codefest.shared_datasets.heldout import vault_built
 
 PREFIX = "/api/v1"
 MAX_PAGE = 100
@@ -82,12 +82,12 @@ class Service:
             loaded = load(slug)
         except CodefestError:
             raise missing from None
-        if not (Workspace(self.root).vault(slug) / MANIFEST).is_file():
+        if not vault_built(slug, self.root):
             raise missing
         return loaded
 
     def served(self) -> list[str]:
-        return sorted(s for s in discover() if SLUG.match(s) and (Workspace(self.root).vault(s) / MANIFEST).is_file())
+        return sorted(s for s in discover() if SLUG.match(s) and vault_built(s, self.root))
 
     def describe(self, loaded: LoadedChallenge) -> schemas.ChallengeOut:
         spec = loaded.spec
@@ -119,7 +119,7 @@ class Service:
         scored submission, under a second for 10,000."""
         slug = loaded.spec.slug
         with self.building:
-            stamp = _scored_stamp(self.ledger, slug)
+            stamp = self.ledger.scored_stamp(slug)
             cached = self.boards.get(slug)
             if cached and cached[1] == stamp and time.monotonic() - cached[0] < self.settings.board_seconds:
                 return cached[2]
@@ -229,23 +229,6 @@ class Service:
         if row.status != "queued":
             shutil.rmtree(folder, ignore_errors=True)
         return row
-
-
-def _scored_stamp(ledger: Ledger, slug: str) -> tuple[Any, ...]:
-    """What changes whenever the challenge's board may: how many submissions are scored, the last to finish, the last
-    selection. One read of the ledger's table (its `status, received_at` index) in a read-only transaction, not a
-    build of the board."""
-    from sqlalchemy import func, select
-
-    from codefest.evaluation.ledger import models
-    from codefest.evaluation.ledger.engine import READ
-
-    row = models.Submission
-    query = select(func.count(), func.max(row.finished_at), func.max(row.selected_at)).where(
-        row.status == Status.SCORED, row.challenge == slug
-    )
-    with ledger.engine.connect().execution_options(**{READ: True}) as connection, connection.begin():
-        return tuple(connection.execute(query).one())
 
 
 def _number(value: float) -> float | None:

@@ -465,6 +465,16 @@ class Ledger:
             ).one_or_none()
             return None if found is None else _frozen(*found)
 
+    def scored_stamp(self, challenge: str) -> tuple[Any, ...]:
+        """What changes whenever the challenge's board may: how many submissions are scored, the last to finish, the
+        last selection. One indexed read (`status, received_at`), not a build of the board."""
+        row = m.Submission
+        query = select(func.count(), func.max(row.finished_at), func.max(row.selected_at)).where(
+            row.status == Status.SCORED, row.challenge == challenge
+        )
+        with self._read() as session:
+            return tuple(session.execute(query).one())
+
     def submissions(
         self, challenge: str | None = None, team: str | None = None, offset: int = 0, limit: int = 100
     ) -> list[Submission]:

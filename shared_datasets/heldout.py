@@ -28,7 +28,7 @@ from codefest import __version__
 from codefest.challenges.calendar import record_opening, utc_today
 from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
-from codefest.core.errors import CodefestError
+from codefest.core.errors import CodefestError, VaultUnavailable
 from codefest.core.workspace import Workspace
 from codefest.shared_datasets.builders import BuildContext, Builder, all_builders
 from codefest.shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
@@ -121,6 +121,72 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def vault_built(slug: str, root: Path) -> bool:
     """Whether the challenge's vault is built in the workspace `root`: what its scorer would read exists."""
     return (Workspace(root).vault(slug) / MANIFEST).is_file()
+
+
+VAULT_FIX = (
+    "nothing is wrong with the submission: the organisers must copy the challenge's vault, as it was built, to this "
+    "worker (into the folder that CODEFEST_VAULT names), then evaluate the submission again"
+)
+_checked: dict[tuple[Path, str], tuple[int, ...]] = {}  # (file, its sha256 in the manifest) -> its stat when it matched
+
+
+def check_vault(slug: str, root: Path) -> VaultManifest:
+    """The challenge's vault on this host (`Workspace.vault`: under CODEFEST_VAULT, else in the workspace `root`),
+    every file checked against the sha256 its manifest recorded at the build: call it before scoring anything.
+
+    Raises `codefest.core.errors.VaultUnavailable` when the vault is missing, unreadable, another challenge's, or
+    any of its files is missing or differs: an evaluation worker calls this before it scores a submission and
+    gives the submission the error's message (for teams: the challenge and the fix, no path; the organisers' log
+    gets `.detail`). A file that matched is not hashed again while its inode, size and change time stay the same
+    (any write moves the change time, and no program can set it back), so a long-running worker hashes once."""
+    vault = Workspace(root).vault(slug)
+    lead = f"challenge '{slug}' cannot be scored on this worker: its held-out data (the vault)"
+    if not (vault / MANIFEST).is_file():
+        raise VaultUnavailable(slug, f"{lead} is not installed here", VAULT_FIX, f"no {vault / MANIFEST}")
+
+    def altered(detail: str) -> VaultUnavailable:
+        return VaultUnavailable(slug, f"{lead} differs from the vault that was built", VAULT_FIX, detail)
+
+    try:
+        manifest = read_vault_manifest(vault)
+    except CodefestError as error:
+        raise altered(str(error)) from None
+    if manifest.data.get("challenge") != slug:
+        raise altered(f"{vault / MANIFEST} is the manifest of {manifest.data.get('challenge')!r}")
+    files = manifest.data.get("files")
+    if not isinstance(files, dict) or not files:
+        raise altered(f"{vault / MANIFEST} lists no files")
+    for name, recorded in files.items():
+        problem = _file_problem(vault, name, recorded)
+        if problem:
+            raise altered(f"{vault / name}: {problem}")
+    return manifest
+
+
+def _file_problem(vault: Path, name: object, recorded: object) -> str | None:
+    """Why the vault's file `name` is not the one its manifest recorded; None when it is."""
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        return "not a file name"
+    entry = recorded if isinstance(recorded, dict) else {}
+    expected, size = entry.get("sha256"), entry.get("bytes")
+    if not isinstance(expected, str):
+        return "the manifest records no sha256 for it"
+    path = vault / name
+    try:
+        info = path.stat()
+        if not path.is_file():
+            return "not a file"
+        key, seen = (path, expected), (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        if _checked.get(key) == seen:
+            return None
+        if size is not None and info.st_size != size:
+            return f"{info.st_size} bytes, the manifest says {size}"
+        if sha256_file(path) != expected:
+            return "its sha256 differs from the manifest's"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    _checked[key] = seen
+    return None
 
 
 def read_vault_manifest(vault: Path) -> VaultManifest:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".codefest"
+VAULT_ENV = "CODEFEST_VAULT"  # where a host keeps the vaults, when not in its workspace (an evaluation worker)
 
 
 def home() -> Path:
@@ -30,9 +31,17 @@ class Workspace:
         """Public: what participants download."""
         return self.root / "bundles" / slug
 
+    @property
+    def vaults(self) -> Path:
+        """Private: every challenge's vault, one folder each. CODEFEST_VAULT names it on a host that keeps the vaults
+        apart from the workspace (an evaluation worker of a multi-host event, where the vaults never leave the
+        workers); else the workspace's `vault` folder."""
+        found = os.environ.get(VAULT_ENV)
+        return Path(found).resolve() if found else self.root / "vault"
+
     def vault(self, slug: str) -> Path:
         """Private: held-out labels, read only by the organiser's scoring process."""
-        return self.root / "vault" / slug
+        return self.vaults / slug
 
     def opened(self, slug: str) -> Path:
         """The day a challenge with relative phases opened, recorded once."""

@@ -1,4 +1,10 @@
-"""`mlflow server` as codefest starts it: lean (one worker, no job runner), and stopped as a whole."""
+"""`mlflow server` as codefest starts it: lean (one worker, no job runner), and stopped as a whole.
+
+Its store is the workspace's SQLite file by default. A multi-host event sets CODEFEST_MLFLOW_STORE_URI to a
+database of its own on the ledger's PostgreSQL server, on the host that runs the server (`codefest ui` or `codefest
+access server`); the server keeps the artifacts and serves them (`mlflow-artifacts:/`), so the evaluation workers on
+other hosts need nothing but MLFLOW_TRACKING_URI=http://HOST:PORT and write nothing of MLflow's to their own disk.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from pathlib import Path
 from codefest.core.workspace import Workspace
 from codefest.evaluation.tracking import tracking_uri
 
+STORE_ENV = "CODEFEST_MLFLOW_STORE_URI"  # the server's store when not the workspace's SQLite file
 LEAN = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 STOP_SECONDS = 15  # how long the server may take to stop its workers before they are killed
 
@@ -24,9 +31,23 @@ def remote_store() -> str | None:
     return uri if uri.startswith(("http://", "https://")) else None
 
 
+def server_store(default: str) -> str:
+    """The server's store: CODEFEST_MLFLOW_STORE_URI when set, else `default` (a SQLite file of the workspace).
+
+    `postgresql://` means psycopg 3, the driver codefest installs (as for the ledger), not SQLAlchemy's default
+    psycopg2; MLflow creates its tables in the database on the first start, but not the database itself."""
+    found = os.environ.get(STORE_ENV, "").strip()
+    if not found:
+        return default
+    return "postgresql+psycopg://" + found.removeprefix("postgresql://") if found.startswith("postgresql://") else found
+
+
 def mlflow_server(store_uri: str, artifacts: Path, host: str, port: int, *extra: str) -> list[str]:
-    """`mlflow server` with one worker, run by codefest's own interpreter; `extra` adds options (an auth app)."""
-    command = [sys.executable, "-m", "mlflow", "server", *extra, "--backend-store-uri", store_uri]
+    """`mlflow server` with one worker, run by codefest's own interpreter; `extra` adds options (an auth app).
+
+    `store_uri` is the workspace's store, replaced by CODEFEST_MLFLOW_STORE_URI when that is set; the server stores
+    artifacts in `artifacts` and serves them, so that its clients reach them over HTTP only."""
+    command = [sys.executable, "-m", "mlflow", "server", *extra, "--backend-store-uri", server_store(store_uri)]
     served = ["--artifacts-destination", artifacts.as_uri()]
     return [*command, *served, "--host", host, "--port", str(port), "--workers", "1"]
 

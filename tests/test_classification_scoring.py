@@ -251,11 +251,20 @@ def test_csv_without_the_header_is_refused(gold_file: Path, tmp_path: Path) -> N
 
 def test_at_most_twenty_problems_are_listed(gold_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "pred.jsonl"
-    path.write_text("oops\n" * 30, encoding="utf-8")
+    path.write_text("".join(f'{{"id": "X{i}", "labels": ["A01B"]}}\n' for i in range(30)), encoding="utf-8")
     with pytest.raises(InvalidSubmission) as caught:
         score_files("classification", gold_file, path, resamples=0)
     assert len(caught.value.problems) == 20
-    assert caught.value.render().count("not valid JSON") == 20
+    assert caught.value.render().count("is not a test item") == 20 and "reading stopped there" in str(caught.value)
+
+
+def test_one_problem_on_many_lines_is_listed_once_with_its_lines(gold_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "pred.jsonl"
+    path.write_text("oops\n" * 30 + "[]\n" + "oops\n" * 2, encoding="utf-8")
+    with pytest.raises(InvalidSubmission) as caught:
+        score_files("classification", gold_file, path, resamples=0)
+    assert [(p.where, p.count) for p in caught.value.problems] == [("lines 1-30, 32-33", 32), ("line 31", 1)]
+    assert caught.value.total == 33 and "(33 problems)" in str(caught.value)
 
 
 def test_an_unreadable_file_is_a_problem_not_a_traceback(gold_file: Path, tmp_path: Path) -> None:

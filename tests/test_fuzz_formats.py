@@ -37,7 +37,8 @@ FUZZ = settings(
 FUZZ_BYTES = settings(FUZZ, max_examples=100)  # per task and file kind: eight of them
 RESAMPLES = 20
 MAX_PROBLEM_CHARS = 600  # a message echoes a participant's value only cut short
-WHERE = re.compile(r"line [1-9]\d*|file|topic .+|id .+")
+LINES = r"[1-9]\d*(-[1-9]\d*)?"  # one line, or a range of them with the same problem
+WHERE = re.compile(rf"line [1-9]\d*|lines {LINES}(, {LINES})*(, \.\.\. \(\d+ in all\))?|file|topic .+|id .+")
 
 # --- gold files -------------------------------------------------------------------------------------------------
 
@@ -529,28 +530,34 @@ ODD_LINES = [b"x", b"\xef\xbb\xbfx", b"\xc2", b"\xe3\x80", b"\xc2\xa9", b"\x00",
 any_line = st.one_of(st.sampled_from(BLANK_LINES), st.sampled_from(ODD_LINES), st.binary(max_size=4))
 
 
+NUL = b"\x00"
+
+
 def naive_lines(content: bytes, limits: Limits) -> tuple[list[tuple[int, str]], list[str]]:
     """(line number, text) of the non-blank lines and the places of the problems, reading one line at a time."""
     lines = content.split(b"\n")
     ended = [True] * (len(lines) - 1) + [False]
     if lines[-1] == b"":
         lines, ended = lines[:-1], ended[:-1]
-    texts, problems = [], []
+    texts, problems = [], Problems(Path("naive"))  # which collapses one problem met on many lines
     for number, (raw, has_end) in enumerate(zip(lines, ended, strict=True), start=1):
-        if len(problems) >= MAX_LISTED:
+        if problems.full:
             break
-        if len(raw.removesuffix(b"\r") if has_end else raw) > limits.max_line_bytes or b"\x00" in raw:
-            problems.append(f"line {number}")
+        if len(raw.removesuffix(b"\r") if has_end else raw) > limits.max_line_bytes:
+            problems.add(f"line {number}", "overlong", "")
+            continue
+        if b"\x00" in raw:
+            problems.add(f"line {number}", f"NUL at {raw.index(NUL)}", "")
             continue
         try:
             text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            problems.append(f"line {number}")
+        except UnicodeDecodeError as err:
+            problems.add(f"line {number}", f"not UTF-8 at {err.start} {raw[err.start : err.start + 1]!r}", "")
             continue
         text = (text.removeprefix("\ufeff") if number == 1 else text).rstrip("\r\n")
         if text.strip():
             texts.append((number, text))
-    return texts, problems
+    return texts, [p.where for p in problems.listed]
 
 
 @FUZZ

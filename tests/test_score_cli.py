@@ -120,3 +120,54 @@ def test_unbuilt_challenge_says_how_to_build_it(tmp_path: Path) -> None:
 )
 def test_bad_arguments_get_a_message(args: list[str], message: str) -> None:
     assert_clean_failure(codefest("score", *args), message)
+
+
+PREDICTION = {  # one prediction of each task, and the key a newcomer misspells
+    "ipc-classification": ({"labels": ["A01B 1/00"]}, "labels", "label"),
+    "patent-translation-en-fr": ({"translation": "x"}, "translation", "translaton"),
+    "prior-art-search": ({"ranking": ["EP-0000001-A1"]}, "ranking", "rankings"),
+}
+
+
+def _ids(env: dict[str, str], slug: str, split: str) -> list[str]:
+    return [row["id"] for row in _jsonl(_bundle(env, slug) / f"{split}.jsonl")]
+
+
+def _predictions(path: Path, ids: list[str], fields: dict) -> Path:
+    path.write_text("".join(json.dumps({"id": item, **fields}) + "\n" for item in ids))
+    return path
+
+
+@pytest.mark.parametrize("slug", sorted(PREDICTION))
+def test_predictions_of_another_split_are_named_once(built: dict[str, str], tmp_path: Path, slug: str) -> None:
+    """Test predictions scored against dev: one message naming the split, not "not a test item" for every id."""
+    fields, _, _ = PREDICTION[slug]
+    test = _predictions(tmp_path / "test.jsonl", _ids(built, slug, "test"), fields)
+    result = codefest("score", f"tiny-{slug}", str(test), env=built)
+    assert_clean_failure(result, f"{test} predicts the test items", "against the dev split's labels")
+    assert f"codefest submit tiny-{slug} {test}" in result.stderr
+    assert "not a test" not in result.stderr and "quota" not in result.stderr
+    assert result.stderr.count("error:") == 1 and "Error" not in result.stderr
+    dev = _predictions(tmp_path / "dev.jsonl", _ids(built, slug, "dev"), fields)
+    train = codefest("score", f"tiny-{slug}", str(dev), "--split", "train", env=built)
+    assert_clean_failure(train, f"{dev} predicts the dev items", f"add --split dev: codefest score tiny-{slug}")
+
+
+@pytest.mark.parametrize("slug", sorted(PREDICTION))
+def test_one_misspelt_key_on_every_line_is_one_problem(built: dict[str, str], tmp_path: Path, slug: str) -> None:
+    """'label' for 'labels' on every line: one problem naming the lines, counted in full, with the fix."""
+    fields, key, misspelt = PREDICTION[slug]
+    ids = _ids(built, slug, "dev") * (10 if slug == "prior-art-search" else 1)  # 3 topics; keys are read first
+    assert len(ids) > 25  # more than MAX_LISTED lines, so the count shows that reading went on
+    misspelt_file = _predictions(tmp_path / "p.jsonl", ids, {misspelt: fields[key]})
+    misspelt_file.write_text(misspelt_file.read_text() + "not json\n")
+    result = codefest("score", f"tiny-{slug}", str(misspelt_file), "--split", "dev", env=built)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert lines[0].startswith(f"  - lines 1-{len(ids)}: ") and f"rename '{misspelt}' to '{key}'" in lines[0]
+    assert f"  - line {len(ids) + 1}: not valid JSON" in [
+        line[: len(f"  - line {len(ids) + 1}: not valid JSON")] for line in lines
+    ]
+    per_line = 2 if slug == "patent-translation-en-fr" else 1  # and 'no "translation"', collapsed likewise
+    assert f"({len(ids) * per_line + 1} problems)" in result.stderr and len(lines) == per_line + 1
+    assert "quota" not in result.stderr and "Traceback" not in result.stderr

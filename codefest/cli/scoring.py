@@ -75,6 +75,8 @@ def score(
             task, gold, target, options, resamples=bootstrap, seed=seed, provenance=provenance, only=only
         )
     except InvalidSubmission as invalid:  # scoring one's own file: no quota to speak of
+        if slug is not None:
+            _other_split(slug, split, target, invalid.total)
         raise CodefestError(invalid.problem, "correct the file and score it again") from None
     for warning in result.warnings:  # paths and lines are the user's text: printed as they are
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, emoji=False)
@@ -90,6 +92,42 @@ def score(
         table.add_row(name, f"{value.value:.4f}", f"[{value.ci_low:.4f}, {value.ci_high:.4f}]")
     out.print(table)
     out.print(f"signature: {result.signature}", highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def _other_split(slug: str, split: str, file: Path, problems: int) -> None:
+    """Say once that a file predicts another split's items (test predictions scored against dev, say), rather than
+    calling each of its ids "not a test item"; returns if the file fits no other split better."""
+    from codefest.challenges.discovery import load
+    from codefest.core.workspace import Workspace, home
+    from codefest.evaluation.challenge import PUBLIC_SPLITS, options_for
+    from codefest.evaluation.intake import TEST_INPUTS
+    from codefest.evaluation.problems import Problems
+    from codefest.evaluation.reading import Limits
+    from codefest.evaluation.scorers import scorer_for
+    from codefest.shared_datasets.heldout import gold_file
+
+    spec = load(slug).spec
+    scorer, bundle = scorer_for(spec.task), Workspace(home()).bundle(slug)
+    for other in ("test", *PUBLIC_SPLITS):
+        source = bundle / TEST_INPUTS if other == "test" else gold_file(bundle, spec.task, other)
+        if other == split or not source.is_file():
+            continue
+        items = scorer.read_inputs(source) if other == "test" else scorer.gold_items(scorer.read_gold(source))
+        found = Problems(file)
+        scorer.read_predictions(file, items, found, Limits(), options_for(spec))
+        if found.total * 4 >= problems:  # no better a fit: the file's own problems are the news
+            continue
+        if other == "test":
+            raise CodefestError(
+                f"{file} predicts the test items, and codefest score scores against the {split} split's labels "
+                "(the test labels stay in the organisers' vault)",
+                f"score predictions of the {split} items here; send test predictions to be evaluated: "
+                f"codefest submit {slug} {file}",
+            )
+        raise CodefestError(
+            f"{file} predicts the {other} items, and this scores against the {split} split",
+            f"add --split {other}: codefest score {slug} {file} --split {other}",
+        )
 
 
 def _override(base: ScoringOptions, **changes: Any) -> ScoringOptions:

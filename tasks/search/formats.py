@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from codefest.core.errors import CodefestError
-from codefest.evaluation.problems import Problems, cut, shown
+from codefest.evaluation.problems import Problems, cut, keys_fix, shown
 from codefest.evaluation.reading import Limits, PublicItems, first_text, jsonl_objects, read_test_items, text_lines
 
 TREC_RUN = "topic Q0 doc rank score tag"
@@ -351,11 +351,8 @@ def _jsonl_record(number: int, record: dict[str, Any], problems: Problems) -> tu
     if extra or missing:
         wrong = [f"lacks {', '.join(map(shown, missing))}"] * bool(missing)
         wrong += [f"has unexpected keys {', '.join(map(shown, extra))}"] * bool(extra)
-        problems.add(
-            where,
-            f"the object {' and '.join(wrong)}",
-            f"write the keys id and ranking, and only those: {JSONL_EXAMPLE}",
-        )
+        fix = keys_fix(extra, list(JSONL_KEYS), f"write the keys id and ranking, and only those: {JSONL_EXAMPLE}")
+        problems.add(where, f"the object {' and '.join(wrong)}", fix)
         return None
     topic, ranking = record["id"], record["ranking"]
     if not isinstance(topic, str):

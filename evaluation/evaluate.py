@@ -141,7 +141,10 @@ class Evaluator:
         root: Path,
         progress: Progress = lambda _: None,
         ledger: Ledger | None = None,
+        enqueue: Callable[[Submission], object] | None = None,
     ) -> None:
+        """With `enqueue`, a submission the ledger queues is handed to it (a broker's workers evaluate it) instead
+        of being evaluated here; its outcome says `queued`."""
         self.challenge, self.spec, self.root, self.progress = challenge, challenge.spec, root, progress
         self.vault, self.bundle = Workspace(root).vault(self.spec.slug), Workspace(root).bundle(self.spec.slug)
         vault_manifest = read_vault_manifest(self.vault)
@@ -153,6 +156,7 @@ class Evaluator:
         self.tracker = Tracker(self.spec.slug, root)
         self.ledger = ledger or open_ledger(root)
         self.worker = evaluate_name()
+        self.enqueue = enqueue
 
     # -- the two kinds of submission, from the organisers ---------------------------------------------------
 
@@ -235,9 +239,12 @@ class Evaluator:
             phase,
             Role.BASELINE if baseline else Role.PARTICIPANT,
             force,
-            worker=self.worker,
+            worker=None if self.enqueue else self.worker,
             lease_seconds=LEASE_SECONDS,
         )
+        if row.status == statuses.QUEUED and self.enqueue is not None:
+            self.enqueue(row)
+            return Outcome(row.team, source, row.status, row.message, quota=row.quota, submission_id=row.id)
         if row.status != statuses.RUNNING:
             shutil.rmtree(folder, ignore_errors=True)
         if row.status == statuses.RUNNING:
@@ -245,7 +252,7 @@ class Evaluator:
         if row.status == Status.OVER_QUOTA:
             return Outcome(row.team, source, row.status, row.message, quota=row.quota, submission_id=row.id)
         original = self.ledger.get(str(row.duplicate_of))
-        taken = self._take_over(original)
+        taken = None if self.enqueue else self._take_over(original)  # a broker's workers take over their dead
         if taken is not None:
             return self._flagged(self._evaluate_claimed(taken, source), sha)
         assert original is not None

@@ -23,10 +23,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from codefest.core.workspace import home
 from codefest.evaluation.claims import gone, worker_name
@@ -41,6 +44,8 @@ STOP_SECONDS = 30.0  # how long `stop_all` waits for a worker to finish its subm
 PAGE = 1000  # submissions read at a time when looking for those held by dead workers
 PARENT = "CODEFEST_WORKER_PARENT"  # environment: the pid of the server that started the worker
 EVALUATOR = "codefest.evaluation.evaluate:evaluate_submission"  # the seam: looked up when a submission is evaluated
+RECORD_TRIES = 5  # a verdict is recorded again this many times when the database dropped the connection
+RECORD_PAUSE_SECONDS = 1.0
 log = logging.getLogger("codefest.workers")
 
 
@@ -70,10 +75,11 @@ def evaluate_submission(root: Path, ledger: Ledger, submission_id: str) -> Verdi
     return evaluate(root, ledger, submission_id)
 
 
-def warm(root: Path) -> None:
+def warm(root: Path, stores: bool = True) -> None:
     """Load what the first evaluation would otherwise load while a team waits (about 10 s: the evaluator, MLflow and
     its store, each served challenge's experiments and scorer), before the worker claims anything. A failure here
-    is logged and left to the evaluation that meets it again, which records it."""
+    is logged and left to the evaluation that meets it again, which records it. Without `stores`, only code is
+    loaded (no database opened): what a process that forks workers does first."""
     from codefest.challenges.discovery import discover, load
     from codefest.evaluation.scorers import scorer_for
     from codefest.evaluation.tracking import Tracker
@@ -84,7 +90,8 @@ def warm(root: Path) -> None:
         for slug in discover():
             if vault_built(slug, root):
                 scorer_for(load(slug).spec.task)
-                Tracker(slug, root)  # the store opened (a new one made, once), the experiments found or made
+                if stores:
+                    Tracker(slug, root)  # the store opened (a new one made, once), the experiments found or made
     except Exception:
         log.exception("preparing the evaluations failed; each evaluation will try again")
 
@@ -155,7 +162,12 @@ def lease_kept(ledger: Ledger, submission_id: str, worker: str, lease_seconds: f
 
     def keep() -> None:
         while not done.wait(lease_seconds / 3):
-            if not ledger.renew(submission_id, worker, lease_seconds):
+            try:
+                kept = ledger.renew(submission_id, worker, lease_seconds)
+            except SQLAlchemyError as error:  # the database dropped the connection: the next third tries again
+                log.warning("%s: the lease of submission %s was not renewed (%s)", worker, submission_id, error)
+                continue
+            if not kept:
                 log.warning("%s: lost the lease of submission %s", worker, submission_id)
                 return
 
@@ -168,21 +180,31 @@ def lease_kept(ledger: Ledger, submission_id: str, worker: str, lease_seconds: f
         keeper.join()
 
 
-def record(ledger: Ledger, submission_id: str, worker: str, verdict: Verdict) -> bool:
-    """The verdict in the ledger, if `worker` still holds the submission."""
-    return ledger.finish(
-        submission_id,
-        worker,
-        verdict.status,
-        verdict.message,
-        scores=verdict.scores,
-        per_item=verdict.per_item,
-        public_run_id=verdict.public_run_id,
-        private_run_id=verdict.private_run_id,
-        cost=verdict.cost,
-        signature=verdict.signature,
-        breakdowns=verdict.breakdowns,
-    )
+def record(ledger: Ledger, submission_id: str, worker: str, verdict: Verdict, tries: int = RECORD_TRIES) -> bool:
+    """The verdict in the ledger, if `worker` still holds the submission. A database that dropped the connection
+    is tried again (`tries` times in all, a second apart): the evaluation behind the verdict is not repeated for
+    it, and `finish` records a verdict once whatever happens."""
+    for attempt in range(1, tries + 1):
+        try:
+            return ledger.finish(
+                submission_id,
+                worker,
+                verdict.status,
+                verdict.message,
+                scores=verdict.scores,
+                per_item=verdict.per_item,
+                public_run_id=verdict.public_run_id,
+                private_run_id=verdict.private_run_id,
+                cost=verdict.cost,
+                signature=verdict.signature,
+                breakdowns=verdict.breakdowns,
+            )
+        except SQLAlchemyError as error:
+            if attempt == tries:
+                raise
+            log.warning("%s: recording submission %s failed (%s); trying again", worker, submission_id, error)
+            time.sleep(RECORD_PAUSE_SECONDS)
+    return False
 
 
 # -- as processes ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from codefest.cli import (
     submissions,
     teams,
     ui,
+    worker,
 )
 from codefest.cli.common import err, out
 from codefest.console import tagged
@@ -77,6 +78,7 @@ for command in (
     serve.serve,
     participants.submit,
     participants.submissions,
+    worker.worker,
 ):
     app.command()(command)
 

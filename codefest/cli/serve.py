@@ -1,4 +1,5 @@
-"""`codefest serve`: the event as a service, /api/v1 under uvicorn, with its evaluation workers."""
+"""`codefest serve`: the event as a service, /api/v1 under uvicorn, with its evaluation workers; with
+CODEFEST_BROKER_URL set, it starts none and sends each queued submission to the broker's workers instead."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="The port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=0, help="Evaluation worker processes to start (0: none here).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Evaluation worker processes to start (0: none here; none when CODEFEST_BROKER_URL is set)."
+        ),
+    ] = 1,
     database: Annotated[
         str | None,
         typer.Option(help="The ledger's database URL; default CODEFEST_DATABASE_URL, else the workspace's SQLite."),
@@ -32,6 +38,7 @@ def serve(
     import uvicorn
 
     from codefest.core.workspace import Workspace
+    from codefest.evaluation import broker
     from codefest.evaluation import workers as pool
     from codefest.evaluation.mlflow_server import port_free
     from codefest.service.app import PREFIX, Settings, create_app
@@ -50,8 +57,14 @@ def serve(
     app = create_app(root, database, settings)
     for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn raises the signal it stopped for again once it has
         signal.signal(sig, lambda *_: None)  # ... and this takes it: the stop was asked for, not a failure
+    url = broker.configured()
+    if url:  # the evaluations are the Celery workers' (`codefest worker`): none starts here
+        workers = 0
+        engine = f"submissions go to the workers of {broker.shown(url)}"
+    else:
+        engine = f"{workers} worker(s)"
     started = [pool.start(root, database) for _ in range(workers)]
-    err.print(f"codefest API on http://{host}:{port}{PREFIX} ({workers} worker(s)); SIGTERM or Ctrl+C stops it")
+    err.print(f"codefest API on http://{host}:{port}{PREFIX} ({engine}); SIGTERM or Ctrl+C stops it")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on"))
     try:
         server.run()

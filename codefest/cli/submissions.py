@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +14,7 @@ from codefest.console import tagged
 from codefest.core.errors import CodefestError, printable
 
 if TYPE_CHECKING:
-    from codefest.evaluation.evaluate import Outcome
+    from codefest.evaluation.evaluate import Evaluator, Outcome
 
 
 def evaluate(
@@ -24,11 +25,18 @@ def evaluate(
     inbox: Annotated[Path | None, typer.Option(help="A folder with one folder per team; new entries only.")] = None,
     baseline: Annotated[bool, typer.Option("--baseline", help="The organisers' baseline: marked, unranked.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Evaluate outside the open phases (recorded).")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="With CODEFEST_BROKER_URL and --inbox: return once every entry has its outcome."),
+    ] = False,
 ) -> None:
-    """Evaluate submissions on the test set (organisers): recorded in the ledger, scores in MLflow."""
+    """Evaluate submissions on the test set (organisers): recorded in the ledger, scores in MLflow. With
+    CODEFEST_BROKER_URL set, the entries of --inbox are queued in the ledger and sent to the broker's workers."""
     from codefest.challenges.discovery import load
     from codefest.core.workspace import home
+    from codefest.evaluation import broker
     from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
+    from codefest.evaluation.roster import open_ledger
 
     given = [x is not None for x in (predictions, code, inbox)]
     if sum(given) != 1 or (inbox is None and team is None) or (inbox is not None and team is not None):
@@ -37,9 +45,16 @@ def evaluate(
             f"codefest evaluate {slug} --team office-a --predictions test-predictions.jsonl",
         )
     with err.status(f"{slug}: starting") as status:
-        evaluator = Evaluator(load(slug), home(), lambda step: status.update(f"{slug}: {step}"))
+        root = home()
+        ledger = open_ledger(root)
+        queued = inbox is not None and broker.configured() is not None
+        enqueue = (lambda row: broker.enqueue(ledger, row.id, row.kind)) if queued else None
+        progress = lambda step: status.update(f"{slug}: {step}")  # noqa: E731
+        evaluator = Evaluator(load(slug), root, progress, ledger, enqueue)
         if inbox is not None:
             outcomes = evaluate_inbox(evaluator, inbox)
+            if queued and wait:
+                outcomes = _waited(evaluator, outcomes, progress)
         elif code is not None:
             outcomes = [evaluator.code(str(team), code, baseline=baseline, force=force)]
         else:
@@ -51,6 +66,37 @@ def evaluate(
         _show_outcome(evaluator.spec.primary_metric, outcome)
     if inbox is None and not outcomes[0].ok:
         raise typer.Exit(2)
+
+
+def _waited(evaluator: Evaluator, outcomes: list[Outcome], progress: Callable[[str], None]) -> list[Outcome]:
+    """The outcomes once the broker's workers have evaluated every queued entry, read from the ledger."""
+    from codefest.evaluation import broker
+    from codefest.evaluation.evaluate import Outcome
+    from codefest.evaluation.records import Part, Status
+    from codefest.evaluation.scoring import MetricValue
+
+    ids = [o.submission_id for o in outcomes if o.status == "queued" and o.submission_id]
+    rows = broker.wait_ended(
+        evaluator.ledger, ids, lambda done, total: progress(f"{done} of {total} queued entries evaluated")
+    )
+    metrics = [m.name for m in evaluator.spec.metrics]
+    board = {r.submission_id: r for r in evaluator.ledger.board(evaluator.spec.slug, Part.PUBLIC, metrics).rows}
+    ended = []
+    for outcome in outcomes:
+        row = rows.get(outcome.submission_id or "")
+        if row is None:
+            ended.append(outcome)
+            continue
+        quota = evaluator.quota(row.team)
+        found = board.get(row.id)
+        public = {
+            name: MetricValue(found.values[name], *found.intervals[name]) for name in metrics if found is not None
+        }
+        message = f"scored; {quota.describe()}" if row.status == Status.SCORED else row.message
+        ended.append(
+            Outcome(row.team, outcome.source, row.status, message, row.public_run_id, public, quota, [], row.id)
+        )
+    return ended
 
 
 def _show_outcome(primary: str, outcome: Outcome) -> None:

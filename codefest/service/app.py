@@ -5,7 +5,9 @@ their team's submissions and quota. What a submission is decided in the request 
 predictions file or an unsafe archive is answered at once with its problems (recorded as refused, no quota used);
 a file over the upload limit is stopped where it passes the limit and nothing of it is kept; the rest is recorded in
 the ledger, which decides atomically whether it is queued, a duplicate or over quota. Workers evaluate what is
-queued (`codefest.evaluation.workers`). Messages never carry a path of the server nor another team's name.
+queued (`codefest.evaluation.workers`), or, with CODEFEST_BROKER_URL set, Celery workers on the broker: each queued
+submission is sent there once the ledger has it (`codefest.evaluation.broker`). Messages never carry a path of the
+server nor another team's name.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +35,7 @@ from codefest.challenges.discovery import LoadedChallenge, discover, load
 from codefest.challenges.spec import SLUG_PATTERN
 from codefest.core.errors import CodefestError, printable
 from codefest.core.workspace import Workspace
+from codefest.evaluation import broker
 from codefest.evaluation.intake import check_predictions, unpack_pilot
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.ledger import Submission as Row
@@ -70,6 +73,7 @@ class Service:
     buckets: Buckets
     boards: dict[str, tuple[float, tuple[Any, ...], schemas.Leaderboard]] = field(default_factory=dict)
     building: threading.Lock = field(default_factory=threading.Lock)
+    enqueue: Callable[[Row], object] | None = None  # with a broker: sends a queued submission to the workers
 
     # -- challenges ---------------------------------------------------------------------------------------------
 
@@ -228,6 +232,8 @@ class Service:
         )
         if row.status != "queued":
             shutil.rmtree(folder, ignore_errors=True)
+        elif self.enqueue is not None:
+            self.enqueue(row)  # after the ledger's commit; a broker that is down leaves it queued for a sweep
         return row
 
 
@@ -337,6 +343,8 @@ def create_app(root: Path, ledger_url: str | None, settings: Settings | None = N
     settings = settings or Settings()
     ledger = Ledger.open(ledger_url, root)
     service = Service(root, ledger, settings, Buckets(settings.rate))
+    if broker.configured():
+        service.enqueue = lambda row: broker.enqueue(ledger, row.id, row.kind)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -350,6 +350,61 @@ class Ledger:
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
+    # -- a broker's queue (codefest.evaluation.broker) ------------------------------------------------------------
+    # A queued submission's `lease_until` says until when a message for it is trusted to be in the broker (NULL:
+    # none was sent, or sending failed); claims ignore it for queued rows. It lets any number of processes agree,
+    # in one conditional UPDATE, on which one sends a submission to the broker, and lets a sweep find the queued
+    # submissions whose message was never sent or was lost.
+
+    def mark_sent(
+        self, id: str, trust_seconds: float, now: dt.datetime | None = None, *, message: str | None = None
+    ) -> bool:
+        """Take the turn to send the queued submission `id` to the broker: True (and trusted for `trust_seconds`)
+        unless it is not queued or another process's message is still trusted. `message` replaces its message."""
+        now = now or utc_now()
+        values: dict[str, Any] = {"lease_until": now + dt.timedelta(seconds=trust_seconds)}
+        if message is not None:
+            values["message"] = message
+        with self._write() as session:
+            done = session.execute(
+                update(m.Submission)
+                .where(
+                    m.Submission.id == id,
+                    m.Submission.status == statuses.QUEUED,
+                    m.Submission.lease_until.is_(None) | (m.Submission.lease_until < now),
+                )
+                .values(**values)
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def unsent(self, id: str) -> None:
+        """Sending the queued submission `id` failed: the next sweep sends it."""
+        with self._write() as session:
+            session.execute(
+                update(m.Submission)
+                .where(m.Submission.id == id, m.Submission.status == statuses.QUEUED)
+                .values(lease_until=None)
+            )
+
+    def to_send(self, now: dt.datetime | None = None, limit: int = 1000) -> list[tuple[str, str]]:
+        """(id, kind) of the queued submissions, oldest first, with no message trusted to be in the broker."""
+        now = now or utc_now()
+        row = m.Submission
+        unsent = (row.status == statuses.QUEUED) & (row.lease_until.is_(None) | (row.lease_until < now))
+        query = select(row.id, row.kind).where(unsent).order_by(row.received_at, row.id).limit(limit)
+        with self._read() as session:
+            return [(id, kind) for id, kind in session.execute(query)]
+
+    def note(self, id: str, message: str, worker: str | None = None) -> bool:
+        """Replace the message of an active submission (queued; or running, held by `worker`), for its team."""
+        row = m.Submission
+        which = (row.status == statuses.QUEUED) if worker is None else (row.status == statuses.RUNNING)
+        if worker is not None:
+            which = which & (row.worker == worker)
+        with self._write() as session:
+            done = session.execute(update(row).where(row.id == id, which).values(message=message))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
     def finish(
         self,
         id: str,

@@ -21,21 +21,30 @@ def tagged(tag: str, style: str, text: str = "") -> Text:
 
 
 def records(title: str, headers: list[str], rows: list[list[str]], whole: set[str], width: int) -> RenderableType:
-    """A table whose identifier columns (`whole`: slugs, names, hashes, paths) are never cut, since users type them.
+    """A table whose identifier columns (`whole`: slugs, names, hashes, paths) are never cut, since users type them,
+    and whose other columns wrap between words, never inside one (an option name is typed too).
 
-    Where the identifiers alone would not fit in `width` (a narrow terminal, a pipe), one block per record instead.
+    Where that cannot fit in `width` (a narrow terminal, a pipe), one block per record instead.
     """
-    widths = {h: max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)} if rows else {}
-    needed = sum(widths[h] + 3 for h in headers if h in whole) + 8 * (len(headers) - len(whole)) + 1
-    if rows and needed > width:
+    columns = {h: [h, *(row[i] for row in rows)] for i, h in enumerate(headers)}
+    widths = {
+        h: max(map(len, cells)) if h in whole else min(_longest_word(cells), MAX_WORD) for h, cells in columns.items()
+    }
+    if rows and sum(widths.values()) + 3 * len(headers) + 1 > width:
         return _blocks(title, headers, rows)
     table = Table(title=title)
     for header in headers:
-        kept = header in whole
-        table.add_column(header, no_wrap=kept, min_width=widths.get(header) if kept else None, overflow="fold")
+        table.add_column(header, no_wrap=header in whole, min_width=widths[header], overflow="fold")
     for row in rows:
         table.add_row(*row)
     return table
+
+
+MAX_WORD = 24  # a longer word in a wrapped column (a URL in a summary) may be folded rather than force a list
+
+
+def _longest_word(cells: list[str]) -> int:
+    return max((len(word) for cell in cells for word in cell.split()), default=1)
 
 
 def _blocks(title: str, headers: list[str], rows: list[list[str]]) -> Group:

@@ -52,17 +52,24 @@ def test_a_title_with_brackets_shows_whole_in_tables(tmp_path: Path, home: Path)
     assert "IPC [beta] for x[b]" in shown.stdout
 
 
-@pytest.mark.parametrize("columns", ["80", "120", "250"])
+@pytest.mark.parametrize("columns", ["60", "80", "120", "250"])
 def test_identifiers_one_must_type_are_never_cut_in_tables(columns: str) -> None:
-    """Slugs, builder names and folders whole at any width, as when piped (80): a list where a table cannot fit."""
+    """Slugs, builder names, option names and folders whole at any width, as when piped (80): other columns wrap
+    between words, and a list takes the table's place where that cannot fit."""
+    from codefest.shared_datasets.builders import all_builders
+
     listed = codefest("challenges", "list", env={"COLUMNS": columns})
     builders = codefest("data", "builders", env={"COLUMNS": columns})
-    assert listed.returncode == 0 and builders.returncode == 0, listed.stderr + builders.stderr
+    shown = codefest("challenges", "show", "patent-translation-en-fr", env={"COLUMNS": columns})
+    assert listed.returncode == builders.returncode == shown.returncode == 0, listed.stderr + builders.stderr
     for slug in ("ipc-classification", "patent-translation-en-fr", "prior-art-search"):
         assert slug in listed.stdout and str(BUNDLED / slug) in listed.stdout
-    for name in ("files-classification", "synthetic-patent-en-fr", "clef-ip-trec", "synthetic-prior-art"):
-        assert name in builders.stdout
-    assert "…" not in listed.stdout + builders.stdout
+    assert str(BUNDLED / "patent-translation-en-fr") in shown.stdout
+    words = set(builders.stdout.replace(",", " ").split())
+    registry = all_builders()
+    for name in registry:
+        assert name in words and set(registry.get(name).options.model_fields) <= words, name
+    assert "…" not in listed.stdout + builders.stdout + shown.stdout
 
 
 def test_version_and_no_quota_talk_outside_evaluations(tmp_path: Path) -> None:

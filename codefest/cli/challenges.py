@@ -68,7 +68,7 @@ def challenges_show(
         ("code limits", f"{spec.resources.wall_time_seconds} s, {spec.resources.memory_mb} MB, no network"),
         ("licence", spec.licence),
         ("confidentiality", spec.confidentiality),
-        ("folder", str(item.folder)),
     ):
         table.add_row(key, value)
     out.print(table)
+    out.print(f"folder: {item.folder}")  # a path to type: outside the table, so that no width cuts it

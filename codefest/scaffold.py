@@ -12,6 +12,7 @@ from codefest.tasks import TASKS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TEMPLATE = TEMPLATES / "pilot"  # one cookiecutter template; its `task` answer chooses the baseline
+BASELINES = TEMPLATE / "{{cookiecutter.project_slug}}" / "baselines"  # one folder per task, with its task.toml
 
 
 def template_questions() -> dict:
@@ -27,12 +28,18 @@ def template_questions() -> dict:
 def template_for(task: str) -> Path:
     """The pilot template, once the task is known and has a baseline in it."""
     TASKS.get(task)  # an unknown task names the valid ones
-    if task not in template_questions()["task"]:
+    template_questions()  # the template is there
+    if not (BASELINES / task / "task.toml").is_file():
         raise CodefestError(
-            f"no template for {task} in {TEMPLATES}",
-            f"add its baseline folder to {TEMPLATE.name}/ and its name to the task choice of cookiecutter.json",
+            f"no baseline for {task} in {TEMPLATE}",
+            f"add its folder, {BASELINES.relative_to(TEMPLATES)}/{task}/ with a task.toml, to the template",
         )
     return TEMPLATE
+
+
+def baseline_tasks() -> list[str]:
+    """The tasks the template has a baseline folder for: the answers its `task` question takes."""
+    return sorted(p.parent.name for p in BASELINES.glob("*/task.toml"))
 
 
 def parse_answers(task: str, items: list[str]) -> dict[str, str]:

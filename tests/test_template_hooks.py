@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +14,7 @@ import jinja2
 import pytest
 
 from codefest.challenges.discovery import load
-from codefest.scaffold import TEMPLATE, TEMPLATES
+from codefest.scaffold import TEMPLATE, TEMPLATES, baseline_tasks
 from codefest.tasks import TASKS
 
 TREE = TEMPLATE / "{{cookiecutter.project_slug}}"
@@ -29,6 +30,8 @@ def _module(path: Path) -> ModuleType:
 
 
 hook = _module(TEMPLATE / "hooks" / "post_gen_project.py")
+answers = _module(TEMPLATE / "hooks" / "pre_gen_project.py")  # its Jinja sits in strings: it imports as it is
+extensions = _module(TEMPLATE / "local_extensions.py")
 PYPROJECT = 'dependencies = [\n    "datasets>=3.0",\n    "joblib>=1.3",\n]\n\n[tool.x]\ny = []\n'
 
 
@@ -116,21 +119,25 @@ def test_dependencies_are_appended_to_the_project_list_only() -> None:
 
 
 def test_the_filter_reads_a_value_of_the_tasks_baseline_folder() -> None:
-    extensions = _module(TEMPLATE / "local_extensions.py")
-    env = jinja2.Environment(extensions=[extensions.from_baseline])
+    env = jinja2.Environment(extensions=[extensions.from_baseline, extensions.known_tasks])
     assert env.from_string("{{ 'search' | from_baseline('challenge') }}").render() == "prior-art-search"
     readme = env.from_string("{{ 'classification' | from_baseline('readme') }}").render()
     assert readme.startswith("**Task**: assign IPC symbols") and readme.endswith("ranking symbols by score.")
-    with pytest.raises(ValueError, match=r"task 'ranking' has no baseline .* \(there are: classification, search"):
-        env.from_string("{{ 'ranking' | from_baseline('challenge') }}").render()
+    # a task without a baseline renders, so that the pre_gen_project hook refuses it in one line
+    assert env.from_string("{{ 'Rank ing!' | from_baseline('project_name') }}").render() == "rank-ing pilot"
+    assert env.from_string("{{ '../search' | from_baseline('challenge') }}").render() == ""
+    assert env.from_string("{{ '' | known_tasks }}").render() == "classification,search,translation"
 
 
-def test_one_template_whose_task_choice_is_its_baseline_folders() -> None:
+def test_one_template_whose_task_answers_are_its_baseline_folders() -> None:
     questions = json.loads((TEMPLATE / "cookiecutter.json").read_text())
     assert sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir()) == ["pilot"]
-    assert sorted(questions["task"]) == sorted(p.parent.name for p in BASELINES.glob("*/task.toml"))
+    tasks = sorted(p.parent.name for p in BASELINES.glob("*/task.toml"))
+    assert baseline_tasks() == extensions.baseline_tasks() == tasks
     assert next(iter(questions)) == "task"  # asked first: the defaults after it depend on it
-    for task in questions["task"]:
+    assert questions["task"] in tasks  # a text answer, which the hook checks (a choice fails in cookiecutter)
+    assert all(task in questions["__prompts__"]["task"] for task in tasks)  # the question names every answer
+    for task in tasks:
         about = tomllib.loads((BASELINES / task / "task.toml").read_text())
         TASKS.get(task)
         assert load(about["challenge"]).spec.task == task  # the default challenge is one of the task's own
@@ -144,3 +151,81 @@ def test_no_link_no_include_and_no_jinja_in_the_baselines() -> None:
     texts = {p: p.read_text(encoding="utf-8") for p in paths if p.is_file() and not caches & set(p.parts)}
     assert not [p for p, text in texts.items() if "{% include" in text or "{%- include" in text]
     assert not [p for p, text in texts.items() if BASELINES in p.parents and ("{{" in text or "{%" in text)]
+
+
+GOOD = {
+    "task": "classification",
+    "project_slug": "office-a-ipc",
+    "package_name": "office_a_ipc",
+    "challenge": "ipc-classification",
+    "team": "office-a",
+    "codefest_source": "git+https://git.example.org/wipo/codefest@v0.1.0",
+}
+TASK_NAMES = ["classification", "search", "translation"]
+
+
+def test_the_answers_hook_checks_the_challenge_against_the_discovered_ones_of_the_task() -> None:
+    challenges = answers.discovered()
+    assert challenges is not None and challenges["prior-art-search"] == "search"
+    assert answers.problems(GOOD, TASK_NAMES, challenges) == []
+    for challenge, message in (
+        ("no-such", "challenge 'no-such' is not a challenge codefest knows: give one of ipc-classification"),
+        ("ipc-clasification", "knows: give one of ipc-classification; did you mean 'ipc-classification'?"),
+        ("prior-art-search", "'prior-art-search' is a search challenge, not a classification one: give one of ipc"),
+        ("Bad Slug", "challenge 'Bad Slug': give the challenge's slug"),
+    ):
+        (problem,) = answers.problems(GOOD | {"challenge": challenge}, TASK_NAMES, challenges)
+        assert message in problem
+    # without codefest where cookiecutter runs, the shape alone is checked
+    assert answers.problems(GOOD | {"challenge": "no-such"}, TASK_NAMES, None) == []
+
+
+def test_a_task_without_a_baseline_is_the_one_problem_reported() -> None:
+    wrong = GOOD | {"task": "Search", "project_slug": "search-pilot", "challenge": ""}
+    assert answers.problems(wrong, TASK_NAMES, {}) == [
+        "task 'Search' has no baseline in the template: give one of classification, search, translation; "
+        "did you mean 'search'?"
+    ]
+
+
+def test_codefest_source_must_be_readable_from_another_machine_or_an_absolute_local_one() -> None:
+    for source in (
+        "git+https://github.com/wipo/codefest@3fb5fc95",
+        "git+ssh://git@github.com/wipo/codefest@main",
+        "https://example.org/dist/codefest-0.1.0-py3-none-any.whl",
+        "file:///srv/wheels/codefest-0.1.0-py3-none-any.whl",
+        "git+file://localhost/srv/git/codefest.git@v1",
+    ):
+        assert answers.source_problem(source) == "", source
+    for source in ("../codefest", "codefest", "codefest>=0.1", "https://example.org/codefest"):
+        assert "give a git URL" in answers.source_problem(source), source
+
+
+def test_codefest_source_auto_is_the_checkouts_remote_at_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = jinja2.Environment(extensions=[extensions.codefest_source, extensions.codefest_home])
+    source = lambda answer: env.from_string("{{ answer | codefest_source }}").render(answer=answer)  # noqa: E731
+    checkout = tmp_path / "codefest"
+    git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(extensions, "FRAMEWORK", checkout)
+    assert source("auto") == checkout.as_uri()  # no remote: this machine only (codefest new says so)
+    for remote, url in (
+        ("https://github.com/wipo/codefest.git", "git+https://github.com/wipo/codefest.git"),
+        ("git@github.com:wipo/codefest.git", "git+ssh://git@github.com/wipo/codefest.git"),
+        ("/srv/git/codefest.git", "git+file://localhost/srv/git/codefest.git"),
+    ):
+        subprocess.run([*git, "remote", "remove", "origin"], capture_output=True)
+        subprocess.run([*git, "remote", "add", "origin", remote], check=True)
+        assert source("auto") == f"{url}@{commit}"
+    assert source("/srv/wheels/codefest-0.1.0-py3-none-any.whl") == "file:///srv/wheels/codefest-0.1.0-py3-none-any.whl"
+    assert source("git+https://h/o/codefest@v1") == "git+https://h/o/codefest@v1"
+    home = lambda answer: env.from_string("{{ answer | codefest_home }}").render(answer=answer)  # noqa: E731
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CODEFEST_HOME", raising=False)
+    assert home("auto") == str(tmp_path / ".codefest")  # where codefest's own commands put the workspace
+    monkeypatch.setenv("CODEFEST_HOME", str(tmp_path / "event"))
+    assert home("auto") == str(tmp_path / "event")

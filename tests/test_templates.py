@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,11 @@ def test_the_tree_is_exact_and_fully_rendered(pilot: Path) -> None:
             assert "{{" not in text and "{%" not in text, path
             assert "pilotpkg" not in text, path
     pyproject = (pilot / "pyproject.toml").read_text()
-    assert f'"codefest @ {TEMPLATES.parent.resolve().as_uri()}"' in pyproject
+    extensions = importlib.util.spec_from_file_location("pilot_extensions", TEMPLATE / "local_extensions.py")
+    assert extensions and extensions.loader
+    module = importlib.util.module_from_spec(extensions)
+    extensions.loader.exec_module(module)
+    assert f'"codefest @ {module.checkout_source()}",' in pyproject  # the checkout's remote, or here its folder
     assert f'predict = "{package}.predict"' in pyproject
     assert ('    "bm25s>=0.2",\n]' in pyproject) == (answers["task"] == "search")  # the baseline's own dependency
     assert f"challenge `{CHALLENGE[answers['task']]}`" in (pilot / "README.md").read_text()
@@ -258,3 +263,180 @@ def test_the_challenge_answer_must_be_a_challenge_of_the_task() -> None:
     with pytest.raises(CodefestError, match="'prior-art-search' is a search challenge, not a classification one"):
         parse_answers("classification", ["challenge=prior-art-search"])
     assert parse_answers("search", ["challenge=prior-art-search"]) == {"challenge": "prior-art-search"}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    who = ["-c", "user.name=codefest tests", "-c", "user.email=tests@example.org", "-c", "init.defaultBranch=main"]
+    done = subprocess.run(["git", *who, *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=300)
+    return done.stdout.strip()
+
+
+def _codefest_repository(root: Path) -> tuple[Path, Path]:
+    """The checkout's tracked files as they are now, committed in a repository of their own whose `origin` is a bare
+    copy: a codefest checkout as an office developer has it, with a remote that a fresh runner can also reach."""
+    framework = TEMPLATES.parent
+    source = root / "codefest-checkout"
+    for name in _git(framework, "ls-files", "-z").split("\0"):
+        if name and (framework / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes((framework / name).read_bytes())
+            (source / name).chmod((framework / name).stat().st_mode)
+    _git(source, "init", "-q")
+    _git(source, "add", "-A")
+    _git(source, "commit", "-q", "-m", "codefest as tested")
+    remote = root / "codefest-remote.git"
+    _git(root, "clone", "-q", "--bare", str(source), str(remote))
+    _git(source, "remote", "add", "origin", str(remote))
+    return source, remote
+
+
+def _fresh_runner(root: Path) -> dict[str, str]:
+    """A new virtual environment standing in for a fresh CI runner's Python, offline: pip may not reach an index, and
+    the registry's packages are this environment's site-packages, read through a .pth file (no codefest: the editable
+    install's finder is in a .pth file there, which a path line does not run)."""
+    import sysconfig
+
+    venv = root / "runner"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    # the pilot's build needs setuptools>=69, which a runner's isolated build fetches: here this environment's
+    uninstall = [str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "setuptools"]
+    subprocess.run(uninstall, check=True, capture_output=True, timeout=300)
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    (site / "registry.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "CODEFEST_HOME", "PYTHONPATH")}
+    env.pop("VIRTUAL_ENV", None)
+    env |= {
+        "PATH": os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "PIP_NO_INDEX": "1",  # offline: every requirement must be satisfied already, or come from a local URL
+        "PIP_NO_BUILD_ISOLATION": "0",  # pip reads the negative flag inverted: 0 builds without isolation (offline)
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    return env
+
+
+def test_a_baked_pilot_installs_codefest_from_its_remote_and_its_ci_workflow_runs_on_a_fresh_clone(
+    tmp_path: Path,
+) -> None:
+    """`codefest_source=auto` records the checkout's git remote at the commit baked from, never the baker's folder; the
+    pilot, committed and cloned, runs its CI workflow's `run:` steps on a fresh runner against that remote."""
+    import yaml
+
+    checkout, remote = _codefest_repository(tmp_path)
+    commit = _git(checkout, "rev-parse", "HEAD")
+    baked = tmp_path / "baked"
+    bake_command = [sys.executable, "-m", "cookiecutter", str(checkout / "templates" / "pilot"), "--no-input"]
+    result = subprocess.run(
+        [*bake_command, "-o", str(baked), "task=search", "project_name=Office P search"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pilot = baked / "office-p-search"
+    url = f"git+file://localhost{remote}@{commit}"
+    requirement = f'"codefest @ {url}",'
+    pyproject = (pilot / "pyproject.toml").read_text()
+    assert requirement in pyproject and str(checkout) not in pyproject and "/work/" not in pyproject
+    _git(pilot, "init", "-q")
+    _git(pilot, "add", "-A")
+    _git(pilot, "commit", "-q", "-m", "baked")
+    clone = tmp_path / "runner-checkout"
+    _git(tmp_path, "clone", "-q", str(pilot), str(clone))
+    shutil.rmtree(checkout)  # the baker's folder is gone: only the remote serves codefest now
+    workflow = yaml.safe_load((clone / ".github" / "workflows" / "ci.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    steps = [step["run"] for step in job["steps"] if "run" in step]
+    assert len(steps) >= 3 and any("pip install" in s for s in steps) and any("pytest" in s for s in steps)
+    env = _fresh_runner(tmp_path) | {k: str(v) for k, v in job.get("env", {}).items()}
+    for step in steps:
+        ran = subprocess.run(["bash", "-ec", step], cwd=clone, env=env, capture_output=True, text=True, timeout=1200)
+        assert ran.returncode == 0, f"$ {step}\n{ran.stdout[-4000:]}\n{ran.stderr[-4000:]}"
+        if "pytest" in step:
+            assert " passed" in ran.stdout and "failed" not in ran.stdout, ran.stdout[-2000:]
+    where = subprocess.run(
+        ["python", "-c", "import codefest, importlib.metadata as m; print(codefest.__file__); "
+         "print(m.distribution('codefest').read_text('direct_url.json'))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert str(tmp_path / "runner" / "lib") in where.splitlines()[0]  # installed on the runner, from the remote
+    assert f"file://localhost{remote}" in where and commit in where
+
+
+def _codefest_wheel(root: Path) -> Path:
+    """codefest as a wheel built from a copy of the checkout (pip builds in the tree it is given), for offline use."""
+    framework = TEMPLATES.parent
+    source = root / "codefest-source"
+    for name in _git(framework, "ls-files", "-z").split("\0"):
+        if name and (framework / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(framework / name, source / name)
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run([*build, "-w", str(root / "wheels")], check=True, capture_output=True, text=True, timeout=600)
+    (wheel,) = (root / "wheels").glob("codefest-*.whl")
+    return wheel
+
+
+def test_the_next_line_of_codefest_new_works_as_written_on_a_fresh_workspace(tmp_path: Path) -> None:
+    """`codefest new` ends with what to type next; on a fresh workspace that builds the bundle first, then nox trains,
+    predicts and scores. Offline: nox's environments install codefest from a local wheel and find the registry's
+    packages in this environment (PYTHONPATH), so nothing is downloaded."""
+    import sysconfig
+
+    wheel = _codefest_wheel(tmp_path)
+    here = tmp_path / "developer"
+    here.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH", "VIRTUAL_ENV")}
+    env |= {
+        "CODEFEST_HOME": str(tmp_path / "workspace"),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "COLUMNS": "300",
+    }
+    new = ["codefest", "new", "classification", "--no-input", "project_name=Office N", f"codefest_source={wheel}"]
+    result = subprocess.run(new, cwd=here, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    pilot = here / "office-n"
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("next: ")]
+    assert line == f"next: codefest data build ipc-classification && cd {pilot} && nox -s train predict score"
+    assert "note:" not in result.stderr  # a path given at bake time: no warning that it is local
+    offline = env | {
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",  # pip reads the negative flag inverted: 0 builds without isolation (offline)
+    }
+    ran = subprocess.run(
+        ["bash", "-ec", line.removeprefix("next: ")],
+        cwd=here,
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-6000:]
+    for session in ("check_bundle", "train", "predict", "score"):
+        assert f"Session {session} was successful" in ran.stderr, ran.stderr[-4000:]
+    assert "top_prediction@subclass" in ran.stdout and "Traceback" not in ran.stdout + ran.stderr
+    assert (pilot / "predictions" / "test.jsonl").is_file()
+    again = subprocess.run(new, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    (line,) = [line for line in again.stdout.splitlines() if line.startswith("next: ")]
+    assert line == f"next: cd {tmp_path / 'office-n'} && nox -s train predict score"  # the bundle is there now
+
+
+def test_nox_refuses_at_once_without_the_bundle_and_says_how_to_build_it(tmp_path: Path) -> None:
+    """No environment is created (minutes of installs) before the missing bundle is reported, with the command."""
+    home = tmp_path / "empty-workspace"
+    pilot = bake("search", tmp_path, no_input=True, answers={"codefest_home": str(home)})
+    env = {k: v for k, v in os.environ.items() if k not in ("CODEFEST_HOME", "CODEFEST_BUNDLE")}
+    nox = [sys.executable, "-m", "nox", "-s", "train", "predict", "score"]
+    result = subprocess.run(nox, cwd=pilot, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert (
+        f"no bundle of prior-art-search in {home}: build it with `CODEFEST_HOME={home} codefest data build "
+        "prior-art-search`, or set CODEFEST_BUNDLE to the folder the organisers sent"
+    ) in result.stderr
+    for session in ("train", "predict", "score"):
+        assert f"Session {session} aborted: Prerequisite session check_bundle was not successful" in result.stderr
+    assert not (pilot / ".nox").exists() and "Traceback" not in result.stderr
+    result = subprocess.run(
+        nox[:-2], cwd=pilot, env=env | {"CODEFEST_BUNDLE": str(tmp_path)}, capture_output=True, text=True, timeout=120
+    )
+    assert f"CODEFEST_BUNDLE={tmp_path} holds no train.jsonl: point it at the prior-art-search bundle" in result.stderr

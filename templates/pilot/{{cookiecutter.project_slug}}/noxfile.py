@@ -16,10 +16,27 @@ OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "MLFLOW_DISABLE_TE
 SERVICE = ("CODEFEST_SERVER", "CODEFEST_TOKEN")  # the event's server, and the team's token: `nox -s submit` needs both
 
 
+def workspace() -> Path:
+    """The codefest workspace: CODEFEST_HOME, else the one this pilot was baked next to."""
+    return Path(os.environ.get("CODEFEST_HOME") or "{{ cookiecutter.codefest_home | codefest_home }}")
+
+
 def bundle() -> str:
     """The challenge's public bundle: CODEFEST_BUNDLE, else the codefest workspace's copy."""
-    home = Path(os.environ.get("CODEFEST_HOME", "{{ cookiecutter.codefest_home | codefest_home }}"))
-    return os.environ.get("CODEFEST_BUNDLE", str(home / "bundles" / CHALLENGE))
+    return os.environ.get("CODEFEST_BUNDLE") or str(workspace() / "bundles" / CHALLENGE)
+
+
+@nox.session(python=False)
+def check_bundle(session: nox.Session) -> None:
+    """Check that the challenge's bundle is there, before train, predict and score create their environments."""
+    if (Path(bundle()) / "train.jsonl").is_file():
+        return
+    if os.environ.get("CODEFEST_BUNDLE"):
+        session.error(f"CODEFEST_BUNDLE={bundle()} holds no train.jsonl: point it at the {CHALLENGE} bundle")
+    session.error(
+        f"no bundle of {CHALLENGE} in {workspace()}: build it with `CODEFEST_HOME={workspace()} codefest data build "
+        f"{CHALLENGE}`, or set CODEFEST_BUNDLE to the folder the organisers sent"
+    )
 
 
 @nox.session
@@ -37,23 +54,24 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session
+@nox.session(requires=["check_bundle"])
 def train(session: nox.Session) -> None:
     """Train the baseline on the bundle, score it on dev, and log both to MLflow."""
     session.install("-e", ".")
     session.run("python", "-m", f"{PACKAGE}.train", "--bundle", bundle(), *session.posargs, env=OFFLINE)
 
 
-@nox.session
+@nox.session(requires=["check_bundle"])
 def predict(session: nox.Session) -> None:
     """Write predictions/dev.jsonl and predictions/test.jsonl with the trained model."""
     session.install("-e", ".")
     for split in ("dev", "test"):
         target = f"predictions/{split}.jsonl"
-        session.run("python", "-m", f"{PACKAGE}.predict", "--input", f"{bundle()}/{split}.jsonl", "--output", target)
+        source = f"{bundle()}/{split}.jsonl"
+        session.run("python", "-m", f"{PACKAGE}.predict", "--input", source, "--output", target, env=OFFLINE)
 
 
-@nox.session
+@nox.session(requires=["check_bundle"])
 def score(session: nox.Session) -> None:
     """Score predictions/dev.jsonl with the framework's harness, against the public dev labels."""
     session.install("-e", ".")

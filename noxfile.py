@@ -75,8 +75,16 @@ def _codefest(session: nox.Session, *command: str) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Time builds, scoring, evaluations, the board, the ledger and the service at scale (see benchmarks/)."""
+    """Time builds, scoring, evaluations, the board, the ledger, the service and Celery workers (see benchmarks/)."""
     session.install("-e", ".")
-    scripts = ["build_datasets", "scoring", "evaluation_latency", "leaderboard_build", "ledger", "service"]
+    scripts = [
+        "build_datasets",
+        "scoring",
+        "evaluation_latency",
+        "leaderboard_build",
+        "ledger",
+        "service",
+        "distributed",
+    ]
     for script in scripts:
         session.run("python", f"benchmarks/{script}.py", env=OFFLINE)

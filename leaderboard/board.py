@@ -127,9 +127,9 @@ def build(
         read = _read(opened, spec, signature, private)
         teams, rows, how = chosen(spec, read.found, read.public)
         entries, notes = _entries(spec, read, teams, rows, how, private)
-        ordered = order(spec, _scores_of(read.shown, entries), np.array([e.submitted_ms for e in entries]))
+        ordered, found_ranks = _ranked(spec, entries, _scores_of(read.shown, entries))
         entries = [entries[i] for i in ordered]
-        for entry, rank in zip(entries, ranks([e.baseline for e in entries]), strict=True):
+        for entry, rank in zip(entries, found_ranks, strict=True):
             entry.rank = rank
         if private:
             _rank_changes(spec, read, entries)
@@ -213,13 +213,22 @@ def _scores_of(scores: Scores, entries: list[Entry]) -> Scores:
     return Scores(scores.metrics, values, values, values)
 
 
+def _ranked(spec: Challenge, entries: list[Entry], scores: Scores) -> tuple[np.ndarray, list[int | None]]:
+    """(the entries' order by `scores` (row i: entries[i]), best first and the baseline last; their ranks in it)."""
+    baseline = np.array([e.baseline for e in entries], dtype=bool)
+    ordered = order(spec, scores, np.array([e.submitted_ms for e in entries], dtype=np.int64), baseline)
+    in_order = Scores(scores.metrics, scores.values[ordered], scores.low[ordered], scores.high[ordered])
+    return ordered, ranks(spec, in_order, baseline[ordered])
+
+
 def _rank_changes(spec: Challenge, read: _Read, entries: list[Entry]) -> None:
     """Each entry's public rank, from the public scores of the same chosen submissions."""
     row = {id: i for i, id in enumerate(read.found.ids)}
     rows = np.array([row[e.submission_id] for e in entries], dtype=np.intp)
     public = Scores(read.public.metrics, read.public.values[rows], read.public.low[rows], read.public.high[rows])
-    ordered = [entries[i] for i in order(spec, public, read.found.received_ms[rows])]
-    for entry, rank in zip(ordered, ranks([e.baseline for e in ordered]), strict=True):
+    ordered, found = _ranked(spec, entries, public)
+    for i, rank in zip(ordered, found, strict=True):
+        entry = entries[i]
         entry.public_rank = rank
         if rank is not None and entry.rank is not None:
             entry.rank_change = rank - entry.rank
@@ -235,8 +244,9 @@ def _uncertainty(
         return [f"no per-item scores of {spec.primary_metric} for every entry: no rank ranges or tied groups"]
     means = significance.resampled_means(matrix, resamples, seed)
     better = significance.oriented(means, spec.higher_is_better[spec.primary_metric])
-    ranges = significance.rank_ranges(better, [e.rank for e in entries])
-    for entry, rank_range, group in zip(entries, ranges, significance.tied_groups(better), strict=True):
+    ranked = [e.rank for e in entries]
+    ranges, groups = significance.rank_ranges(better, ranked), significance.tied_groups(better, ranked)
+    for entry, rank_range, group in zip(entries, ranges, groups, strict=True):
         entry.rank_range, entry.group = rank_range, group
     return []
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+# How long each column of the table stays as the view narrows: the higher, the longer; 8 and above always stay.
+# The terminal and the page drop columns in this order.
+KEEP = {"rank": 9, "team": 9, "score": 8, "public": 7, "change": 7, "group": 6, "range": 5, "subs": 3, "last": 2}
+KEEP_TIE_BREAKER = 1
+ALWAYS = 8
+
 
 def number(value: float, scale: float = 1.0) -> str:
     """Four decimals on a 0-1 scale, two on sacrebleu's 0-100 scale."""
@@ -24,7 +30,8 @@ def when(ms: int, short: bool = False) -> str:
 
 
 def rank_text(rank: int | None) -> str:
-    return "baseline" if rank is None else str(rank)
+    """A rank, or "-" for an entry without one (the baseline, listed apart)."""
+    return "-" if rank is None else str(rank)
 
 
 def range_text(rank_range: tuple[int, int] | None) -> str:

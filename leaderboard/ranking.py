@@ -1,5 +1,10 @@
 """The ranking rules, on columns: each team's best (or selected) submission, ordered by the primary metric in its
-direction, then the tie-breakers, then the earliest submission."""
+direction, then the tie-breakers, then the earliest submission.
+
+Equal is equal: entries whose primary metric and declared tie-breakers are identical as stored share a rank
+(competition ranking: 1, 1, 3); the earliest submission only decides which of them is listed first, as a time
+is not a score. The organisers' baseline is listed after every ranked entry and takes no rank.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from codefest.challenges.spec import Challenge
 from codefest.leaderboard.scored import Scores, Submissions
 
 
-def order(spec: Challenge, scores: Scores, received_ms: np.ndarray) -> np.ndarray:
-    """Row indices, best first; a missing value sorts last, and full ties keep the rows' own order."""
+def order(spec: Challenge, scores: Scores, received_ms: np.ndarray, baseline: np.ndarray | None = None) -> np.ndarray:
+    """Row indices, best first; a missing value sorts last, and full ties keep the rows' own order.
+
+    `baseline` (bool per row): those rows come after all the others, apart from the ranked sequence.
+    """
     keys = [received_ms.astype(np.float64)]
-    for name in reversed((spec.primary_metric, *spec.tie_breakers)):
+    for name in reversed(_ranking_metrics(spec)):
         value = scores.of(name)
         oriented = -value if spec.higher_is_better[name] else value
         keys.append(np.where(np.isnan(oriented), np.inf, oriented))
+    if baseline is not None:
+        keys.append(baseline.astype(np.int8))
     return np.lexsort(keys)  # the last key sorts first
 
 
@@ -41,11 +51,24 @@ def _first_per_team(codes: np.ndarray, ordered: np.ndarray, n_teams: int) -> np.
     return found
 
 
-def ranks(baseline: list[bool]) -> list[int | None]:
-    """Ranks 1, 2, ... down an ordered list; the baseline is shown in place but takes no rank."""
+def ranks(spec: Challenge, scores: Scores, baseline: np.ndarray) -> list[int | None]:
+    """Competition ranks down rows already in `order`: one plus the number of ranked rows above, except that a row
+    equal to the ranked row above it (primary metric and tie-breakers identical as stored) shares its rank. A
+    baseline row takes no rank and is never counted."""
+    keys = np.column_stack([scores.of(name) for name in _ranking_metrics(spec)])
     found: list[int | None] = []
-    rank = 0
-    for is_baseline in baseline:
-        rank += not is_baseline
-        found.append(None if is_baseline else rank)
+    above, rank, counted = None, 0, 0
+    for row, is_baseline in zip(keys, baseline.tolist(), strict=True):
+        if is_baseline:
+            found.append(None)
+            continue
+        counted += 1
+        if above is None or not np.array_equal(row, above, equal_nan=True):
+            rank = counted
+        found.append(rank)
+        above = row
     return found
+
+
+def _ranking_metrics(spec: Challenge) -> tuple[str, ...]:
+    return (spec.primary_metric, *spec.tie_breakers)

@@ -41,6 +41,8 @@ def rank_ranges(better: np.ndarray, ranked: list[int | None], level: float = LEV
     """Each ranked entry's central `level` interval of ranks over the resamples, always holding its own rank.
 
     A rank on a resample is one plus the number of ranked entries strictly better there; the baseline takes none.
+    Entries that share a rank (equal scores) share one range, the span of theirs: the board does not tell them apart,
+    so neither does their uncertainty.
     """
     columns = [i for i, rank in enumerate(ranked) if rank is not None]
     if not columns:
@@ -48,11 +50,12 @@ def rank_ranges(better: np.ndarray, ranked: list[int | None], level: float = LEV
     per_resample = np.array([_competition_ranks(row) for row in better[:, columns]])
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(per_resample, [tail, 100 - tail], axis=0, method="nearest")
-    found: list[tuple[int, int] | None] = [None] * len(ranked)
+    spans: dict[int, tuple[int, int]] = {}
     for k, i in enumerate(columns):
         rank = ranked[i] or 0
-        found[i] = (min(int(low[k]), rank), max(int(high[k]), rank))
-    return found
+        known = spans.get(rank, (rank, rank))
+        spans[rank] = (min(int(low[k]), known[0]), max(int(high[k]), known[1]))
+    return [None if rank is None else spans[rank] for rank in ranked]
 
 
 def _competition_ranks(values: np.ndarray) -> np.ndarray:
@@ -68,9 +71,23 @@ def differs(better: np.ndarray, upper: int, lower: int, level: float = LEVEL) ->
     return bool(low > 0 or high < 0)
 
 
-def tied_groups(better: np.ndarray, level: float = LEVEL) -> list[int]:
-    """Group numbers down the ordered entries: a new group starts where an entry differs from the one above."""
-    groups = [1] if better.shape[1] else []
-    for i in range(1, better.shape[1]):
-        groups.append(groups[-1] + differs(better, i - 1, i, level))
+def tied_groups(better: np.ndarray, ranked: list[int | None] | None = None, level: float = LEVEL) -> list[int | None]:
+    """Group numbers down the ordered entries: a new group starts where an entry differs from the ranked one above.
+
+    `ranked` (default: every entry, each its own rank): the baseline (None) has no group and is compared with no
+    one; entries sharing a rank are equal and never split.
+    """
+    ranked = list(range(1, better.shape[1] + 1)) if ranked is None else ranked
+    groups: list[int | None] = []
+    above: int | None = None
+    for i, rank in enumerate(ranked):
+        if rank is None:
+            groups.append(None)
+            continue
+        if above is None:
+            groups.append(1)
+        else:
+            split = ranked[above] != rank and differs(better, above, i, level)
+            groups.append((groups[above] or 0) + split)
+        above = i
     return groups

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from codefest.leaderboard.board import Board, Entry
-from codefest.leaderboard.formatting import change_text, number, range_text, rank_text, scale_of, when
+from codefest.leaderboard.formatting import (
+    ALWAYS,
+    KEEP,
+    KEEP_TIE_BREAKER,
+    change_text,
+    number,
+    range_text,
+    rank_text,
+    scale_of,
+    when,
+)
 
 BORDER = 3  # a column's separator and padding
 
@@ -24,35 +34,36 @@ class Column:
         return max(len(self.header), *(len(c) for c in self.cells)) + BORDER
 
 
-def _columns(board: Board) -> list[Column]:
+def columns(board: Board) -> list[Column]:
     entries, scale = board.entries, scale_of([e.score.value for e in board.entries])
 
     def score(e: Entry) -> str:
         return f"{number(e.score.value, scale)} [{number(e.score.ci_low, scale)}, {number(e.score.ci_high, scale)}]"
 
-    columns = [
-        Column("rank", [rank_text(e.rank) for e in entries], 9),
-        Column("range", [range_text(e.rank_range) for e in entries], 5),
-        Column("group", ["-" if e.group is None else str(e.group) for e in entries], 6),
-        Column("team", [f"{e.team} (baseline)" if e.baseline else e.team for e in entries], 9, left=True),
-        Column("score [95% CI]", [score(e) for e in entries], 8),
+    found = [
+        Column("rank", [rank_text(e.rank) for e in entries], KEEP["rank"]),
+        Column("range", [range_text(e.rank_range) for e in entries], KEEP["range"]),
+        Column("group", ["-" if e.group is None else str(e.group) for e in entries], KEEP["group"]),
+        Column("team", [f"{e.team} (baseline)" if e.baseline else e.team for e in entries], KEEP["team"], left=True),
+        Column("score [95% CI]", [score(e) for e in entries], KEEP["score"]),
     ]
     for name in board.tie_breakers:
         values = [e.tie_breakers[name] for e in entries]
-        columns.append(Column(name, [number(v, scale_of([v])) for v in values], 1))
-    columns.append(Column("subs", [str(e.submissions) for e in entries], 3))
-    columns.append(Column("last (UTC)", [when(e.last_submission_ms, short=True) for e in entries], 2, left=True))
+        found.append(Column(name, [number(v, scale_of([v])) for v in values], KEEP_TIE_BREAKER))
+    found.append(Column("subs", [str(e.submissions) for e in entries], KEEP["subs"]))
+    last = [when(e.last_submission_ms, short=True) for e in entries]
+    found.append(Column("last (UTC)", last, KEEP["last"], left=True))
     if board.view == "private":
-        columns.append(Column("public", [rank_text(e.public_rank) for e in entries], 7))
-        columns.append(Column("change", [change_text(e.rank_change) for e in entries], 7))
-    return columns
+        found.append(Column("public", [rank_text(e.public_rank) for e in entries], KEEP["public"]))
+        found.append(Column("change", [change_text(e.rank_change) for e in entries], KEEP["change"]))
+    return found
 
 
 def fitting(columns: list[Column], width: int) -> list[Column]:
     """The columns that fit, dropping the least needed first; rank, team and score always stay."""
     kept = list(columns)
     for column in sorted(columns, key=lambda c: c.keep):
-        if sum(c.width for c in kept) + 1 <= width or column.keep >= 8:
+        if sum(c.width for c in kept) + 1 <= width or column.keep >= ALWAYS:
             break
         kept.remove(column)
     return kept
@@ -61,19 +72,23 @@ def fitting(columns: list[Column], width: int) -> list[Column]:
 def table(board: Board, width: int = 200) -> Table:
     direction = "higher is better" if board.higher_is_better else "lower is better"
     title = f"{board.title} — {board.view} leaderboard ({board.primary_metric}, {direction})"
-    columns = fitting(_columns(board), width)
-    grid = Table(title=title, caption=_caption(board, len(columns) < len(_columns(board))))
-    for column in columns:
+    every = columns(board)
+    kept = fitting(every, width)
+    grid = Table(title=title, caption=_caption(board, len(kept) < len(every)))
+    for column in kept:
         grid.add_column(column.header, justify="left" if column.left else "right", no_wrap=True)
     for n, entry in enumerate(board.entries):
-        grid.add_row(*(c.cells[n] for c in columns), style="dim" if entry.baseline else None)
+        if entry.baseline and n > 0 and not board.entries[n - 1].baseline:
+            grid.add_section()  # the baseline stands apart from the ranked sequence, below it
+        grid.add_row(*(c.cells[n] for c in kept), style="dim" if entry.baseline else None)
     return grid
 
 
 def _caption(board: Board, narrowed: bool) -> str:
     lines = [
         f"{board.runs_ranked} scored submissions; each team's {board.final_submission} submission; "
-        "entries in one group do not differ significantly (paired bootstrap, 95%)",
+        "equal scores share a rank; entries in one group do not differ significantly (paired bootstrap, 95%); "
+        "the baseline is shown for reference, unranked",
         *board.notes,
     ]
     if narrowed:

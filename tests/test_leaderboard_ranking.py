@@ -66,15 +66,46 @@ def test_higher_is_better_puts_the_largest_score_first(home: Path) -> None:
     assert [(e.rank, e.team) for e in _board("rank-ipc", home).entries] == [(1, "office-b"), (2, "office-a")]
 
 
-def test_ties_go_to_the_tie_breakers_then_to_the_earliest_submission(home: Path) -> None:
+def test_ties_go_to_the_tie_breakers_and_full_ties_share_a_rank(home: Path) -> None:
     sig = fake_build("rank-ipc", home)
     record(home, "rank-ipc", "office-a", {PRIMARY: 0.6, TIE1: 0.7, TIE2: 0.5}, at=2_000, signature=sig)
     record(home, "rank-ipc", "office-b", {PRIMARY: 0.6, TIE1: 0.8, TIE2: 0.1}, at=3_000, signature=sig)
     record(home, "rank-ipc", "office-c", {PRIMARY: 0.6, TIE1: 0.7, TIE2: 0.5}, at=1_000, signature=sig)
     record(home, "rank-ipc", "office-d", {PRIMARY: 0.6, TIE1: 0.7, TIE2: 0.6}, at=4_000, signature=sig)
     board = _board("rank-ipc", home)
+    # c and a are equal on every ranking metric: one rank, the earlier submission listed first
     assert [e.team for e in board.entries] == ["office-b", "office-d", "office-c", "office-a"]
-    assert [e.rank for e in board.entries] == [1, 2, 3, 4]
+    assert [e.rank for e in board.entries] == [1, 2, 3, 3]
+
+
+def test_three_teams_with_identical_scores_share_one_rank_and_one_rank_range(home: Path) -> None:
+    sig = fake_build("rank-ipc", home)
+    alternate = [1.0, 0.0] * 100
+    teams = {
+        "office-d": [1.0] * 180 + [0.0] * 20,  # 0.9
+        # 0.5 each, right on different items: equal scores whose resamples differ. Alone, office-a's ranks would
+        # range over 2-4 (office-e is right only where it is) and the other two's over 2-5
+        "office-a": alternate,
+        "office-b": [1.0] * 100 + [0.0] * 100,
+        "office-c": [0.0, 1.0] * 100,
+        "organisers": [1.0] * 120 + [0.0] * 80,  # 0.6
+        "office-e": [0.0, 0.0, 0.0, *alternate[3:]],  # 0.49
+    }
+    for at, (team, scores) in enumerate(teams.items()):
+        value = sum(scores) / len(scores)
+        role = "baseline" if team == "organisers" else "participant"
+        values = {PRIMARY: value, TIE1: 0.5, TIE2: 0.5}
+        record(home, "rank-ipc", team, values, at=at, signature=sig, per_item={PRIMARY: scores}, role=role)
+    board = _board("rank-ipc", home)
+    rows = [(e.team, e.rank, e.rank_range, e.group) for e in board.entries]
+    assert rows == [
+        ("office-d", 1, (1, 1), 1),
+        ("office-a", 2, (2, 5), 2),  # the earliest of the three first; one range, the span of theirs
+        ("office-b", 2, (2, 5), 2),
+        ("office-c", 2, (2, 5), 2),
+        ("office-e", 5, (2, 5), 2),
+        ("organisers", None, None, None),  # 0.6, above the three, yet apart and unranked
+    ]
 
 
 def test_a_team_s_equal_submissions_are_represented_by_the_earliest(home: Path) -> None:
@@ -102,7 +133,7 @@ def test_only_scored_runs_under_the_current_signature_are_ranked(home: Path) -> 
     assert board.entries[0].submissions == 1 and board.runs_ranked == 1
 
 
-def test_the_baseline_is_shown_and_marked_but_takes_no_rank(home: Path) -> None:
+def test_the_baseline_is_listed_apart_after_the_ranked_entries_and_takes_no_rank(home: Path) -> None:
     sig = fake_build("rank-ipc", home)
     record(home, "rank-ipc", "organisers", {PRIMARY: 0.8, TIE1: 0, TIE2: 0}, at=1_000, signature=sig, role="baseline")
     record(home, "rank-ipc", "office-a", {PRIMARY: 0.9, TIE1: 0, TIE2: 0}, at=2_000, signature=sig)
@@ -110,8 +141,8 @@ def test_the_baseline_is_shown_and_marked_but_takes_no_rank(home: Path) -> None:
     entries = _board("rank-ipc", home).entries
     assert [(e.team, e.rank, e.baseline) for e in entries] == [
         ("office-a", 1, False),
-        ("organisers", None, True),
         ("office-b", 2, False),
+        ("organisers", None, True),  # after every ranked entry, though it scores between them
     ]
 
 
@@ -167,9 +198,10 @@ def test_per_item_scores_give_tied_groups_and_rank_ranges(home: Path) -> None:
     board = _board("rank-ipc", home)
     assert [e.team for e in board.entries] == ["office-a", "office-b", "office-c", "office-d"]
     assert [e.group for e in board.entries] == [1, 1, 2, 2]
-    # a and b are equal on every resample, so both rank 1 there; c is never below d, and d ties c when its one
-    # different item is not drawn (about 37% of resamples)
-    assert [e.rank_range for e in board.entries] == [(1, 1), (1, 2), (3, 3), (3, 4)]
+    # a and b are equal: one rank, and on every resample equal again; c is never below d, and d ties c when its
+    # one different item is not drawn (about 37% of resamples)
+    assert [e.rank for e in board.entries] == [1, 1, 3, 4]
+    assert [e.rank_range for e in board.entries] == [(1, 1), (1, 1), (3, 3), (3, 4)]
     assert board.notes == []
 
 

@@ -45,18 +45,19 @@ def _public_items(evaluated: Event) -> tuple[list[str], dict[str, list[str]]]:
     return bundle_test_ids(evaluated.home, SLUG), {item: labels for item, labels in gold.items() if item in public}
 
 
-def test_json_ranks_the_evaluated_teams_with_ties_and_the_baseline(evaluated: Event, boards: dict) -> None:
+def test_json_ranks_equal_teams_equal_and_lists_the_baseline_apart(evaluated: Event, boards: dict) -> None:
     board = boards["public"]
     entries = board["entries"]
     assert [(e["team"], e["rank"], e["baseline"]) for e in entries] == [
         ("office-a", 1, False),
-        ("office-c", 2, False),  # the same file as office-a, submitted later
+        ("office-c", 1, False),  # the same file as office-a: the same rank, listed after it as submitted later
         ("office-b", 3, False),
-        ("organisers", None, True),
+        ("organisers", None, True),  # apart, after the ranked entries
     ]
-    a, c, b, _ = entries
+    a, c, b, baseline = entries
     assert a["score"] == c["score"] and a["group"] == c["group"] == 1
-    assert (a["rank_range"], c["rank_range"]) == ([1, 1], [1, 2])
+    assert (a["rank_range"], c["rank_range"]) == ([1, 1], [1, 1])
+    assert (baseline["rank_range"], baseline["group"]) == (None, None)
     assert a["score"]["ci_low"] < a["score"]["value"] < a["score"]["ci_high"]
     assert b["score"]["value"] < a["score"]["value"] and board["runs_ranked"] == 4
     client = MlflowClient(tracking_uri(evaluated.home))

@@ -34,6 +34,7 @@ from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX  # noqa: E402
+from codefest.evaluation.tracking import RunsView  # noqa: E402
 
 if TYPE_CHECKING:
     from mlflow.server.auth.client import AuthServiceClient
@@ -232,23 +233,28 @@ class Experiments:
     private: str
 
 
-def challenge_experiments(slug: str, uri: str, create: bool = True) -> Experiments:
-    """Both experiments of a challenge, created now if missing, before any participant is let in.
+def challenge_experiments(slug: str, uri: str, create: bool = True, view: RunsView | None = None) -> Experiments:
+    """Both experiments of a challenge, created now if missing, before any participant is let in; with `view`,
+    laid out for the MLflow UI as the evaluator lays them out (the README, the runs list by the primary metric).
 
     The one MLflow client outside Tracker: it speaks to the event's server as its administrator, by the address given,
-    before any workspace store or evaluation exists; the names and the tag are the records' own.
+    before any workspace store or evaluation exists; the names and the tags are the records' own.
     """
     client = MlflowClient(tracking_uri=uri)
+    shown = view.tags() if view else {}
 
     def get_or_create(name: str) -> str:
         found = client.get_experiment_by_name(name)
         if found is not None:
+            for key, value in shown.items():
+                if found.tags.get(key) != value:
+                    client.set_experiment_tag(found.experiment_id, key, value)
             return found.experiment_id
         if not create:
             raise CodefestError(
                 f"the tracking server has no experiment '{name}'", f"run: codefest access grant {slug} ..."
             )
-        return client.create_experiment(name, tags={EXPERIMENT_CHALLENGE: slug})
+        return client.create_experiment(name, tags={EXPERIMENT_CHALLENGE: slug, **shown})
 
     return Experiments(get_or_create(slug), get_or_create(slug + PRIVATE_SUFFIX))
 

@@ -60,7 +60,7 @@ from codefest.evaluation.records import (
 from codefest.evaluation.roster import open_ledger, resolve
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED, MetricValue, summarise, validated_items
 from codefest.evaluation.submissions import Quota, fingerprint
-from codefest.evaluation.tracking import StoreError, Tracker, storage_errors
+from codefest.evaluation.tracking import StoreError, Tracker, runs_view, storage_errors
 from codefest.evaluation.workers import Verdict, lease_kept, record
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class Evaluator:
         self.warning = vault_manifest.warning  # said with every evaluation of a challenge whose test labels are public
         partition = json.loads((self.vault / "partition.json").read_text(encoding="utf-8"))
         self.public_ids, self.private_ids = set(partition[Part.PUBLIC]), set(partition[Part.PRIVATE])
-        self.tracker = Tracker(self.spec.slug, root)
+        self.tracker = Tracker(self.spec.slug, root, view=runs_view(challenge))  # how the MLflow UI opens it
         self.ledger = ledger or open_ledger(root)
         self.worker = evaluate_name()
         self.enqueue = enqueue

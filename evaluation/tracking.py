@@ -1,7 +1,11 @@
 """MLflow as the record of an event: one run per submission, public and private scores in separate experiments.
 
 Participants read the public experiment `<slug>`; the private scores live in `<slug>/private`, which only the
-organisers read until the reveal (in tracking-server mode, MLflow's permissions enforce it). A run is marked
+organisers read until the reveal (in tracking-server mode, MLflow's permissions enforce it). Each experiment carries
+what the MLflow UI needs to open it as participants expect (`RunsView`): the challenge's README as its description,
+and a shared view of its runs list sorted by the primary metric, with the metric, its interval and the team shown;
+`runs_address` is the one address codefest gives for it. A submission's run is named after its team, its number
+and its file's hash (`team-a #3 · 1a2b3c4`), so two submissions of a team read apart. A run is marked
 `status=scored` last, after its metrics and artifacts, so an interrupted evaluation never looks scored; the
 evaluation that takes the submission over marks such a run `interrupted`.
 
@@ -27,13 +31,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
 from codefest.core.workspace import Workspace
 from codefest.evaluation.names import mlflow_key
-from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX, Status, Tag, where
+from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX, Kind, Status, Tag, where
 from codefest.evaluation.scoring import MetricValue
 
 stay_offline()
@@ -41,6 +46,9 @@ stay_offline()
 from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
 from mlflow.entities import Metric, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+
+if TYPE_CHECKING:
+    from codefest.challenges.discovery import LoadedChallenge
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up notices are not the user's concern
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -194,6 +202,111 @@ def file_lock(path: Path, root: Path, required: bool = True, on_wait: Callable[[
         os.close(handle)  # closing releases the lock
 
 
+# -- what the MLflow UI shows first ------------------------------------------------------------------------------
+
+# MLflow 3.17's UI (read from its bundle): the experiment tag `mlflow.experimentKind` no longer decides between the
+# GenAI "Overview" and the runs list; a global "workflow type" does, kept in the browser (GenAI unless switched) and
+# overridden by `workflowType=machine_learning` in the address. The runs list takes its sort, filter, columns, column
+# order and widths from a shared view: the experiment tag `mlflow.sharedViewState.KEY` (JSON), named in the address
+# by `viewStateShareKey=KEY`. Sort and filter alone could go in the address (orderByKey, orderByAsc, searchFilter),
+# but the address then skips the shared view, and with it the columns: no address parameter selects columns.
+EXPERIMENT_KIND: Final = "mlflow.experimentKind"
+MODEL_TRAINING: Final = "custom_model_development"  # still shown by the UI's "Machine learning" label
+NOTE: Final = "mlflow.note.content"  # an experiment's (or a run's) description in the UI, Markdown
+VIEW_KEY: Final = "codefest"
+VIEW_TAG: Final = f"mlflow.sharedViewState.{VIEW_KEY}"
+NOTE_LIMIT: Final = 20_000  # MLflow's limit on an experiment tag's value
+LOCAL_UI: Final = "http://127.0.0.1:5000"  # where `codefest ui` listens by default
+# The UI's names for its columns: the run name, the "Created" column; widths in pixels.
+RUN_NAME_COLUMN: Final = "attributes.`Run Name`"
+CREATED_COLUMN: Final = "runDateAndNestInfo"
+SHOWN_TAGS: Final = (Tag.TEAM, Tag.STATUS, Tag.PHASE)
+SUBMISSIONS: Final = (Kind.PREDICTIONS, Kind.CODE)  # the kinds of run that count in a team's numbering
+
+
+def metric_column(key: str) -> str:
+    return f"metrics.`{key}`"
+
+
+def tag_column(key: str) -> str:
+    return f"tags.`{key}`"
+
+
+@dataclass(frozen=True)
+class RunsView:
+    """How a challenge's runs list opens: sorted by the primary metric in its direction, the metric and its interval
+    first, then team, status and phase; the challenge's README as the experiment's description."""
+
+    metric: str  # the primary metric's MLflow key
+    higher_is_better: bool
+    description: str
+
+    def state(self) -> dict[str, Any]:
+        """The shared view as the UI reads it: its search facets and the table's layout."""
+        metrics = [metric_column(k) for k in (self.metric, f"{self.metric}_ci_low", f"{self.metric}_ci_high")]
+        columns = [*metrics, *(tag_column(k) for k in SHOWN_TAGS)]
+        # Narrow enough for the metric and its interval beside the pinned name and date in a 1,400 px window with
+        # MLflow's assistant panel open; the headers' full names are in their tooltips.
+        widths = {RUN_NAME_COLUMN: 170, CREATED_COLUMN: 90, metrics[0]: 180, metrics[1]: 120, metrics[2]: 120}
+        return {
+            "searchFilter": "",
+            "orderByKey": metrics[0],
+            "orderByAsc": not self.higher_is_better,
+            "startTime": "ALL",
+            "lifecycleFilter": "Active",
+            "datasetsFilter": [],
+            "modelVersionFilter": "All Runs",
+            "selectedColumns": columns,
+            "columnOrder": [RUN_NAME_COLUMN, *columns, CREATED_COLUMN],
+            "columnWidths": widths | {tag_column(Tag.TEAM): 100},
+        }
+
+    def tags(self) -> dict[str, str]:
+        """The experiment tags that carry the view."""
+        return {
+            EXPERIMENT_KIND: MODEL_TRAINING,
+            NOTE: self.description[:NOTE_LIMIT],
+            VIEW_TAG: json.dumps(self.state(), separators=(",", ":")),
+        }
+
+
+def runs_view(challenge: LoadedChallenge) -> RunsView:
+    spec = challenge.spec
+    readme = challenge.readme
+    description = readme.read_text(encoding="utf-8") if readme else f"# {spec.title}\n\n{spec.description}\n"
+    return RunsView(mlflow_key(spec.primary_metric), spec.higher_is_better[spec.primary_metric], description)
+
+
+def ui_base(base: str | None = None) -> str:
+    """The MLflow UI participants open: `base`, else the event's tracking server, else `codefest ui` here.
+
+    Credentials written into the address (user:password@host) are never part of an address shown."""
+    server = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not server.startswith(("http://", "https://")):
+        server = ""  # a database or a folder: the organiser's own UI shows it
+    parts = urlsplit((base or server or LOCAL_UI).rstrip("/"))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def runs_address(experiment_id: str, base: str | None = None) -> str:
+    """The address of an experiment's runs list as `RunsView` lays it out: what codefest prints and documents.
+
+    It names the runs tab itself: the experiment's bare address redirects, keeping the workflow type but dropping
+    the shared view."""
+    query = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    return f"{ui_base(base)}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def run_address(experiment_id: str, run_id: str, artifact: str | None = None, base: str | None = None) -> str:
+    """A run's page (or one of its artifacts) in the MLflow UI, in the model-training workflow."""
+    path = f"/artifacts/{artifact}" if artifact else ""
+    return f"{ui_base(base)}/#/experiments/{experiment_id}/runs/{run_id}{path}?workflowType=machine_learning"
+
+
+def run_name(team: str, number: int, sha256: str) -> str:
+    return f"{team} #{number} · {sha256[:7]}"
+
+
 @dataclass(frozen=True)
 class RecordedRun:
     run_id: str
@@ -205,10 +318,11 @@ class RecordedRun:
 class Tracker:
     """The MLflow experiments of one challenge."""
 
-    def __init__(self, slug: str, root: Path) -> None:
+    def __init__(self, slug: str, root: Path, view: RunsView | None = None) -> None:
+        """`view`: how the MLflow UI opens the experiments, set on them where it differs (the evaluator's)."""
         with storage_errors(root):
             root.mkdir(parents=True, exist_ok=True)
-        self.slug, self.root, self.uri = slug, root, tracking_uri(root)
+        self.slug, self.root, self.uri, self.view = slug, root, tracking_uri(root), view
         self.evaluator = hashlib.sha256(f"{socket.gethostname()}:{root.resolve()}".encode()).hexdigest()[:16]
         database = _sqlite_file(self.uri)
         self._store_lock = database.with_name(database.name + ".lock") if database else None
@@ -238,13 +352,17 @@ class Tracker:
         raise AssertionError("unreachable")
 
     def _experiment(self, name: str) -> str:
+        view = self.view.tags() if self.view else {}
         found = self._call(lambda: self.client.get_experiment_by_name(name))
         if found is not None:
+            stale = {key: value for key, value in view.items() if found.tags.get(key) != value}
+            for key, value in stale.items():  # made before the view, or by an older version, or the README changed
+                self._call(partial(self.client.set_experiment_tag, found.experiment_id, key, value), write=True)
             return found.experiment_id
         location = None
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             location = (Workspace(self.root).artifacts / name.replace("/", "-")).as_uri()
-        tags = {EXPERIMENT_CHALLENGE: self.slug}
+        tags = {EXPERIMENT_CHALLENGE: self.slug, **view}
         try:
             return self._call(lambda: self.client.create_experiment(name, artifact_location=location, tags=tags))
         except MlflowException as error:
@@ -291,8 +409,23 @@ class Tracker:
     # -- writing ----------------------------------------------------------------------------------------------
 
     def start(self, tags: dict[str, str], private: bool = False) -> str:
-        """A submission's run, named after its team, so the MLflow UI's run list says whose it is."""
-        return self.create_run({**tags, Tag.EVALUATOR: self.evaluator}, private, name=tags.get(Tag.TEAM))
+        """A submission's run, named so that the MLflow UI's run list says whose it is and which one of theirs:
+        `team-a #3 · 1a2b3c4` (team, submission number, the file's hash); a refused entry by its team only."""
+        team, sha = tags.get(Tag.TEAM), tags.get(Tag.SUBMISSION_SHA256)
+        name = run_name(team, self.submission_number(team, sha), sha) if team and sha else team
+        return self.create_run({**tags, Tag.EVALUATOR: self.evaluator}, private, name=name)
+
+    def submission_number(self, team: str, sha256: str) -> int:
+        """The submission's number in its team's submissions to the challenge, counted from 1 in the order their
+        public runs were recorded; a submission evaluated again keeps its number. Two submissions of one team
+        evaluated at the same moment may share a number: the hash still tells them apart."""
+        if "'" in team:  # not a team name codefest accepts; counted without a filter
+            runs = [r for r in self.runs() if r.tags.get(Tag.TEAM) == team]
+        else:
+            runs = self.runs(where({Tag.TEAM: team}))
+        ordered = sorted((r for r in runs if r.tags.get(Tag.KIND) in SUBMISSIONS), key=lambda r: r.start_time)
+        seen = list(dict.fromkeys(r.tags.get(Tag.SUBMISSION_SHA256) for r in ordered))
+        return seen.index(sha256) + 1 if sha256 in seen else len(seen) + 1
 
     def create_run(
         self, tags: dict[str, str], private: bool = False, *, name: str | None = None, start_time: int | None = None

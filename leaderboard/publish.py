@@ -1,12 +1,13 @@
 """The page in MLflow: a run named `leaderboard` in the challenge's experiment holds the latest page and JSON, so
-participants open it from the MLflow UI. The private view goes to the private experiment, unless revealed."""
+participants open it from the MLflow UI. The private view goes to the private experiment, unless revealed. How the
+UI opens the experiment (the runs list, sorted by the primary metric) is the evaluator's `RunsView`, set on the
+experiments with the first evaluation."""
 
 from __future__ import annotations
 
 from codefest.evaluation.records import TRUE, Artifact, Kind, Part, Status, Tag, where
 from codefest.evaluation.tracking import Tracker
 
-UI_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs, not on GenAI traces
 RUN_NAMES = {Part.PUBLIC: "leaderboard", Part.PRIVATE: "final-leaderboard"}
 
 
@@ -28,6 +29,5 @@ def _leaderboard_run(tracker: Tracker, view: str, public: bool) -> str:
     found = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: view}), private=not public)
     if found:
         return found[0].run_id
-    tracker.tag_experiment(*UI_KIND, private=not public)
     tags = {Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: view, Tag.STATUS: Status.PUBLISHED}
     return tracker.create_run(tags, private=not public, name=RUN_NAMES[view])

@@ -42,6 +42,7 @@ from tests.helpers import bundled_spec, right_every, write_challenge
 pytestmark = pytest.mark.slow  # starts a tracking server with access control
 
 SLUG = "access-ipc"
+TRAINING = "ipc-pilot"  # a baked pilot's experiment is named after its project
 PRIMARY = "top_prediction_at_subclass"
 ADMIN = "codefest-admin"
 # Test values only, for a server that lives as long as this module: never real passwords.
@@ -63,6 +64,8 @@ class Event:
     public_runs: dict[str, str]  # team -> run id
     public_ids: set[str]
     private_ids: set[str]
+    training: str  # an experiment of the organisers' own: a pilot's training runs
+    granted: str  # what `codefest access grant` printed for the participant
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
@@ -201,7 +204,10 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
             for user in ("organiser", "participant", "stranger"):
                 _ok(_cli("add-user", user, "--password", PASSWORDS[user]))
             _ok(_cli("grant", SLUG, "organiser", "--role", "organiser"))
-            _ok(_cli("grant", SLUG, "participant", "--role", "participant"))
+            granted = _ok(_cli("grant", SLUG, "participant", "--role", "participant"))
+            admin = MlflowClient(tracking_uri=uri)
+            training = admin.create_experiment(TRAINING)  # the organisers train a baseline pilot on the server
+            admin.log_metric(admin.create_run(training, run_name="baseline").info.run_id, "accuracy", 0.5)
             _login(env, uri, "organiser")
             roster.add(home, ["team-a", "team-b"])
             evaluator = Evaluator(load(SLUG), home)
@@ -215,7 +221,9 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
             runs = {team: str(o.run_id) for team, o in outcomes.items()}
             env.delenv("MLFLOW_TRACKING_USERNAME")
             env.delenv("MLFLOW_TRACKING_PASSWORD")
-            yield Event(uri, home, challenges, experiments, runs, evaluator.public_ids, evaluator.private_ids)
+            yield Event(
+                uri, home, challenges, experiments, runs, evaluator.public_ids, evaluator.private_ids, training, granted
+            )
 
 
 Login = Callable[[str], MlflowClient]
@@ -246,6 +254,31 @@ def test_participant_reads_the_public_runs_metrics_and_artifacts(login: Login, e
     assert result["n_items"] == len(event.public_ids)
     assert [e.path for e in participant.list_artifacts(run_id)] == ["result.json"]  # per-item scores stay private
     assert [e.name for e in participant.search_experiments()] == [SLUG]
+
+
+def test_participant_lists_only_the_public_experiment_of_the_challenge(login: Login, event: Event) -> None:
+    """MLflow's basic-auth app filters experiment searches by read permission, the UI's own requests included."""
+    participant = login("participant")
+    assert [e.name for e in participant.search_experiments()] == [SLUG]
+    status, body = _http(event.uri, "/ajax-api/2.0/mlflow/experiments/search?max_results=25", "participant")
+    assert status == 200 and [e["name"] for e in json.loads(body)["experiments"]] == [SLUG]
+    _denied(lambda: participant.get_experiment(event.training))
+    assert participant.search_runs([event.training]) == []
+    assert {e.name for e in login("organiser").search_experiments()} == {SLUG, f"{SLUG}/private"}
+
+
+def test_participant_is_told_where_to_follow_the_scores(
+    login: Login, event: Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address opens the runs list laid out by the challenge: what the evaluation keeps (no tag rewritten)."""
+    from codefest.evaluation.tracking import NOTE, VIEW_TAG, runs_address, runs_view
+
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(event.challenges))
+
+    assert f"participant follows the scores at {runs_address(event.experiments.public, event.uri)}" in event.granted
+    tags = login("participant").get_experiment(event.experiments.public).tags
+    assert json.loads(tags[VIEW_TAG])["orderByKey"] == f"metrics.`{PRIMARY}`"
+    assert tags[NOTE] == runs_view(load(SLUG)).description
 
 
 def test_participant_cannot_read_the_private_experiment_or_its_runs(login: Login, event: Event, tmp_path: Path) -> None:

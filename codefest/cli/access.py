@@ -15,6 +15,8 @@ from codefest.core.workspace import home
 if TYPE_CHECKING:
     from mlflow.server.auth.client import AuthServiceClient
 
+    from codefest.evaluation.tracking import RunsView
+
 app = typer.Typer(
     rich_markup_mode=None,
     no_args_is_help=True,
@@ -92,11 +94,12 @@ def add_user(
     err.print(tagged("created", "green", username) if created else f"{username} exists already; password unchanged")
 
 
-def _challenge(slug: str) -> None:
-    """A typo in the slug would create experiments nobody evaluates into."""
+def _challenge(slug: str) -> RunsView:
+    """A typo in the slug would create experiments nobody evaluates into; the challenge says how the UI opens them."""
     from codefest.challenges.discovery import load
+    from codefest.evaluation.tracking import runs_view
 
-    load(slug)
+    return runs_view(load(slug))
 
 
 @app.command("grant")
@@ -107,13 +110,16 @@ def grant(
 ) -> None:
     """Give an account a role on a challenge, creating the challenge's experiments first if needed."""
     from codefest.evaluation import access
+    from codefest.evaluation.tracking import runs_address
 
-    _challenge(slug)
+    view = _challenge(slug)
     uri, client = _admin()
     with access.server_errors(uri):
-        experiments = access.challenge_experiments(slug, uri)
+        experiments = access.challenge_experiments(slug, uri, view=view)
         public, private = access.grant(client, username, role.value, experiments)
     out.print(f"{username} is {role.value} of {slug}: {slug} {public}, {slug}/private {private}", highlight=False)
+    if role is Role.participant:
+        out.print(f"{username} follows the scores at {runs_address(experiments.public, uri)}", highlight=False)
 
 
 @app.command("show")

@@ -91,7 +91,7 @@ def _publish(built: Board, page: str, data: str, reveal: bool, forced: bool = Fa
     from mlflow.exceptions import MlflowException
 
     from codefest.core.workspace import home
-    from codefest.evaluation.tracking import Tracker
+    from codefest.evaluation.tracking import Tracker, runs_address
     from codefest.leaderboard.publish import publish
 
     tracker = Tracker(built.slug, home())
@@ -102,5 +102,8 @@ def _publish(built: Board, page: str, data: str, reveal: bool, forced: bool = Fa
     except MlflowException as refused:
         err.print(tagged("not published to MLflow:", "yellow", refused.message))
         return
-    where = "the challenge's experiment" if built.view == "public" or reveal else "the private experiment"
+    public = built.view == "public" or reveal
+    where = "the challenge's experiment" if public else "the private experiment"
     err.print(f"published to {where} (run {run_id}, artifact leaderboard.html)", highlight=False)
+    address = runs_address(tracker.experiment(private=not public))
+    err.print(f"the runs in MLflow: {address}", highlight=False, soft_wrap=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 from codefest.core.errors import CodefestError
@@ -76,23 +80,52 @@ def check_challenge(task: str, slug: str) -> None:
         )
 
 
+CHECKED = "CODEFEST_CHECKED_CHALLENGE"  # TASK:SLUG that codefest checked, which the template's hook then trusts
+
+
+def default_challenge(task: str) -> str:
+    """The challenge a pilot of the task is baked for unless answered: its baseline folder's."""
+    return str(tomllib.loads((BASELINES / task / "task.toml").read_text(encoding="utf-8"))["challenge"])
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set `values` in os.environ for the hooks that cookiecutter runs as processes, then restore it."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def bake(task: str, output_dir: Path, no_input: bool, answers: dict[str, str]) -> Path:
     from cookiecutter.exceptions import CookiecutterException, FailedHookException, OutputDirExistsException
     from cookiecutter.main import cookiecutter
     from jinja2 import TemplateError
 
+    template = template_for(task)
     output_dir.mkdir(parents=True, exist_ok=True)
+    checked: dict[str, str] = {}
+    challenge = answers.get("challenge") or (default_challenge(task) if no_input else None)
+    if challenge:  # checked here, where the challenges are loaded already: the hook need not load them again
+        check_challenge(task, challenge)
+        checked = {CHECKED: f"{task}:{challenge}"}
     quiet = logging.getLogger("cookiecutter")
     level, quiet.level = quiet.level, logging.CRITICAL  # its traceback of a refused answer; the hook said why
     try:
-        return Path(
-            cookiecutter(
-                str(template_for(task)),
+        with _environment(checked):
+            baked = cookiecutter(
+                str(template),
                 no_input=no_input,
                 output_dir=str(output_dir),
                 extra_context={**answers, "task": task},
             )
-        )
+        return Path(baked)
     except FailedHookException:
         raise CodefestError("the template refused the answers (see above)", "give the answers it asks for") from None
     except OutputDirExistsException as err:

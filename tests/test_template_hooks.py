@@ -164,8 +164,10 @@ GOOD = {
 TASK_NAMES = ["classification", "search", "translation"]
 
 
-def test_the_answers_hook_checks_the_challenge_against_the_discovered_ones_of_the_task() -> None:
-    challenges = answers.discovered()
+def test_the_answers_hook_checks_the_challenge_against_the_discovered_ones_of_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    challenges = answers.discovered("classification", "ipc-classification")
     assert challenges is not None and challenges["prior-art-search"] == "search"
     assert answers.problems(GOOD, TASK_NAMES, challenges) == []
     for challenge, message in (
@@ -176,6 +178,10 @@ def test_the_answers_hook_checks_the_challenge_against_the_discovered_ones_of_th
     ):
         (problem,) = answers.problems(GOOD | {"challenge": challenge}, TASK_NAMES, challenges)
         assert message in problem
+    # what `codefest new` checked before baking is not loaded again; anything else is
+    monkeypatch.setenv("CODEFEST_CHECKED_CHALLENGE", "classification:ipc-classification")
+    assert answers.discovered("classification", "ipc-classification") == {"ipc-classification": "classification"}
+    assert len(answers.discovered("classification", "no-such") or {}) > 1
     # without codefest where cookiecutter runs, the shape alone is checked
     assert answers.problems(GOOD | {"challenge": "no-such"}, TASK_NAMES, None) == []
 
@@ -211,8 +217,10 @@ def test_codefest_source_auto_is_the_checkouts_remote_at_its_commit(
     subprocess.run(["git", "init", "-q", str(checkout)], check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
     commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(extensions, "FRAMEWORK", tmp_path)
+    assert source("auto") == tmp_path.as_uri()  # not a repository: its folder, on this machine only
     monkeypatch.setattr(extensions, "FRAMEWORK", checkout)
-    assert source("auto") == checkout.as_uri()  # no remote: this machine only (codefest new says so)
+    assert source("auto") == f"git+file://localhost{checkout}@{commit}"  # no remote: itself, on this machine only
     for remote, url in (
         ("https://github.com/wipo/codefest.git", "git+https://github.com/wipo/codefest.git"),
         ("git@github.com:wipo/codefest.git", "git+ssh://git@github.com/wipo/codefest.git"),

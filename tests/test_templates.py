@@ -22,6 +22,7 @@ from codefest.evaluation import roster
 from codefest.evaluation.scoring import score_files
 from codefest.scaffold import TEMPLATE, TEMPLATES, bake, parse_answers
 from codefest.shared_datasets.heldout import build
+from tests.helpers import small_copy
 from tests.test_cli import assert_clean_failure, codefest
 
 pytestmark = pytest.mark.slow  # bakes pilots from the templates and trains them
@@ -379,24 +380,28 @@ def _codefest_wheel(root: Path) -> Path:
 def test_the_next_line_of_codefest_new_works_as_written_on_a_fresh_workspace(tmp_path: Path) -> None:
     """`codefest new` ends with what to type next; on a fresh workspace that builds the bundle first, then nox trains,
     predicts and scores. Offline: nox's environments install codefest from a local wheel and find the registry's
-    packages in this environment (PYTHONPATH), so nothing is downloaded."""
+    packages in this environment (PYTHONPATH), so nothing is downloaded. The challenge is a small copy of
+    ipc-classification, for speed."""
     import sysconfig
 
     wheel = _codefest_wheel(tmp_path)
+    small_copy(tmp_path / "challenges", "ipc-classification")
     here = tmp_path / "developer"
     here.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH", "VIRTUAL_ENV")}
     env |= {
         "CODEFEST_HOME": str(tmp_path / "workspace"),
+        "CODEFEST_CHALLENGES_PATH": str(tmp_path / "challenges"),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         "COLUMNS": "300",
     }
     new = ["codefest", "new", "classification", "--no-input", "project_name=Office N", f"codefest_source={wheel}"]
+    new.append("challenge=small-ipc-classification")
     result = subprocess.run(new, cwd=here, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     pilot = here / "office-n"
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("next: ")]
-    assert line == f"next: codefest data build ipc-classification && cd {pilot} && nox -s train predict score"
+    assert line == f"next: codefest data build small-ipc-classification && cd {pilot} && nox -s train predict score"
     assert "note:" not in result.stderr  # a path given at bake time: no warning that it is local
     offline = env | {
         "PYTHONPATH": sysconfig.get_paths()["purelib"],

@@ -47,11 +47,14 @@ def _git(*args: str) -> str:
 
 def checkout_source() -> str:
     """Where a pilot baked from this checkout installs codefest when the answer is 'auto': the checkout's remote
-    `origin` as a pip git URL pinned to the commit baked from, which any runner that reaches the remote installs; a
-    checkout without a remote gives its own file URL, which works on this machine only (`codefest new` says so)."""
+    `origin` as a pip git URL pinned to the commit baked from, which any runner that reaches the remote installs. A
+    checkout without a remote gives itself at that commit (pip then builds a clone, not the checkout's own tree), a
+    folder that is not a repository its file URL: both work on this machine only, and `codefest new` says so."""
     remote, commit = _git("remote", "get-url", "origin"), _git("rev-parse", "HEAD")
-    if not remote or not commit:
+    if not commit:
         return FRAMEWORK.as_uri()
+    if not remote:
+        return f"git+file://localhost{FRAMEWORK.as_posix()}@{commit}"
     if remote.startswith("git@") and ":" in remote:  # scp-like syntax, which pip does not read
         host, _, path = remote[len("git@") :].partition(":")
         remote = f"ssh://git@{host}/{path}"

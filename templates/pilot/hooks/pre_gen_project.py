@@ -8,6 +8,7 @@ repository (tests/test_template_hooks.py), and through real bakes (tests/test_te
 """
 
 import keyword
+import os
 import re
 import sys
 
@@ -44,9 +45,12 @@ def task_problem(task: str, known: list) -> str:
     return ""
 
 
-def discovered() -> dict | None:
+def discovered(task: str, challenge: str) -> dict | None:
     """Every challenge codefest discovers (its own and CODEFEST_CHALLENGES_PATH's) with its task; None when codefest
-    is not importable here (cookiecutter run outside codefest's environment)."""
+    is not importable here (cookiecutter run outside codefest's environment). `codefest new` checks the challenge
+    itself before it bakes, and says so in CODEFEST_CHECKED_CHALLENGE: loading them again would cost seconds."""
+    if os.environ.get("CODEFEST_CHECKED_CHALLENGE") == f"{task}:{challenge}":
+        return {challenge: task}
     try:
         from codefest.challenges.discovery import load_all
     except ImportError:
@@ -100,7 +104,7 @@ def problems(answers: dict, known: list, challenges: dict | None) -> list:
 
 
 if __name__ == "__main__":
-    refused = problems(ANSWERS, BASELINES.split(","), discovered())
+    refused = problems(ANSWERS, BASELINES.split(","), discovered(ANSWERS["task"], ANSWERS["challenge"]))
     for problem in refused:
         print(f"codefest template: {problem}", file=sys.stderr)
     sys.exit(1 if refused else 0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy import sparse
 
 from codefest.evaluation.metrics.base import ItemStats, Stats
 
@@ -22,7 +21,7 @@ PATTERN_SHARE = 0.25  # above this share of distinct patterns, drawing items is 
 
 def patterns(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     """(index of one item per distinct row of statistics, how many items share that row)."""
-    if sparse.issparse(stats):
+    if not isinstance(stats, np.ndarray):  # sparse: scipy is loaded only by the tasks that make such stats
         keys = np.asarray(stats @ np.random.default_rng(0).standard_normal((stats.shape[1], 2)))
     else:
         keys = np.asarray(stats)
@@ -54,7 +53,7 @@ def resampled_values(metric: ItemStats, n: int, resamples: int, seed: int) -> np
         chunks = _item_counts(n, resamples, rng)
     values = []
     for counts in chunks:
-        sums = (stats.T @ counts.T).T if sparse.issparse(stats) else counts @ stats
+        sums = counts @ stats if isinstance(stats, np.ndarray) else (stats.T @ counts.T).T
         values.append(np.asarray(metric.value_of(np.asarray(sums)), dtype=np.float64))
     return np.concatenate(values)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-from scipy import sparse
 
-Stats: TypeAlias = np.ndarray | sparse.csr_matrix
+if TYPE_CHECKING:  # scipy takes a while to load, and only classification makes sparse statistics
+    from scipy import sparse
+
+Stats: TypeAlias = "np.ndarray | sparse.csr_matrix"
 
 
 @dataclass(frozen=True)

@@ -190,30 +190,43 @@ def _looks_like_jsonl(path: Path, limits: Limits) -> bool:
 def _read_trec(
     path: Path, topics: Container[str], problems: Problems, limits: Limits, depth: int, ignored: Ignored | None
 ) -> Run:
-    entries: dict[str, list[_Entry]] = {}
-    first_line: dict[tuple[str, str], int] = {}
+    entries: dict[str, list[tuple[float, int, int, str]]] = {}  # topic -> (-score, rank, line, doc) of its documents
+    first_line: dict[str, dict[str, int]] = {}  # topic -> document -> its line
     unknown: dict[str, int] = {}  # lines of each topic that is not a test topic; each adds a problem at first
+    known = topics.index if isinstance(topics, PublicItems) else topics  # a dict: no Python call per line
+    isfinite = math.isfinite
+    current, ranking, seen = None, [], {}  # the topic of the line before, which the next line most likely shares
     for number, text in text_lines(path, problems, limits):
-        parsed = _trec_line(number, text, problems, ignored)
-        if parsed is None:
-            continue
-        topic, entry = parsed
-        if topic not in topics:
-            unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems, ignored)
-            if unknown[topic] > depth:
-                _too_deep(number, topic, depth, problems)
-                break
-            continue
-        earlier = first_line.get((topic, entry.doc))
+        fields = text.split()
+        try:  # a well-formed line at once; any other goes to _trec_line, which says what is wrong with it
+            topic, _q0, doc, rank_text, score_text, _tag = fields
+            entry = (-float(score_text), int(rank_text), number, doc)
+            well_formed = topic[0] != "#" and isfinite(entry[0])
+        except ValueError:
+            well_formed = False
+        if not well_formed:
+            parsed = _trec_line(number, text, problems, ignored)
+            if parsed is None:
+                continue
+            topic, found = parsed
+            doc, entry = found.doc, (-found.score, found.rank, number, found.doc)
+        if topic != current:
+            if topic not in known:
+                unknown[topic] = _unknown_topic(number, topic, unknown.get(topic, 0), problems, ignored)
+                if unknown[topic] > depth:
+                    _too_deep(number, topic, depth, problems)
+                    break
+                continue
+            current, ranking, seen = topic, entries.setdefault(topic, []), first_line.setdefault(topic, {})
+        earlier = seen.get(doc)
         if earlier is not None:
             problems.add(
                 f"line {number}",
-                f"document {cut(entry.doc)} of topic {topic} is repeated (lines {earlier} and {number})",
+                f"document {cut(doc)} of topic {topic} is repeated (lines {earlier} and {number})",
                 "list each document at most once per topic",
             )
             continue
-        first_line[topic, entry.doc] = number
-        ranking = entries.setdefault(topic, [])
+        seen[doc] = number
         ranking.append(entry)
         if len(ranking) > depth:
             _too_deep(number, topic, depth, problems)
@@ -287,9 +300,10 @@ def _column_count(found: int) -> str:
     return what
 
 
-def _ordered(entries: list[_Entry]) -> list[str]:
-    """Score descending, then rank ascending, then file order (the sort is stable); never document id order."""
-    return [e.doc for e in sorted(entries, key=lambda e: (-e.score, e.rank))]
+def _ordered(entries: list[tuple[float, int, int, str]]) -> list[str]:
+    """Score descending, then rank ascending, then file order (the line, unique: ids are never compared), from
+    (-score, rank, line, doc) entries; never document id order."""
+    return [entry[3] for entry in sorted(entries)]
 
 
 def _unknown_topic(number: int, topic: str, lines: int, problems: Problems, ignored: Ignored | None) -> int:

@@ -6,7 +6,11 @@ consoles here take no markup, and the few coloured words are styled explicitly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from rich.console import Console, Group, RenderableType
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -53,3 +57,60 @@ def _blocks(title: str, headers: list[str], rows: list[list[str]]) -> Group:
         lines.append(Text(row[0], style="bold"))
         lines += [Text(f"  {header}: {value}") for header, value in zip(headers[1:], row[1:], strict=True)]
     return Group(*lines)
+
+
+# -- progress of long steps -----------------------------------------------------------------------------------
+
+Say = Callable[[str], None]  # a step's detail: what it is doing now
+
+
+class Steps:
+    """Long steps shown while they run, so a user is never left before a silent screen: on a terminal one spinner
+    per running step (several at once, from threads) with what it is doing and for how long; elsewhere (a pipe, a
+    log) one line per step as it starts, since a spinner there would be noise. Use it as a context manager."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+
+    def __enter__(self) -> Steps:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def say(self, text: str) -> None:
+        """A line as it is (no markup, no highlighting), above the spinners."""
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[Say]:
+        """One step: `text` says what is being done; the function yielded adds what it is doing now."""
+        if not self.live:
+            self.console.print(f"{text} ...", markup=False, highlight=False)
+            yield lambda detail: None
+            return
+        task = self.progress.add_task(text)
+        try:
+            yield lambda detail: self.progress.update(task, description=f"{text}: {detail}")
+        finally:
+            self.progress.remove_task(task)
+
+
+@contextmanager
+def step(console: Console, text: str) -> Iterator[Say]:
+    """A single long step shown as `Steps` shows it, for commands that run one at a time."""
+    with Steps(console) as steps, steps.step(text) as say:
+        yield say

@@ -1,11 +1,13 @@
 """What people look at, in a real browser: the leaderboard page, and the MLflow UI over the event's store.
 
-Debian's chromium, headless, driven by Playwright (no browser download). Screenshots are kept in test-artifacts/.
+Debian's chromium, headless, driven by Playwright (no browser download); each page opens in a new browser context,
+with nothing kept from another (a fresh profile). Screenshots are kept in test-artifacts/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,7 +22,7 @@ from playwright.sync_api import Browser, Frame, Page, sync_playwright
 
 from codefest.challenges.discovery import load
 from codefest.evaluation.records import Kind, Part, Tag, where
-from codefest.evaluation.tracking import Tracker
+from codefest.evaluation.tracking import Tracker, run_address, runs_address
 from codefest.leaderboard.board import Board, build
 from codefest.leaderboard.export import as_json
 from codefest.leaderboard.formatting import number, scale_of
@@ -58,8 +60,9 @@ def board(evaluated: Event) -> Board:
         return built
 
 
-def _page(browser: Browser) -> Page:
-    return browser.new_page(viewport={"width": 1400, "height": 1000})
+def _page(browser: Browser, width: int = 1400) -> Page:
+    """A page in a context of its own: no cookies, storage or cache from any other."""
+    return browser.new_context(viewport={"width": width, "height": 1000}).new_page()
 
 
 def _expected_rows(board: Board) -> dict[str, str]:
@@ -67,20 +70,75 @@ def _expected_rows(board: Board) -> dict[str, str]:
     return {e.team: number(e.score.value, scale) for e in board.entries}
 
 
-def _screenshot(page: Page, name: str) -> Path:
+def _screenshot(page: Page, name: str, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     assert path.stat().st_size > 10_000
     return path
 
 
+def _rows(frame: Frame | Page, body: str) -> list[list[str]]:
+    """The text of each cell shown in the rows of one tbody of #leaderboard (ranked or baseline)."""
+    found = frame.evaluate(
+        """(body) => [...document.querySelectorAll(`#leaderboard tbody.${body} tr`)].map(row =>
+            [...row.children].filter(cell => cell.getClientRects().length).map(cell => cell.innerText.trim()))""",
+        body,
+    )
+    return [list(row) for row in found]
+
+
 def _assert_leaderboard_rows(frame: Frame | Page, board: Board) -> None:
-    rows = frame.locator("#leaderboard tbody tr").all_inner_texts()
-    assert len(rows) == len(TEAMS)
-    for row, (team, score) in zip(rows, _expected_rows(board).items(), strict=True):
-        cells = row.split("\t")
-        assert cells[3].startswith(team) and cells[4] == score, row
+    """Teams and scores as the board has them; equal scores with one rank and range; the baseline apart, unranked."""
+    shown = _shown_keys(frame)
+    rank, team, score = shown.index("rank"), shown.index("team"), shown.index("score")
+    ranked = _rows(frame, "ranked")
+    expected = _expected_rows(board)
+    assert [row[team] for row in ranked] == [e.team for e in board.entries if not e.baseline]
+    for row in ranked:
+        assert row[score].split()[0] == expected[row[team]], row
+    ranks = {row[team]: row[rank] for row in ranked}
+    assert ranks["office-a"] == ranks["office-c"] == "1" and ranks["office-b"] == "3"  # office-c copied office-a
+    if "range" in shown:
+        ranges = {row[team]: row[shown.index("range")] for row in ranked}
+        assert ranges["office-a"] == ranges["office-c"]
+    label, baseline = _rows(frame, "baseline")
+    assert label == ["Baseline: for reference, not ranked"]
+    assert (baseline[team], baseline[rank]) == ("organisers", "-")
+    assert baseline[score].split()[0] == expected["organisers"]
+
+
+def _shown_keys(frame: Frame | Page) -> list[str]:
+    """The keys of the #leaderboard columns the page shows at its width, left to right."""
+    return list(
+        frame.evaluate(
+            """() => [...document.querySelectorAll('#leaderboard thead th')]
+                .filter(th => th.getClientRects().length).map(th => th.className.replace('c-', ''))"""
+        )
+    )
+
+
+COLUMN_BOXES = """() => {
+    const cells = [...document.querySelectorAll('#leaderboard thead th, #leaderboard tbody td')];
+    return cells.filter(cell => cell.getClientRects().length).map(cell => {
+        const box = cell.getBoundingClientRect(), style = getComputedStyle(cell);
+        const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+        return {key: cell.className.split(' ')[0], header: cell.tagName === 'TH', text: cell.innerText.trim(),
+                left: box.left, right: box.right, content: box.height - padding,
+                line: parseFloat(style.lineHeight)};
+    });
+}"""
+
+
+def _assert_readable(frame: Frame | Page, left: float, right: float, offset: float = 0.0) -> None:
+    """Every column of #leaderboard lies between `left` and `right` (the page's px, the frame's being shifted by
+    `offset`), and no header cell is taller than two lines of its own line height."""
+    boxes = frame.evaluate(COLUMN_BOXES)
+    assert {"c-rank", "c-team", "c-score"} <= {box["key"] for box in boxes}
+    for box in boxes:
+        assert left - 0.5 <= box["left"] + offset and box["right"] + offset <= right + 0.5, (box, left, right)
+        if box["header"]:
+            assert box["content"] <= 2 * box["line"] + 0.5, box
 
 
 def test_the_leaderboard_page_shows_teams_scores_history_and_sections(
@@ -91,12 +149,22 @@ def test_the_leaderboard_page_shows_teams_scores_history_and_sections(
     page = _page(browser)
     page.goto(path.as_uri())
     _assert_leaderboard_rows(page, board)
-    assert "organisers (baseline)" in page.locator("#leaderboard").inner_text()
-    legend = [t.strip() for t in page.locator("#history svg text").all_text_contents()]
+    legend = [t.strip() for t in page.locator("#history .wide svg text").all_text_contents()]
     assert {"office-a", "office-b", "office-c", "organisers (baseline)"} <= set(legend)
+    assert any(t.startswith("minutes since the first submission") for t in legend)
     assert "per IPC section" in page.locator("h2").all_inner_texts()[-1]
     assert page.locator("#breakdown tbody tr").count() == len(TEAMS)
-    _screenshot(page, "leaderboard-page.png")
+    width = page.evaluate("document.documentElement.clientWidth")
+    _assert_readable(page, 0, width)
+    assert _shown_keys(page) == ["rank", "range", "group", "team", "score", "tie0", "tie1", "subs", "last"]
+    _screenshot(page, "leaderboard-page-1400.png")
+    for narrower in (1000, 760, 560, 400, 320):  # the columns give way, the rest stays inside the window
+        page.set_viewport_size({"width": narrower, "height": 1000})
+        _assert_readable(page, 0, page.evaluate("document.documentElement.clientWidth"))
+        _assert_leaderboard_rows(page, board)
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert _shown_keys(page) == ["rank", "team", "score"]
+    _screenshot(page, "leaderboard-page-320.png")
 
 
 def _free_port() -> int:
@@ -145,23 +213,47 @@ def test_the_mlflow_ui_lists_each_team_s_runs_in_the_challenge_experiment(
 ) -> None:
     experiment = Tracker(SLUG, evaluated.home).public
     page = _page(browser)
-    page.goto(f"{ui}/#/experiments/{experiment}/runs")
-    for team in TEAMS:
-        page.get_by_text(team, exact=True).first.wait_for(timeout=WAIT_MS)
+    page.goto(runs_address(experiment, ui))
+    for team in TEAMS:  # runs are named `team #n · sha7`
+        page.get_by_text(re.compile(rf"^{re.escape(team)} #1 · [0-9a-f]{{7}}$")).first.wait_for(timeout=WAIT_MS)
     page.get_by_text("leaderboard", exact=True).first.wait_for(timeout=WAIT_MS)
     _screenshot(page, "mlflow-experiment.png")
 
 
-def test_the_mlflow_ui_shows_the_published_leaderboard(
-    browser: Browser, evaluated: Event, board: Board, ui: str
+VISIBLE = """(frame) => {
+    const box = frame.getBoundingClientRect();
+    let left = box.left + frame.clientLeft, right = left + frame.clientWidth;
+    for (let e = frame.parentElement; e; e = e.parentElement) {
+        if (getComputedStyle(e).overflowX !== 'visible') {
+            const clip = e.getBoundingClientRect();
+            left = Math.max(left, clip.left);
+            right = Math.min(right, clip.right);
+        }
+    }
+    return {offset: box.left + frame.clientLeft, left, right: Math.min(right, document.documentElement.clientWidth)};
+}"""
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_mlflow_ui_shows_the_published_leaderboard_whole(
+    browser: Browser, evaluated: Event, board: Board, ui: str, width: int
 ) -> None:
+    """The run's Artifacts tab, at the address codefest prints (MLflow 3.17's route for an artifact,
+    /experiments/<id>/runs/<run>/artifacts/<path>), shows the page in an iframe that MLflow clips to what its layout
+    leaves: every column must lie in what is shown of it."""
     tracker = Tracker(SLUG, evaluated.home)
     run = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: Part.PUBLIC}))[0].run_id
-    page = _page(browser)
-    page.goto(f"{ui}/#/experiments/{tracker.public}/runs/{run}/artifacts/leaderboard.html")
+    page = _page(browser, width)
+    page.goto(run_address(tracker.public, run, "leaderboard.html", ui))
     frame = _frame_with(page, "#leaderboard")
+    page.wait_for_timeout(1_000)  # the panes settle once the artifact is shown
+    element = frame.frame_element()
+    shown = element.evaluate(VISIBLE)
+    assert shown["right"] - shown["left"] >= 250, shown  # MLflow leaves the page some room at all
+    _assert_readable(frame, shown["left"], shown["right"], shown["offset"])
     _assert_leaderboard_rows(frame, board)
-    _screenshot(page, "mlflow-leaderboard.png")
+    assert str(evaluated.home) not in frame.content()
+    _screenshot(page, f"leaderboard-mlflow-{width}.png", full_page=False)
 
 
 def _frame_with(page: Page, selector: str) -> Frame:

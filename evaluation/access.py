@@ -320,3 +320,15 @@ def grant(client: AuthServiceClient, username: str, role: str, experiments: Expe
             "set default_permission = NO_PERMISSIONS in basic_auth.ini (codefest access config) and restart",
         )
     return effective
+
+
+def revoke(client: AuthServiceClient, username: str, experiments: Experiments) -> tuple[str, str]:
+    """Take a challenge back from an account (a closed challenge): its public experiment falls back to the default,
+    NO_PERMISSIONS; a DENY on the private one stays, so nothing opens it either. Returns the effective permissions."""
+    _account(client, username)
+    try:
+        client.revoke_user_permission(username, EXPERIMENT, experiments.public)
+    except MlflowException as missing:
+        if missing.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+    return permissions(client, username, experiments)

@@ -51,6 +51,7 @@ PASSWORDS = {
     "organiser": "test-only-organiser-password",
     "participant": "test-only-participant-password",
     "stranger": "test-only-stranger-password",
+    "former": "test-only-former-password",  # a participant whose challenge is taken back
 }
 SERVER_START_SECONDS = 120  # ~6-10 s on an idle machine, several times that on a busy one
 
@@ -393,6 +394,21 @@ def test_an_account_without_a_grant_reads_nothing(login: Login, event: Event) ->
     _denied(lambda: stranger.get_run(event.public_runs["team-a"]))
     assert stranger.search_runs([event.experiments.public]) == []
     assert stranger.search_experiments() == []
+
+
+def test_a_revoked_challenge_is_no_longer_listed(login: Login, event: Event, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed challenge leaves the participant's experiment list; its private experiment stays denied."""
+    _as_admin(monkeypatch, event)
+    _ok(_cli("add-user", "former", "--password", PASSWORDS["former"]))
+    _ok(_cli("grant", SLUG, "former", "--role", "participant"))
+    assert [e.name for e in login("former").search_experiments()] == [SLUG]
+    _as_admin(monkeypatch, event)
+    assert f"former: {SLUG} NO_PERMISSIONS, {SLUG}/private DENY" in _ok(_cli("revoke", SLUG, "former"))
+    assert f"former: {SLUG} NO_PERMISSIONS" in _ok(_cli("revoke", SLUG, "former"))  # again: nothing to take back
+    former = login("former")
+    assert former.search_experiments() == []
+    _denied(lambda: former.get_run(event.public_runs["team-a"]))
+    _denied(lambda: former.get_experiment(event.experiments.public))
 
 
 # -- organisers -----------------------------------------------------------------------------------------------

@@ -31,11 +31,20 @@ from codefest.cli import app
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator
 from codefest.evaluation.records import Status, Tag, where
-from codefest.evaluation.tracking import NOTE, VIEW_TAG, Tracker, metric_column, runs_address
+from codefest.evaluation.tracking import (
+    NOTE,
+    VIEW_TAG,
+    RunsView,
+    Tracker,
+    metric_column,
+    run_address,
+    runs_address,
+    runs_view,
+)
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
 
-pytestmark = pytest.mark.slow  # evaluates an event, starts the MLflow UI and drives Chromium
+slow = pytest.mark.slow  # evaluates an event, starts the MLflow UI or drives Chromium
 
 SLUG = "view-ipc"
 PRIMARY = "top_prediction_at_subclass"
@@ -98,6 +107,7 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
         yield Event(home, base / "challenges", tracker.public, runs, printed)
 
 
+@slow
 def test_runs_are_named_by_team_number_and_hash(event: Event) -> None:
     names = sorted(event.runs)
     assert [re.sub(r"[0-9a-f]{7}$", "HASH", n) for n in names] == [
@@ -109,6 +119,7 @@ def test_runs_are_named_by_team_number_and_hash(event: Event) -> None:
     assert len({n.split(" · ")[1] for n in names}) == len(names)  # every file has its own hash
 
 
+@slow
 def test_the_experiment_carries_the_readme_and_the_view(event: Event) -> None:
     tags = Tracker(SLUG, event.home).client.get_experiment(event.experiment).tags
     assert tags[NOTE] == "# View test\n\nThe challenge's own words.\n"
@@ -117,6 +128,7 @@ def test_the_experiment_carries_the_readme_and_the_view(event: Event) -> None:
     assert view["selectedColumns"][:3] == [metric_column(f"{PRIMARY}{s}") for s in ("", "_ci_low", "_ci_high")]
 
 
+@slow
 def test_publishing_prints_the_runs_address(event: Event) -> None:
     assert runs_address(event.experiment) in event.printed
 
@@ -200,6 +212,7 @@ def _shown(page: Page, column: str) -> float:
     return float(page.evaluate(SHOWN, column))
 
 
+@slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_printed_address_opens_the_runs_sorted_by_the_primary_metric(
     event: Event, ui: str, playwright: Playwright, width: int
@@ -246,6 +259,7 @@ def _artifact_texts(tracker: Tracker, run_id: str, folder: str | None = None) ->
     return found
 
 
+@slow
 def test_nothing_participants_read_names_an_organiser_path(event: Event) -> None:
     """Run names, tags, params, artifacts and the experiment's own tags hold no workspace or home folder."""
     tracker = Tracker(SLUG, event.home)
@@ -263,3 +277,29 @@ def test_nothing_participants_read_names_an_organiser_path(event: Event) -> None
     paths = {str(event.home), str(event.home.resolve()), str(event.challenges), os.path.expanduser("~")}
     leaks = {(where, path) for where, text in texts.items() for path in paths if path in text}
     assert not leaks
+
+
+def test_a_lower_is_better_metric_sorts_ascending() -> None:
+    lower = json.loads(RunsView("ter", higher_is_better=False, description="").tags()[VIEW_TAG])
+    higher = RunsView("bleu", higher_is_better=True, description="").state()
+    assert (lower["orderByKey"], lower["orderByAsc"]) == ("metrics.`ter`", True)
+    assert (higher["orderByKey"], higher["orderByAsc"]) == ("metrics.`bleu`", False)
+
+
+def test_the_bundled_challenges_carry_their_readme_and_primary_metric() -> None:
+    view = runs_view(load("ipc-classification"))
+    assert (view.metric, view.higher_is_better) == (PRIMARY, True)
+    assert view.description == (Path(load("ipc-classification").folder) / "README.md").read_text(encoding="utf-8")
+
+
+def test_addresses_name_the_runs_tab_and_never_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    expected = "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning&viewStateShareKey=codefest"
+    assert runs_address("7") == expected
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://olga:secret-password@mlflow.office.example/")
+    assert runs_address("7").startswith("https://mlflow.office.example/#/experiments/7/runs?")
+    assert run_address("7", "abc", "leaderboard.html") == (
+        "https://mlflow.office.example/#/experiments/7/runs/abc/artifacts/leaderboard.html?workflowType=machine_learning"
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///somewhere/mlflow.db")
+    assert runs_address("7") == expected

@@ -122,6 +122,17 @@ def grant(
         out.print(f"{username} follows the scores at {runs_address(experiments.public, uri)}", highlight=False)
 
 
+@app.command("revoke")
+def revoke(slug: str, username: str) -> None:
+    """Take a challenge back from an account (a closed challenge): it no longer lists or reads its experiments."""
+    from codefest.evaluation import access
+
+    uri, client = _admin()
+    with access.server_errors(uri):
+        public, private = access.revoke(client, username, access.challenge_experiments(slug, uri, create=False))
+    out.print(f"{username}: {slug} {public}, {slug}/private {private}", highlight=False)
+
+
 @app.command("show")
 def show(slug: str, username: str) -> None:
     """What an account may do with a challenge's experiments, as the server decides it."""

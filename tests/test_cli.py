@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.helpers import bundled_spec, small_copy, write_challenge
+
+if TYPE_CHECKING:
+    from tests.events import Event
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,11 +123,21 @@ def test_data_builders_lists_generators_and_loaders() -> None:
         assert name in result.stdout
 
 
-@pytest.mark.parametrize("args", [["challenges", "show"], ["data", "build", "--bogus"]])
-def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["challenges", "show"], "error: Missing argument 'slug'."),
+        (["data", "build", "--bogus"], "error: No such option: --bogus"),
+        (["nosuch"], "error: No such command 'nosuch'."),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args: list[str], message: str) -> None:
+    """Click's usage errors say "error:" as codefest's own do: one prefix, whoever found the mistake."""
     result = codefest(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+    assert message in result.stderr.splitlines() and "Error" not in result.stderr
+    assert "--help' for help." in result.stderr
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -157,3 +174,56 @@ def test_help_names_flags_without_placeholders(command: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "--help" in result.stdout and "Show this message and exit." in result.stdout
     assert "<bool>" not in result.stdout
+
+
+def _commands() -> list[list[str]]:
+    """Every command and command group of `codefest`, as a user types it before --help."""
+    import typer.main
+
+    from codefest.cli import app
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:  # typer's own copy of click's Command
+        found = [path]
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            found += walk(sub, [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_command_has_clean_help() -> None:
+    """Help for each command: no flag shown as taking a <bool>, no traceback, no doubled error prefix."""
+    commands = _commands()
+    assert ["challenges", "list"] in commands and ["ui"] in commands
+    for command in commands:
+        result = codefest(*command, "--help", env={"COLUMNS": "80"})
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Show this message and exit." in result.stdout, command
+        assert "<bool>" not in result.stdout and "Traceback" not in result.stdout + result.stderr, command
+
+
+@pytest.mark.slow  # reads a really evaluated event
+def test_reading_the_leaderboard_leaves_every_byte_of_the_store(evaluated: Event, tmp_path: Path) -> None:
+    """`codefest leaderboard` is a read command: in every format, public or private, the MLflow store, its
+    artifacts and the ledger stay byte for byte as they were; --publish is what writes."""
+    from tests.events import SLUG
+
+    def state() -> dict[str, str]:
+        """Every file's hash, the ledger's by its rows: SQLite may checkpoint the write-ahead log of the fixture's
+        own writes into ledger.db when a reader closes, which moves bytes but changes nothing."""
+        files = sorted(path for path in evaluated.home.rglob("*") if path.is_file() and "ledger.db" not in path.name)
+        found = {str(path.relative_to(evaluated.home)): sha256(path.read_bytes()).hexdigest() for path in files}
+        with closing(sqlite3.connect(evaluated.home / "ledger.db")) as ledger:
+            found["ledger.db"] = sha256("\n".join(ledger.iterdump()).encode()).hexdigest()
+        return found
+
+    before = state()
+    assert "mlflow.db" in before and "ledger.db" in before
+    for view in ([], ["--private"]):
+        for form in ("table", "json", "csv", "html"):
+            result = codefest("leaderboard", SLUG, *view, "--format", form, env=evaluated.env())
+            assert result.returncode == 0 and "published" not in result.stderr, result.stderr
+    written = tmp_path / "board.csv"
+    result = codefest("leaderboard", SLUG, "--format", "csv", "--out", str(written), env=evaluated.env())
+    assert result.returncode == 0 and written.read_text().startswith("rank"), result.stderr
+    assert state() == before

@@ -97,9 +97,23 @@ def _private_and_printable() -> None:
 
 
 def main() -> None:
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # typer's own click
+
     _private_and_printable()
     try:
-        app()
+        code = app(standalone_mode=False)  # its usage errors come here, to be said with codefest's one prefix
     except CodefestError as problem:
         err.print(tagged("error:", "red", problem.render()))
         sys.exit(2)
+    except NoArgsIsHelpError as bare:
+        bare.show()  # the help, as for --help
+        sys.exit(bare.exit_code)
+    except ClickException as wrong:
+        if isinstance(wrong, UsageError) and wrong.ctx is not None:
+            err.print(f"{wrong.ctx.get_usage()}\nTry '{wrong.ctx.command_path} --help' for help.\n")
+        err.print(tagged("error:", "red", wrong.format_message()))
+        sys.exit(wrong.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -357,7 +357,8 @@ class Tracker:
         if found is not None:
             stale = {key: value for key, value in view.items() if found.tags.get(key) != value}
             for key, value in stale.items():  # made before the view, or by an older version, or the README changed
-                self._call(partial(self.client.set_experiment_tag, found.experiment_id, key, value), write=True)
+                # in the turn __init__ holds: a turn of its own would wait on that one, in this process, for ever
+                self._call(partial(self.client.set_experiment_tag, found.experiment_id, key, value))
             return found.experiment_id
         location = None
         if not os.environ.get("MLFLOW_TRACKING_URI"):

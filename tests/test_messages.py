@@ -80,3 +80,24 @@ def test_version_and_no_quota_talk_outside_evaluations(tmp_path: Path) -> None:
     result = _score(tmp_path, bad)
     assert result.returncode == 2 and "not valid JSON" in result.stderr
     assert "of your quota" not in result.stderr and "score it again" in result.stderr
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 200])
+def test_a_submissions_table_keeps_ids_and_files_whole(width: int) -> None:
+    """`codefest submissions` lists ids that `codefest select` takes: whole at any width, wrapped text elsewhere."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from codefest.console import records
+
+    ids = ["5f0c2a4e-9d7b-4c1e-8a3f-2b6d1e0c9a87", "0b9e7d6c-5a4f-4e3d-9c2b-1a0f9e8d7c6b"]
+    row = ["2026-12-01 13:32:05", "predictions", "predictions/test-final.jsonl", "scored", "0.4123"]
+    rows = [[item, *row] for item in ids]
+    headers = ["id", "received (UTC)", "kind", "file", "status", "top_prediction@subclass"]
+    terminal = Console(file=StringIO(), width=width, markup=False, soft_wrap=True, record=True)
+    terminal.print(records("your submissions", headers, rows, {"id", "file"}, width))
+    shown = terminal.export_text()
+    for item in ids:
+        assert item in shown
+    assert "predictions/test-final.jsonl" in shown and "top_prediction@subclass" in shown and "…" not in shown

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -380,13 +381,15 @@ def test_a_busy_port_is_refused(server: Server) -> None:
 # -- the participants' commands --------------------------------------------------------------------------------------
 
 
-def codefest_as(server: Server, token: str, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+def codefest_as(
+    server: Server, token: str, *args: str, home: Path | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "CODEFEST_HOME": str(home or server.home),
         "CODEFEST_CHALLENGES_PATH": str(server.challenges),
         "CODEFEST_TOKEN": token,
-        "COLUMNS": "200",
+        "COLUMNS": str(columns),
     }
     env.pop("CODEFEST_SERVER", None)
     return subprocess.run([sys.executable, "-m", "codefest", *args], env=env, capture_output=True, text=True)
@@ -423,6 +426,13 @@ def test_submit_no_wait_queues_and_tells_the_quota(server: Server, tmp_path: Pat
     listing = codefest_as(server, server.tokens["office-a"], "submissions", SLUG, "--server", server.url)
     assert listing.returncode == 0, listing.stderr
     assert "good.jsonl" in listing.stdout and "queued" in listing.stdout
+    submission = re.search(r"submission (\S+)", result.stderr)
+    assert submission is not None, result.stderr
+    for columns in (60, 80):  # the id `codefest select` takes, whole in a narrow terminal too
+        narrow = codefest_as(
+            server, server.tokens["office-a"], "submissions", SLUG, "--server", server.url, columns=columns
+        )
+        assert submission[1] in narrow.stdout and "…" not in narrow.stdout, narrow.stdout
 
 
 def test_submit_packs_a_pilot_folder(server: Server, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from codefest.cli.common import err, out
-from codefest.console import tagged
+from codefest.console import records, tagged
 from codefest.core.errors import CodefestError, printable
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def submissions(
     with client:
         challenge = call(client, "GET", f"{base}/challenges/{slug}")
         primary = challenge["primary_metric"]
-        table = Table("id", "received (UTC)", "kind", "file", "status", primary)
+        headers = ["id", "received (UTC)", "kind", "file", "status", primary]
+        rows: list[list[str]] = []
         url: str | None = f"{base}/challenges/{slug}/submissions?limit=100"
         page: dict[str, Any] = {}
         while url:
@@ -75,9 +76,10 @@ def submissions(
                 score = (item.get("scores") or {}).get(primary) or {}
                 value = f"{score['value']:.4f}" if score.get("value") is not None else ""
                 received = item["received_at"][:19].replace("T", " ")
-                table.add_row(item["id"], received, item["kind"], item["source"], item["status"], value)
+                rows.append([item["id"], received, item["kind"], item["source"], item["status"], value])
             url = f"{_origin(base)}{page['next']}" if page.get("next") else None
-    out.print(table)
+    # the id is what `codefest select` takes: whole, or one block per submission where a table would cut it
+    out.print(records(f"{slug}: your submissions", headers, rows, {"id", "file"}, out.width))
     out.print(quota_line(page["quota"]), highlight=False)
 
 

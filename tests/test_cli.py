@@ -89,12 +89,16 @@ def test_data_build_writes_bundle_and_vault(tmp_path: Path) -> None:
     small_copy(tmp_path / "challenges", "ipc-classification", "tiny-ipc")
     home = tmp_path / "home"
     env = {"CODEFEST_CHALLENGES_PATH": str(tmp_path / "challenges"), "CODEFEST_HOME": str(home)}
-    result = codefest("data", "build", "tiny-ipc", env=env)
+    result = codefest("data", "build", "tiny-ipc", env={**env, "COLUMNS": "60"})
     assert result.returncode == 0, result.stderr
     assert "built tiny-ipc" in result.stderr
     assert (home / "bundles" / "tiny-ipc" / "test.jsonl").is_file()
     assert (home / "vault" / "tiny-ipc" / "test-labels.jsonl").is_file()
     assert "train 280, dev 40, test 80" in result.stdout
+    # what organisers copy (the full dataset sha256, the folders) is whole at 60 columns
+    words = result.stdout.split()
+    assert any(len(word) == 64 and set(word) <= set("0123456789abcdef") for word in words), result.stdout
+    assert str(home / "bundles" / "tiny-ipc") in words and str(home / "vault" / "tiny-ipc") in words
 
     # the organisers' nox sessions take paths as the user typed them, from where nox was started
     elsewhere = tmp_path / "organiser"

@@ -26,7 +26,7 @@ from codefest.core.errors import CodefestError, VaultUnavailable
 from codefest.core.workspace import VAULT_ENV, Workspace
 from codefest.evaluation import roster
 from codefest.evaluation.mlflow_server import STORE_ENV, server_command, server_environment
-from codefest.evaluation.records import Artifact, Tag
+from codefest.evaluation.records import Artifact, Kind, Tag
 from codefest.shared_datasets.heldout import MANIFEST, build, check_vault
 from tests.helpers import right_every, small_copy
 from tests.postgres import new_database
@@ -271,8 +271,9 @@ def test_an_evaluation_on_a_tracking_server_over_postgresql_keeps_nothing_on_the
 
     # MLflow's records are in its own PostgreSQL database, the submissions in the ledger's.
     with psycopg.connect(_libpq(store_url)) as connection:
-        names = {row[0] for row in connection.execute("SELECT name FROM runs")}
-        assert {"team-a", "team-b", "leaderboard"} <= names
+        tags = connection.execute("SELECT key, value FROM tags WHERE key IN (%s, %s)", (Tag.TEAM, Tag.KIND)).fetchall()
+        assert {"team-a", "team-b"} <= {value for key, value in tags if key == Tag.TEAM}
+        assert [value for key, value in tags if key == Tag.KIND].count(Kind.LEADERBOARD) == 1
     with psycopg.connect(_libpq(ledger_url)) as connection:
         assert connection.execute("SELECT count(*) FROM submissions").fetchone() == (2,)
     # The artifacts are on the MLflow host, which served them ...

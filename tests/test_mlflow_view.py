@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -303,3 +304,20 @@ def test_addresses_name_the_runs_tab_and_never_credentials(monkeypatch: pytest.M
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///somewhere/mlflow.db")
     assert runs_address("7") == expected
+
+
+def test_a_view_reaches_experiments_made_without_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`codefest serve` or a worker may open the store first, without a view; the evaluator's Tracker then writes the
+    view onto the experiments, in the store's turn it already holds (a second turn would wait for ever)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    Tracker("plain", tmp_path)
+    view = RunsView("bleu", higher_is_better=True, description="# Plain\n")
+    opened: list[Tracker] = []
+    thread = threading.Thread(target=lambda: opened.append(Tracker("plain", tmp_path, view=view)), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert opened, "opening the experiments with a view did not finish within 60 s"
+    tracker = opened[0]
+    for experiment in (tracker.public, tracker.private):
+        tags = tracker.client.get_experiment(experiment).tags
+        assert {key: tags.get(key) for key in view.tags()} == view.tags()

@@ -17,7 +17,6 @@ import numpy as np
 
 from codefest.challenges.discovery import LoadedChallenge
 from codefest.challenges.spec import Challenge
-from codefest.core.workspace import Workspace
 from codefest.evaluation.challenge import evaluation_signature
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import Part
@@ -25,7 +24,7 @@ from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
 from codefest.leaderboard import scored, significance
 from codefest.leaderboard.ranking import chosen, order, ranks
 from codefest.leaderboard.scored import Scores, Submissions
-from codefest.shared_datasets.heldout import read_vault_manifest
+from codefest.shared_datasets.heldout import built_record
 
 Progress = Callable[[str], None]
 
@@ -83,13 +82,14 @@ class Board:
 
 
 def dataset_sha256(spec: Challenge, root: Path) -> str:
-    """The built dataset's name in signatures, from the vault: the bundle says nothing of the test labels."""
-    return read_vault_manifest(Workspace(root).vault(spec.slug)).dataset_sha256
+    """The built dataset's name in signatures, from the challenge's record (`built_record`), so that a host without
+    the vault (the API host) signs as the workers do; the bundle says nothing of the test labels."""
+    return built_record(spec.slug, root).dataset_sha256
 
 
 def _public_labels_notes(spec: Challenge, root: Path) -> list[str]:
     """A board of a challenge whose test labels anyone can regenerate says so first."""
-    warning = read_vault_manifest(Workspace(root).vault(spec.slug)).warning
+    warning = built_record(spec.slug, root).warning
     return [warning] if warning else []
 
 

@@ -9,6 +9,7 @@ the end, so a failed build never leaves a half-written bundle or loses the previ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -86,14 +87,19 @@ class VaultManifest:
     @property
     def warning(self) -> str | None:
         """The sentence every build, evaluation and leaderboard of a challenge with public test labels shows."""
-        if self.legacy:
-            reason = f"built by an older codefest, whose bundle gave the seed; rebuild: codefest data build {self.slug}"
-        elif self.public_seeds:
-            keys = " and ".join(self.public_seeds)
-            reason = f"challenge.yaml pins {keys}; remove them and rebuild to have secret seeds drawn"
-        else:
-            return None
-        return f"{self.slug}: {PUBLIC_LABELS_WARNING} ({reason})"
+        return labels_warning(self.slug, self.legacy, self.public_seeds)
+
+
+def labels_warning(slug: str, legacy: bool, public_seeds: tuple[str, ...]) -> str | None:
+    """Why anyone can regenerate the challenge's test labels, as one sentence; None when nobody can."""
+    if legacy:
+        reason = f"built by an older codefest, whose bundle gave the seed; rebuild: codefest data build {slug}"
+    elif public_seeds:
+        keys = " and ".join(public_seeds)
+        reason = f"challenge.yaml pins {keys}; remove them and rebuild to have secret seeds drawn"
+    else:
+        return None
+    return f"{slug}: {PUBLIC_LABELS_WARNING} ({reason})"
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,86 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def vault_built(slug: str, root: Path) -> bool:
     """Whether the challenge's vault is built in the workspace `root`: what its scorer would read exists."""
     return (Workspace(root).vault(slug) / MANIFEST).is_file()
+
+
+@dataclass(frozen=True)
+class BuiltRecord:
+    """A built challenge as `codefest serve` and the leaderboard know it (`Workspace.built`), written by the build
+    beside the vault's manifest: the vault's public facts, so that the API host of a multi-host event needs no vault.
+
+    `dataset_sha256` is the dataset's name in score signatures, keyed with the secret seeds: it verifies no label
+    (the content hash, which would, stays in the vault), the public MLflow runs carry it, and the board prints its
+    first 12 characters in every signature. It stays out of the bundle all the same, which teams are sent whole."""
+
+    slug: str
+    dataset_sha256: str
+    public_seeds: tuple[str, ...]
+    legacy: bool
+
+    @classmethod
+    def of(cls, manifest: VaultManifest) -> BuiltRecord:
+        return cls(manifest.slug, manifest.dataset_sha256, manifest.public_seeds, manifest.legacy)
+
+    @property
+    def warning(self) -> str | None:
+        """The vault manifest's warning (`VaultManifest.warning`), without the vault."""
+        return labels_warning(self.slug, self.legacy, self.public_seeds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "challenge": self.slug,
+            "dataset_sha256": self.dataset_sha256,
+            "public_seeds": list(self.public_seeds),
+            "legacy": self.legacy,
+        }
+
+
+def write_built_record(record: BuiltRecord, root: Path) -> Path:
+    """Write the record where `Workspace.built` says, whole or not at all (OSError if it cannot be written)."""
+    path = Workspace(root).built(record.slug)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(record.to_json(), file, indent=2)
+            file.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def challenge_built(slug: str, root: Path) -> bool:
+    """Whether the challenge is built for the workspace `root`: its record is there, or a vault to write it from."""
+    return Workspace(root).built(slug).is_file() or vault_built(slug, root)
+
+
+def built_record(slug: str, root: Path) -> BuiltRecord:
+    """The challenge's record (`BuiltRecord`), what the service and the leaderboard read instead of the vault. A
+    workspace built before records were written has none: it is written here once from the vault's manifest, when
+    this host has the vault; without either, a CodefestError says to build, or to copy the record."""
+    path = Workspace(root).built(slug)
+    fix = f"rebuild it where the vault is (codefest data build {slug}) and copy built/{slug}.json to this host"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["challenge"] != slug:
+            raise ValueError(f"it is the record of {data['challenge']!r}")
+        return BuiltRecord(slug, str(data["dataset_sha256"]), tuple(data["public_seeds"]), bool(data["legacy"]))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CodefestError(f"{path} cannot be read: {err}", fix) from None
+    if not vault_built(slug, root):
+        raise CodefestError(
+            f"challenge '{slug}' is not built in {root}: it has no {path.relative_to(root)} and no vault here",
+            f"run: codefest data build {slug}   (the API host of a multi-host event gets built/{slug}.json, "
+            "copied from the machine that built the challenge, and no vault)",
+        )
+    record = BuiltRecord.of(read_vault_manifest(Workspace(root).vault(slug)))
+    with contextlib.suppress(OSError):  # a read-only workspace: read from the vault again next time
+        write_built_record(record, root)
+    return record
 
 
 VAULT_FIX = (
@@ -249,6 +335,13 @@ def build(
         _write_manifest(new_bundle, public)
         _write_manifest(new_vault, public | _private_header(challenge, content, counts, seeds))
     manifest = read_vault_manifest(vault)
+    try:
+        write_built_record(BuiltRecord.of(manifest), root)
+    except OSError as err:
+        raise CodefestError(
+            f"the bundle and vault of '{spec.slug}' are built, but its record cannot be written: {err}",
+            f"make {Workspace(root).built(spec.slug).parent} writable and build again (the vault's seeds are reused)",
+        ) from None
     record_opening(spec.slug, root, utc_today())  # relative phases count from the first build, never a rebuild
     return BuildResult(spec.slug, bundle, vault, manifest.dataset_sha256, counts, manifest, seeds)
 

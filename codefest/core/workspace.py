@@ -43,6 +43,12 @@ class Workspace:
         """Private: held-out labels, read only by the organiser's scoring process."""
         return self.vaults / slug
 
+    def built(self, slug: str) -> Path:
+        """The organisers': the record that a challenge is built, with what `codefest serve` and the leaderboard need
+        of its vault (the dataset's id in score signatures, whether its test labels are public) and nothing that
+        verifies a label, so that the API host needs no vault. Not in the bundle: teams are not sent it."""
+        return self.root / "built" / f"{slug}.json"
+
     def opened(self, slug: str) -> Path:
         """The day a challenge with relative phases opened, recorded once."""
         return self.root / "opened" / slug

@@ -49,7 +49,7 @@ from codefest.service.forms import FORM_OVERHEAD, read_form, too_large
 from codefest.service.problems import ERRORS, Problem, install
 from codefest.service.security import Buckets, Rate, address, bearer, limit, token_key, unauthorised
 from codefest.shared_datasets.files import sha256_file
-from codefest.shared_datasets.heldout import vault_built
+from codefest.shared_datasets.heldout import challenge_built
 
 PREFIX = "/api/v1"
 MAX_PAGE = 100
@@ -78,7 +78,7 @@ class Service:
     # -- challenges ---------------------------------------------------------------------------------------------
 
     def challenge(self, slug: str) -> LoadedChallenge:
-        """A challenge built in this workspace (its vault exists), else 404."""
+        """A challenge built for this workspace (its record, `Workspace.built`: no vault needed), else 404."""
         missing = Problem(404, "not-found", "Not Found", f"no challenge {printable(slug)} is served here")
         if not SLUG.match(slug) or slug not in discover():
             raise missing
@@ -86,12 +86,12 @@ class Service:
             loaded = load(slug)
         except CodefestError:
             raise missing from None
-        if not vault_built(slug, self.root):
+        if not challenge_built(slug, self.root):
             raise missing
         return loaded
 
     def served(self) -> list[str]:
-        return sorted(s for s in discover() if SLUG.match(s) and vault_built(s, self.root))
+        return sorted(s for s in discover() if SLUG.match(s) and challenge_built(s, self.root))
 
     def describe(self, loaded: LoadedChallenge) -> schemas.ChallengeOut:
         spec = loaded.spec

@@ -303,6 +303,19 @@ def run_address(experiment_id: str, run_id: str, artifact: str | None = None, ba
     return f"{ui_base(base)}/#/experiments/{experiment_id}/runs/{run_id}{path}?workflowType=machine_learning"
 
 
+def challenge_addresses(root: Path, base: str | None = None) -> dict[str, str]:
+    """The runs address of each challenge's public experiment in the workspace's store, by slug: what `codefest ui`
+    prints. A store not made yet has none (reading it would create it)."""
+    uri = tracking_uri(root)
+    database = _sqlite_file(uri)
+    if database is None or not database.is_file():
+        return {}
+    client = MlflowClient(tracking_uri=uri)
+    found = client.search_experiments(max_results=PAGE)
+    public = (e for e in found if e.tags.get(EXPERIMENT_CHALLENGE) == e.name)  # SLUG, not SLUG/private
+    return {e.name: runs_address(e.experiment_id, base) for e in sorted(public, key=lambda e: e.name)}
+
+
 def run_name(team: str, number: int, sha256: str) -> str:
     return f"{team} #{number} · {sha256[:7]}"
 

@@ -134,26 +134,34 @@ def test_publishing_prints_the_runs_address(event: Event) -> None:
     assert runs_address(event.experiment) in event.printed
 
 
+@dataclass(frozen=True)
+class UI:
+    url: str
+    printed: str  # what `codefest ui` said on starting
+
+
 @pytest.fixture(scope="module")
-def ui(event: Event) -> Iterator[str]:
+def ui(event: Event, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     """`codefest ui` over the event's store, as an organiser starts it."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | event.env()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "codefest", "ui", "--port", str(port)],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    said = tmp_path_factory.mktemp("ui") / "stderr.txt"
+    with said.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "codefest", "ui", "--port", str(port)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while not _healthy(url):
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"codefest ui did not start: {server.stderr.read().decode() if server.stderr else ''}")
+                pytest.fail(f"codefest ui did not start: {said.read_text()}")
             time.sleep(0.3)
-        yield url
+        yield UI(url, said.read_text())
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -216,10 +224,12 @@ def _shown(page: Page, column: str) -> float:
 @slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_printed_address_opens_the_runs_sorted_by_the_primary_metric(
-    event: Event, ui: str, playwright: Playwright, width: int
+    event: Event, ui: UI, playwright: Playwright, width: int
 ) -> None:
     column = metric_column(PRIMARY)
-    address = runs_address(event.experiment, ui)
+    address = runs_address(event.experiment, ui.url)
+    assert f"  {SLUG}: {address}\n" in ui.printed  # `codefest ui` lists each challenge's address, not the private one
+    assert "/private" not in ui.printed
     with tempfile.TemporaryDirectory(prefix="codefest-chromium-") as profile:
         page = _open(playwright, address, width, Path(profile))
         try:

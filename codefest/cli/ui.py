@@ -24,10 +24,10 @@ def ui(
         server_command,
         server_environment,
     )
+    from codefest.evaluation.tracking import challenge_addresses, ui_base
 
-    remote = remote_store()
-    if remote:
-        out.print(f"the event's tracking server is {remote}: open it in a browser", highlight=False)
+    if remote_store():
+        out.print(f"the event's tracking server is {ui_base()}: open it in a browser", highlight=False)
         return
     if not port_free(host, port):
         raise CodefestError(
@@ -38,6 +38,8 @@ def ui(
     root, log = workspace.root, workspace.ui_log
     root.mkdir(parents=True, exist_ok=True)
     err.print(f"MLflow UI on http://{host}:{port} over {rel(root)}; its log: {rel(log)} (Ctrl+C stops it)")
+    for slug, address in challenge_addresses(root, f"http://{host}:{port}").items():  # each sorted by its score
+        err.print(f"  {slug}: {address}", highlight=False, soft_wrap=True)
     code = serve(server_command(root, host, port), server_environment(), log)
     if code != 0:
         raise CodefestError(f"the MLflow server stopped with exit code {code}:\n{log_tail(log)}", f"see {log}")

@@ -1,7 +1,7 @@
 """What people look at, in a real browser: the leaderboard page, and the MLflow UI over the event's store.
 
-Debian's chromium, headless, driven by Playwright (no browser download); each page opens in a new browser context,
-with nothing kept from another (a fresh profile). Screenshots are kept in test-artifacts/.
+Debian's chromium, headless, driven by Playwright (no browser download); each page opens in a browser of its own
+with a fresh profile. Screenshots are kept in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Frame, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Frame, Page, Playwright, sync_playwright
 
 from codefest.challenges.discovery import load
 from codefest.evaluation.records import Kind, Part, Tag, where
@@ -40,13 +40,33 @@ WAIT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.is_file():
         pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield launched
-        launched.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+OpenPage = Callable[..., Page]
+
+
+@pytest.fixture
+def open_page(playwright: Playwright, tmp_path: Path) -> Iterator[OpenPage]:
+    """Opens a page in a browser of its own with a fresh profile (a new --user-data-dir): nothing kept from another
+    visit. The browsers close with the test."""
+    opened: list[BrowserContext] = []
+
+    def page(width: int = 1400) -> Page:
+        profile = tmp_path / f"profile-{len(opened)}"
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=FLAGS, viewport={"width": width, "height": 1000}
+        )
+        opened.append(context)
+        return context.pages[0] if context.pages else context.new_page()
+
+    yield page
+    for context in opened:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +78,6 @@ def board(evaluated: Event) -> Board:
         built = build(load(SLUG), evaluated.home)
         publish(Tracker(SLUG, evaluated.home), "public", render(built), as_json(built), public=True)
         return built
-
-
-def _page(browser: Browser, width: int = 1400) -> Page:
-    """A page in a context of its own: no cookies, storage or cache from any other."""
-    return browser.new_context(viewport={"width": width, "height": 1000}).new_page()
 
 
 def _expected_rows(board: Board) -> dict[str, str]:
@@ -142,11 +157,11 @@ def _assert_readable(frame: Frame | Page, left: float, right: float, offset: flo
 
 
 def test_the_leaderboard_page_shows_teams_scores_history_and_sections(
-    browser: Browser, board: Board, tmp_path: Path
+    open_page: OpenPage, board: Board, tmp_path: Path
 ) -> None:
     path = tmp_path / "leaderboard.html"
     path.write_text(render(board), encoding="utf-8")
-    page = _page(browser)
+    page = open_page()
     page.goto(path.as_uri())
     _assert_leaderboard_rows(page, board)
     legend = [t.strip() for t in page.locator("#history .wide svg text").all_text_contents()]
@@ -209,10 +224,10 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def test_the_mlflow_ui_lists_each_team_s_runs_in_the_challenge_experiment(
-    browser: Browser, evaluated: Event, ui: str
+    open_page: OpenPage, evaluated: Event, ui: str
 ) -> None:
     experiment = Tracker(SLUG, evaluated.home).public
-    page = _page(browser)
+    page = open_page()
     page.goto(runs_address(experiment, ui))
     for team in TEAMS:  # runs are named `team #n · sha7`
         page.get_by_text(re.compile(rf"^{re.escape(team)} #1 · [0-9a-f]{{7}}$")).first.wait_for(timeout=WAIT_MS)
@@ -236,14 +251,14 @@ VISIBLE = """(frame) => {
 
 @pytest.mark.parametrize("width", [1000, 1400])
 def test_the_mlflow_ui_shows_the_published_leaderboard_whole(
-    browser: Browser, evaluated: Event, board: Board, ui: str, width: int
+    open_page: OpenPage, evaluated: Event, board: Board, ui: str, width: int
 ) -> None:
     """The run's Artifacts tab, at the address codefest prints (MLflow 3.17's route for an artifact,
     /experiments/<id>/runs/<run>/artifacts/<path>), shows the page in an iframe that MLflow clips to what its layout
     leaves: every column must lie in what is shown of it."""
     tracker = Tracker(SLUG, evaluated.home)
     run = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD, Tag.VIEW: Part.PUBLIC}))[0].run_id
-    page = _page(browser, width)
+    page = open_page(width)
     page.goto(run_address(tracker.public, run, "leaderboard.html", ui))
     frame = _frame_with(page, "#leaderboard")
     page.wait_for_timeout(1_000)  # the panes settle once the artifact is shown

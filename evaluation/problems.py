@@ -59,7 +59,7 @@ class InvalidSubmission(CodefestError):
     """A predictions file that cannot be scored; never changes a leaderboard."""
 
     def __init__(self, path: Path, problems: list[Problem], total: int, stopped: bool = False) -> None:
-        self.path, self.problems, self.total = path, problems, total
+        self.path, self.problems, self.total, self.stopped = path, problems, total, stopped
         super().__init__(
             f"{path} is not a valid submission ({total} problem{'s' if total != 1 else ''}):\n"
             + listing(problems, total, stopped),

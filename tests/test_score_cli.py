@@ -86,11 +86,18 @@ def test_standalone_scoring_with_any_gold_file(tmp_path: Path) -> None:
 
 def test_an_invalid_file_exits_2_with_the_messages(built: dict[str, str], tmp_path: Path) -> None:
     pred = tmp_path / "bad.jsonl"
-    pred.write_text('{"id": "nope", "labels": ["A01B 1/00"]}\n{"id": 3}\n')
+    pred.write_text('{"id": "nope", "labels": ["A01B 1/00"]}\n{"id": 3}\n{"id": "test item", "labels": []}\n')
     result = codefest("score", "tiny-ipc-classification", str(pred), env=built)
     assert_clean_failure(
-        result, "line 1: id 'nope' is not a test item", "line 2: no string 'id'", "test ids have no prediction"
+        result,
+        f"{pred} cannot be scored (4 problems)",
+        "line 1: id 'nope' is not a dev item. Fix: predict only the ids of the dev file",
+        "line 2: no string 'id'",
+        "line 3: id 'test item' is not a dev item",  # the participant's own text stays as written
+        "dev ids have no prediction",
     )
+    said = result.stderr.replace(str(pred), "PATH").replace("'test item'", "")
+    assert "test" not in said and "submission" not in said
 
 
 def test_test_split_is_not_public(built: dict[str, str], tmp_path: Path) -> None:

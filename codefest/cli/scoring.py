@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +16,7 @@ from codefest.core.errors import CodefestError
 from codefest.tasks import task_folders
 
 if TYPE_CHECKING:
+    from codefest.evaluation.problems import Problem
     from codefest.evaluation.scorers import ScoringOptions
 
 
@@ -40,7 +42,7 @@ def score(
     ] = None,
 ) -> None:
     """Score predictions against a challenge's dev labels (SLUG FILE) or a gold file (--task --gold --predictions)."""
-    from codefest.evaluation.problems import InvalidSubmission
+    from codefest.evaluation.problems import InvalidSubmission, listing
     from codefest.evaluation.scoring import score_files
 
     if task is not None:
@@ -77,7 +79,12 @@ def score(
     except InvalidSubmission as invalid:  # scoring one's own file: no quota to speak of
         if slug is not None:
             _other_split(slug, split, target, invalid.total)
-        raise CodefestError(invalid.problem, "correct the file and score it again") from None
+        counted = f"{invalid.total} problem{'s' if invalid.total != 1 else ''}"
+        scored = split if slug is not None else "gold"
+        listed = listing([_against(p, scored) for p in invalid.problems], invalid.total, invalid.stopped)
+        raise CodefestError(
+            f"{target} cannot be scored ({counted}):\n{listed}", "correct the file and score it again"
+        ) from None
     for warning in result.warnings:  # paths and lines are the user's text: printed as they are
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, emoji=False)
     if as_json:
@@ -92,6 +99,20 @@ def score(
         table.add_row(name, f"{value.value:.4f}", f"[{value.ci_low:.4f}, {value.ci_high:.4f}]")
     out.print(table)
     out.print(f"signature: {result.signature}", highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+# "test" where the readers name the items a file is checked against, outside quoted values (the participant's own)
+_TEST_ITEMS = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|\btest (?=(?:items?|item's|ids?|file|topics?)\b)""")
+
+
+def _against(problem: Problem, scored: str) -> Problem:
+    """The problem with the split it was checked against named: the readers say "test", as evaluations need, but
+    `codefest score` checks a file against dev (or train, or a gold file), and "not a test item" would mislead."""
+
+    def name(text: str) -> str:
+        return _TEST_ITEMS.sub(lambda found: found[1] or f"{scored} ", text)
+
+    return replace(problem, what=name(problem.what), fix=name(problem.fix))
 
 
 def _other_split(slug: str, split: str, file: Path, problems: int) -> None:

@@ -10,8 +10,10 @@ command must exit 0, or the code its comment gives (`# exit code 2: ...`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -173,8 +175,20 @@ def _stop_services(pids: Path) -> None:
             os.killpg(group, signal.SIGKILL)
 
 
+@dataclass(frozen=True)
+class GuidesRun:
+    ran: dict[str, list[Ran]]
+    workdir: Path
+    env: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def guides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[Ran]]]:
+def guides(guides_run: GuidesRun) -> dict[str, list[Ran]]:
+    return guides_run.ran
+
+
+@pytest.fixture(scope="module")
+def guides_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuidesRun]:
     """Every guide run in order in one fresh workspace, with the bundled challenges' small copies."""
     base = tmp_path_factory.mktemp("guides")
     for slug in SMALL:
@@ -190,7 +204,7 @@ def guides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[
     }
     port = _free_port()
     try:
-        yield {name: run_guide(name, workdir, env, port) for name in GUIDES}
+        yield GuidesRun({name: run_guide(name, workdir, env, port) for name in GUIDES}, workdir, env)
     finally:
         _stop_services(base / "logs" / "serve.pids")
 
@@ -249,3 +263,87 @@ def test_commands_are_split_as_a_shell_reads_them() -> None:
     assert on_small_data(Command("codefest data build ipc-classification office-ipc")).text == (
         "codefest data build small-ipc-classification office-ipc"
     )
+
+
+def test_the_code_submission_command_runs_the_developers_pilot_as_the_contract_says(guides_run: GuidesRun) -> None:
+    """docs/code-submissions.md's command, with the names it gives: `mypilot` is the pilot's package (the developer's
+    guide's), RUN the run folder (the whole public bundle in input/, an empty output/), tried locally as the contract's
+    last line says (`PYTHONPATH=src:.`, from the repository's root)."""
+    (command,) = commands((DOCS / "code-submissions.md").read_text(encoding="utf-8"))
+    assert "mypilot" in command.text and "RUN/input/test.jsonl" in command.text
+    pilot = guides_run.workdir / "office-a-ipc-pilot"
+    run = guides_run.workdir.parent / "code-run"
+    shutil.copytree(guides_run.workdir / ".codefest" / "bundles" / "small-ipc-classification", run / "input")
+    (run / "output").mkdir()
+    text = command.text.replace("mypilot", "office_a_ipc_pilot").replace("RUN/", f"{run}/")
+    env = guides_run.env | {"PYTHONPATH": "src:."}
+    result = subprocess.run(["bash", "-c", text], cwd=pilot, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ids = [json.loads(line)["id"] for line in (run / "input" / "test.jsonl").read_text().splitlines()]
+    written = [json.loads(line)["id"] for line in (run / "output" / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(written) == sorted(ids)
+
+
+# The README's commands. `./run demo` is `codefest demo`, which tests/test_demo.py runs; `./run tests` is this suite.
+# The other codefest lines are synopses (SLUG, TEAM, HOST, [optional parts], files of your own): each names a command
+# that exists and options that command takes. Lines without a placeholder run as written, in a fresh clone.
+README = DOCS.parent / "README.md"
+RUN_BY_OTHER_TESTS = {"./run demo": "tests/test_demo.py", "./run tests": "the test suite itself"}
+SYNOPSIS = re.compile(r"\[|\.\.\.|\b[A-Z][A-Z_]{2,}\b|\bcodefest\b")
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+
+
+HELP: dict[tuple[str, ...], str] = {}
+
+
+def _codefest_help(words: list[str], env: dict[str, str]) -> str:
+    """`codefest WORDS --help`, asked once per command."""
+    if tuple(words) not in HELP:
+        result = subprocess.run(["codefest", *words, "--help"], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, f"codefest {' '.join(words)}: {result.stderr}"
+        HELP[tuple(words)] = result.stdout
+    return HELP[tuple(words)]
+
+
+def _check_synopsis(text: str, env: dict[str, str]) -> None:
+    """The command the synopsis names exists (the longest run of command words), with every option it shows."""
+    words = text.split("#")[0].split()
+    assert words[0] == "codefest", text
+    path: list[str] = []
+    for word in words[1:]:
+        if not re.fullmatch(r"[a-z][a-z-]*", word) or "Commands" not in _codefest_help(path, env):
+            break
+        path.append(word)
+    shown = _codefest_help(path, env)
+    for option in OPTION.findall(text.split("#")[0]):
+        assert option in shown, f"{text}: codefest {' '.join(path)} has no {option}"
+
+
+def test_every_readme_command_works_as_written_or_names_a_real_command(tmp_path: Path) -> None:
+    clone = tmp_path / "codefest"
+    subprocess.run(["git", "clone", "-q", str(README.parent), str(clone)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    env |= {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "CODEFEST_HOME": str(tmp_path / "workspace"),
+        "COLUMNS": "200",
+    }
+    found = commands(README.read_text(encoding="utf-8"))
+    lines = [line for c in found for line in c.text.splitlines() if not line.lstrip().startswith("#")]
+    assert set(RUN_BY_OTHER_TESTS) <= {line.split("#")[0].strip() for line in lines}
+    ran = []
+    for line in lines:
+        command = line.split("#")[0].strip()
+        if command in RUN_BY_OTHER_TESTS or command.startswith("export "):
+            continue
+        if SYNOPSIS.search(command):
+            _check_synopsis(command, env)
+            continue
+        enter = "\n" * 20  # Enter at each question: its default
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=clone, env=env, input=enter, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, f"$ {command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        ran.append(command)
+    assert ran == ["cookiecutter templates/pilot task=search"]
+    assert (clone / "prior-art-search-pilot" / "src" / "prior_art_search_pilot" / "model.py").is_file()

@@ -408,6 +408,20 @@ def test_submit_validates_locally_first_and_uploads_nothing_invalid(server: Serv
     assert quota_used(server) == before
 
 
+def test_submitting_dev_predictions_is_said_once(server: Server, tmp_path: Path) -> None:
+    """Dev predictions sent as a submission: one message naming the split and the fix, not one line per id."""
+    before = quota_used(server)
+    dev = [json.loads(line)["id"] for line in (server.home / "bundles" / SLUG / "dev.jsonl").read_text().splitlines()]
+    wrong = tmp_path / "dev.jsonl"
+    wrong.write_text("".join(json.dumps({"id": item, "labels": ["A01B 1/00"]}) + "\n" for item in dev))
+    result = codefest_as(server, server.tokens["office-a"], "submit", SLUG, str(wrong), "--server", server.url)
+    assert result.returncode == 2, result.stderr
+    assert f"{wrong} predicts the dev items, and a submission predicts the test items" in result.stderr
+    assert f"codefest score {SLUG} {wrong} --split dev" in result.stderr
+    assert "is not a test item" not in result.stderr and "Traceback" not in result.stderr
+    assert quota_used(server) == before
+
+
 def test_submit_without_a_bundle_shows_the_servers_problems(server: Server, tmp_path: Path) -> None:
     bad = predictions(server, tmp_path / "bad.jsonl", broken=2)
     args = ("submit", SLUG, str(bad), "--server", server.url)

@@ -183,6 +183,7 @@ def _check_locally(slug: str, path: Path) -> None:
     from codefest.challenges.discovery import load
     from codefest.core.workspace import Workspace
     from codefest.evaluation.intake import TEST_INPUTS, check_predictions
+    from codefest.evaluation.problems import InvalidSubmission
 
     bundle = Workspace.current().bundle(slug)
     if not (bundle / TEST_INPUTS).is_file():
@@ -192,7 +193,13 @@ def _check_locally(slug: str, path: Path) -> None:
         spec = load(slug).spec
     except CodefestError:
         return  # a challenge this checkout does not declare: the server checks
-    check_predictions(spec, bundle, path)  # InvalidSubmission: exit 2 with the problems, nothing uploaded
+    try:
+        check_predictions(spec, bundle, path)  # InvalidSubmission: exit 2 with the problems, nothing uploaded
+    except InvalidSubmission as invalid:
+        from codefest.cli.scoring import other_split
+
+        other_split(slug, "test", path, invalid.total)  # dev predictions sent by mistake: said once
+        raise
     err.print(tagged("valid", "green", f"{path.name} against the public test inputs of {slug}"))
 
 

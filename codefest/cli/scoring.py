@@ -78,7 +78,7 @@ def score(
         )
     except InvalidSubmission as invalid:  # scoring one's own file: no quota to speak of
         if slug is not None:
-            _other_split(slug, split, target, invalid.total)
+            other_split(slug, split, target, invalid.total)
         counted = f"{invalid.total} problem{'s' if invalid.total != 1 else ''}"
         scored = split if slug is not None else "gold"
         listed = listing([_against(p, scored) for p in invalid.problems], invalid.total, invalid.stopped)
@@ -115,9 +115,11 @@ def _against(problem: Problem, scored: str) -> Problem:
     return replace(problem, what=name(problem.what), fix=name(problem.fix))
 
 
-def _other_split(slug: str, split: str, file: Path, problems: int) -> None:
-    """Say once that a file predicts another split's items (test predictions scored against dev, say), rather than
-    calling each of its ids "not a test item"; returns if the file fits no other split better."""
+def other_split(slug: str, split: str, file: Path, problems: int) -> None:
+    """Say once that a file predicts another split's items (test predictions scored against dev, dev predictions
+    submitted, say), rather than calling each of its ids "not a test item"; returns if no other split fits better.
+
+    `split` is what the file was checked against: dev or train for `codefest score`, test for `codefest submit`."""
     from codefest.challenges.discovery import load
     from codefest.core.workspace import Workspace, home
     from codefest.evaluation.challenge import PUBLIC_SPLITS, options_for
@@ -138,6 +140,12 @@ def _other_split(slug: str, split: str, file: Path, problems: int) -> None:
         scorer.read_predictions(file, items, found, Limits(), options_for(spec))
         if found.total * 4 >= problems:  # no better a fit: the file's own problems are the news
             continue
+        if split == "test":
+            raise CodefestError(
+                f"{file} predicts the {other} items, and a submission predicts the test items ({bundle / TEST_INPUTS})",
+                f"submit predictions of the test items; score {other} predictions here: "
+                f"codefest score {slug} {file} --split {other}",
+            )
         if other == "test":
             raise CodefestError(
                 f"{file} predicts the test items, and codefest score scores against the {split} split's labels "

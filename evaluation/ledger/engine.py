@@ -17,6 +17,9 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError
+
+from codefest.core.errors import CodefestError
 
 ENV: Final = "CODEFEST_DATABASE_URL"
 FILE: Final = "ledger.db"
@@ -34,9 +37,34 @@ def database_url(url: str | None, root: Path) -> URL:
 
 
 def connect(url: URL) -> Engine:
-    """An engine for the ledger at `url`, with SQLite's locking set up as the module says."""
-    if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+    """An engine for the ledger at `url`, with SQLite's locking set up as the module says. A database server is
+    connected to once here: one that cannot be reached is a CodefestError naming it (without its password) and
+    the reason, where the ledger is opened, instead of a driver's traceback. (SQLite's failures are the
+    workspace's disk, which the callers name: `roster.open_ledger`.)"""
+    if url.get_backend_name() == "sqlite":
+        return _sqlite(url)
+    engine = create_engine(url, pool_pre_ping=True)
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as error:
+        engine.dispose()
+        raise unreachable(url, error) from None
+    return engine
+
+
+def unreachable(url: URL, error: DBAPIError) -> CodefestError:
+    """Why the ledger's database server at `url` cannot be used, for an organiser: the URL without its password,
+    the driver's reason on one line, and the setting to check."""
+    shown = url._replace(password=None).render_as_string(hide_password=False)  # set() keeps a None field
+    reason = " ".join(str(error.orig or error).split())
+    return CodefestError(
+        f"cannot reach the ledger's database at {shown}: {reason}",
+        f"check {ENV}: the server's host and port, the database's name, the user and its password",
+    )
+
+
+def _sqlite(url: URL) -> Engine:
     database = url.database or ""
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ harmless: the task is idempotent.
 
 Public names (used by `codefest worker`, `codefest serve`, `codefest evaluate --inbox` and benchmarks): `ENV`,
 `QUEUES`, `configured()`, `app()`, `queue_for(kind)`, `enqueue(ledger, submission_id, kind)`, `sweep(ledger)`,
-`wait_ended(ledger, ids)`.
+`wait_ended(ledger, ids)`, `Sender(ledger)`.
 """
 
 from __future__ import annotations
@@ -152,6 +152,9 @@ def make_app(url: str) -> Celery:
         worker_send_task_events=False,
         worker_hijack_root_logger=False,  # `codefest worker` sets up its log itself
         worker_redirect_stdouts=False,
+        # an evaluation in hand when the broker goes away is finished and recorded in the ledger, not thrown away;
+        # its message comes back (or not) as the broker decides, and the ledger makes the repeat do nothing
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return celery
 
@@ -199,6 +202,31 @@ def enqueue(ledger: Ledger, submission_id: str, kind: str) -> bool:
         )
         return False
     return True
+
+
+class Sender:
+    """Sends queued submissions to the broker from one background thread, in order, so that no request of
+    `codefest serve` waits for a broker that is slow or down (redis-py retries a refused connection for seconds).
+    What is not sent, because sending failed or the process stopped first, stays queued in the ledger for a
+    worker's sweep."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ledger = ledger
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codefest-send")
+
+    def __call__(self, row: Submission) -> None:
+        self._pool.submit(self._send, row.id, row.kind)
+
+    def _send(self, submission_id: str, kind: str) -> None:
+        try:
+            enqueue(self.ledger, submission_id, kind)
+        except Exception:  # the ledger failed after sending: the row's mark expires and a sweep sends it again
+            log.exception("submission %s: sending it to the broker failed; a worker's sweep sends it", submission_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def sweep(ledger: Ledger, kinds: Sequence[str] | None = None) -> int:

@@ -108,7 +108,8 @@ def evaluate_once(
             detail,
             after,
         )
-        ledger.note(submission_id, WAITING.format(slug=row.challenge) + f": {problem.problem}")
+        message = WAITING.format(slug=row.challenge) + f": {problem.problem}"
+        ledger.note(submission_id, message, trust_seconds=after + broker.requeue_seconds())  # no sweep sends it twice
         return after
     dead = [row.worker] if row.status == statuses.RUNNING and row.worker and gone(row.worker) else []
     claimed = ledger.claim(name, lease_seconds, submission_id=submission_id, dead=dead)

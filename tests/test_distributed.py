@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,18 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy.engine import make_url
 
 from codefest.challenges.discovery import load
 from codefest.evaluation import faults, roster
 from codefest.evaluation.ledger import Ledger
+from codefest.evaluation.ledger.statuses import TERMINAL
 from codefest.evaluation.records import Tag
 from codefest.evaluation.sandbox import isolation_available
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
 from tests.postgres import new_database
+from tests.processes import children
 from tests.redis_server import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow  # real brokers, databases, worker processes and evaluations
@@ -271,3 +277,252 @@ def test_two_workers_score_forty_submissions_once_and_the_boards_match_the_embed
     finally:
         distributed_ledger.close()
         local_ledger.close()
+
+
+# -- a worker killed mid-evaluation ---------------------------------------------------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def holder_pid(row: Any) -> int:
+    """The pool process that holds a running submission, from its worker name (worker@HOST#PID-NONCE)."""
+    return int(row.worker.rsplit("#", 1)[1].split("-")[0])
+
+
+def write_pilot(folder: Path) -> Path:
+    (folder / "src" / "sleepy").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "sleepy"\nversion = "0.1"\n\n[tool.codefest]\npredict = "sleepy.predict"\n'
+    )
+    (folder / "src" / "sleepy" / "predict.py").write_text(SLEEPY_PILOT)
+    return folder
+
+
+def only_row(event: Event) -> Any:
+    rows = list(event.rows().values())
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_a_worker_killed_while_scoring_hands_the_submission_to_the_other_worker(event: Event, tmp_path: Path) -> None:
+    enrol(event, ["office-k"])
+    paused = event.worker("paused", **{faults.PAUSE_AT: faults.SCORING})
+    inbox = inbox_of(event, tmp_path / "inbox", ["office-k"], per_team=1)
+    sent = event.codefest("evaluate", SLUG, "--inbox", str(inbox))
+    assert sent.returncode == 0 and "queued" in sent.stderr, sent.stderr[-3000:]
+    wait_for(lambda: f"paused at {faults.SCORING}" in paused.text(), WITHIN, "the worker pausing mid-scoring")
+    held = only_row(event)
+    assert (held.status, held.attempts) == ("running", 1)
+
+    other = event.worker("other")
+    paused.kill()
+    done = wait_for(lambda: (row := only_row(event)).status in TERMINAL and row, WITHIN, "the submission ending")
+    assert (done.status, done.attempts) == ("scored", 2)
+    assert done.worker != held.worker and holder_pid(done) in descendants(other.process.pid)
+    assert f"taking over submission {done.id} (attempt 2)" in other.text()
+    assert "Traceback" not in other.text()
+    scored_once(event.home, [done.id])
+    statuses = Counter(r.data.tags.get(Tag.STATUS) for r in public_runs(event.home))
+    assert statuses == {"scored": 1, "interrupted": 1}  # the killed attempt's run, closed by the one that took over
+
+
+@needs_isolation
+def test_a_worker_killed_during_a_code_run_hands_the_submission_to_the_other_worker(
+    event: Event, tmp_path: Path
+) -> None:
+    enrol(event, ["office-c"])
+    workers = [event.worker(name, "--queues", "code") for name in ("a", "b")]
+    inbox = tmp_path / "inbox"
+    write_pilot(inbox / "office-c" / "pilot")
+    sent = event.codefest("evaluate", SLUG, "--inbox", str(inbox))
+    assert sent.returncode == 0 and "queued" in sent.stderr, sent.stderr[-3000:]
+
+    def running_pilot() -> Any:
+        row = only_row(event)
+        if row.status != "running":
+            return None
+        under = [pid for pid in descendants(holder_pid(row)) if "bwrap" in command_of(pid)]
+        return under and row
+
+    held = wait_for(running_pilot, WITHIN, "the pilot running in its sandbox")
+    killed = next(w for w in workers if holder_pid(held) in descendants(w.process.pid))
+    survivor = next(w for w in workers if w is not killed)
+    killed.kill()
+    done = wait_for(lambda: (row := only_row(event)).status in TERMINAL and row, WITHIN, "the submission ending")
+    assert (done.status, done.attempts, done.kind) == ("scored", 2, "code")
+    assert holder_pid(done) in descendants(survivor.process.pid)
+    assert "Traceback" not in survivor.text()
+    scored_once(event.home, [done.id])
+
+
+# -- the broker and the database fail -----------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+    log: Path
+
+
+def serve(event: Event) -> Served:
+    """`codefest serve` with the broker set, on a free port; returned once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = event.base / "serve.log"
+    command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--rate-limit", "1e6"]
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            command, env=event.env(), stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+    served = Served(process, f"http://127.0.0.1:{port}/api/v1", log)
+    event.started.append(Process(process, log))
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{served.url}/challenges", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return process.poll() is not None
+
+    wait_for(answers, WITHIN, "codefest serve answering")
+    assert process.poll() is None, log.read_text()[-3000:]
+    return served
+
+
+def drop_connections(server: str, database: str) -> int:
+    """pg_terminate_backend on every connection to `database`: what a database restart does to its clients."""
+    name = make_url(database).database
+    with psycopg.connect(server, autocommit=True) as connection:
+        found = connection.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+            "pg_backend_pid()",
+            (name,),
+        ).fetchone()
+    return int(found[0]) if found else 0
+
+
+def test_work_resumes_after_the_broker_was_down_and_restarted_and_the_database_dropped_connections(
+    event: Event, tmp_path: Path, postgres_server: str
+) -> None:
+    """Three uploads while Redis is down (queued in the ledger), Redis back empty, nine more queued by
+    `codefest evaluate --inbox --wait`, then Redis restarted empty again and every ledger connection dropped,
+    mid-queue: every submission is scored once, none is lost, none is left running."""
+    teams = [f"office-{n}" for n in range(6)]
+    tokens = enrol(event, teams)
+    served = serve(event)
+    assert "submissions go to the workers of redis://" in served.log.read_text()
+    assert not children(served.process.pid)  # no in-process worker with a broker
+    workers = [event.worker(name) for name in ("a", "b")]
+
+    event.redis.stop()
+    uploads = inbox_of(event, tmp_path / "uploads", teams[:3], per_team=1)
+    for team in teams[:3]:
+        path = uploads / team / "run-0.jsonl"
+        headers = {"Authorization": f"Bearer {tokens[team]}"}
+        with httpx.Client(base_url=served.url, headers=headers, timeout=60) as client:
+            answer = client.post(f"/challenges/{SLUG}/submissions", files={"file": (path.name, path.read_bytes())})
+        assert answer.status_code == 202 and answer.json()["status"] == "queued", answer.text
+    logs = [served.log, *(started.log for started in workers)]  # the server sends; a worker's sweep may too
+
+    def failed_sends() -> int:
+        return sum(log.read_text(errors="replace").count("the broker cannot be reached") for log in logs)
+
+    wait_for(lambda: failed_sends() >= 3, WITHIN, "sending failing while the broker is down")
+    event.redis.start()
+
+    inbox = inbox_of(event, tmp_path / "inbox", teams[3:], per_team=3)
+    command = [sys.executable, "-m", "codefest", "evaluate", SLUG, "--inbox", str(inbox), "--wait"]
+    waiting = subprocess.Popen(command, env=event.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(event.rows()) == 12, WITHIN, "the inbox's nine entries queued")
+    event.redis.restart()  # no persistence: the queue's messages are gone
+    dropped = [drop_connections(postgres_server, event.database) for _ in range(3) if not time.sleep(1)]
+    assert sum(dropped) > 0
+
+    _, stderr = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0, stderr[-3000:]
+    rows = event.rows()
+    assert len(rows) == 12 and Counter(row.status for row in rows.values()) == {"scored": 12}
+    scored_once(event.home, list(rows))
+    assert stderr.count("scored") >= 9
+    for started in workers:
+        assert started.process.poll() is None  # the workers rode it out
+
+
+# -- a worker without the vault -------------------------------------------------------------------------------------
+
+
+def test_a_worker_without_the_vault_leaves_the_submission_queued_with_a_clear_message(
+    event: Event, tmp_path: Path
+) -> None:
+    enrol(event, ["office-v"])
+    bare = tmp_path / "bare"
+    shutil.copytree(event.home, bare, ignore=shutil.ignore_patterns("vault"))
+    without = event.worker("without-vault", home=bare)
+    inbox = inbox_of(event, tmp_path / "inbox", ["office-v"], per_team=1)
+    sent = event.codefest("evaluate", SLUG, "--inbox", str(inbox))
+    assert sent.returncode == 0, sent.stderr[-3000:]
+
+    waiting = f"waiting for a worker that holds the held-out data of {SLUG}"
+    row = wait_for(lambda: waiting in (r := only_row(event)).message and r, WITHIN, "the waiting message")
+    wait_for(lambda: without.text().count("waits for a worker with its held-out data") >= 2, WITHIN, "a retry")
+    row = only_row(event)
+    assert (row.status, row.attempts, row.worker) == ("queued", 0, None)
+    assert waiting in row.message and str(bare) not in row.message
+    assert "Traceback" not in without.text()
+
+    holder = event.worker("with-vault")
+    done = wait_for(lambda: (r := only_row(event)).status in TERMINAL and r, WITHIN, "the submission ending")
+    assert (done.status, done.attempts, done.message) == ("scored", 1, "scored")
+    assert holder_pid(done) in descendants(holder.process.pid)
+    scored_once(event.home, [done.id])
+    assert "Traceback" not in without.text()
+
+
+# -- who sends a queued submission to the broker ------------------------------------------------------------------
+
+
+def test_the_ledger_says_which_queued_submissions_have_no_message_in_the_broker(tmp_path: Path) -> None:
+    """One process wins the turn to send; a failed send or an expired mark puts the submission back in the sweep's
+    list; a submission no longer queued is never sent."""
+    import datetime as dt
+
+    from codefest.challenges.spec import SubmissionLimits
+
+    t0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path)
+    ledger.add_team("office-a")
+    limits = SubmissionLimits(per_team_per_day=5, total=10)
+    kinds = ["predictions", "code", "predictions"]
+    where = ("f", "uploads/x", limits, "main", "participant")
+    ids = [
+        ledger.receive(SLUG, "office-a", kind, f"{n:064x}", 1, *where, now=t0 + dt.timedelta(milliseconds=n)).id
+        for n, kind in enumerate(kinds)
+    ]
+    assert ledger.to_send(t0) == [(ids[0], "predictions"), (ids[1], "code"), (ids[2], "predictions")]
+    assert ledger.mark_sent(ids[0], 60, t0) and not ledger.mark_sent(ids[0], 60, t0)  # one sender
+    assert ledger.mark_sent(ids[1], 60, t0)
+    ledger.unsent(ids[1])  # the broker was down
+    assert ledger.claim("w", 60, now=t0, submission_id=ids[2]) is not None  # running: no longer the sweep's
+    assert ledger.to_send(t0 + dt.timedelta(seconds=30)) == [(ids[1], "code")]
+    assert ledger.to_send(t0 + dt.timedelta(seconds=61)) == [(ids[0], "predictions"), (ids[1], "code")]
+    assert ledger.note(ids[1], "waiting for a vault", trust_seconds=100, now=t0)
+    assert ledger.to_send(t0 + dt.timedelta(seconds=61)) == [(ids[0], "predictions")]
+    assert ledger.get(ids[1]).message == "waiting for a vault"  # type: ignore[union-attr]
+    assert not ledger.note(ids[2], "not queued")  # running: only its holder may
+    assert ledger.note(ids[2], "queued", worker="w")
+    ledger.close()

@@ -343,12 +343,14 @@ def create_app(root: Path, ledger_url: str | None, settings: Settings | None = N
     settings = settings or Settings()
     ledger = Ledger.open(ledger_url, root)
     service = Service(root, ledger, settings, Buckets(settings.rate))
-    if broker.configured():
-        service.enqueue = lambda row: broker.enqueue(ledger, row.id, row.kind)
+    sender = broker.Sender(ledger) if broker.configured() else None
+    service.enqueue = sender
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if sender is not None:
+            sender.close()
         ledger.close()
 
     app = FastAPI(

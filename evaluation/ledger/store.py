@@ -395,14 +395,25 @@ class Ledger:
         with self._read() as session:
             return [(id, kind) for id, kind in session.execute(query)]
 
-    def note(self, id: str, message: str, worker: str | None = None) -> bool:
-        """Replace the message of an active submission (queued; or running, held by `worker`), for its team."""
+    def note(
+        self,
+        id: str,
+        message: str,
+        worker: str | None = None,
+        trust_seconds: float | None = None,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Replace the message of an active submission (queued; or running, held by `worker`), for its team. With
+        `trust_seconds`, a queued one's message in the broker is trusted that much longer (it is being retried)."""
         row = m.Submission
         which = (row.status == statuses.QUEUED) if worker is None else (row.status == statuses.RUNNING)
         if worker is not None:
             which = which & (row.worker == worker)
+        values: dict[str, Any] = {"message": message}
+        if trust_seconds is not None and worker is None:
+            values["lease_until"] = (now or utc_now()) + dt.timedelta(seconds=trust_seconds)
         with self._write() as session:
-            done = session.execute(update(row).where(row.id == id, which).values(message=message))
+            done = session.execute(update(row).where(row.id == id, which).values(**values))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def finish(

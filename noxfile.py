@@ -75,7 +75,7 @@ def _codefest(session: nox.Session, *command: str) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Time builds, scoring, evaluations, the board, the ledger, the service and Celery workers (see benchmarks/)."""
+    """Time builds, scoring, evaluations, the board, the ledger, the service, Celery workers, the demo (benchmarks/)."""
     session.install("-e", ".")
     scripts = [
         "build_datasets",
@@ -85,6 +85,7 @@ def benchmarks(session: nox.Session) -> None:
         "ledger",
         "service",
         "distributed",
+        "demo",
     ]
     for script in scripts:
         session.run("python", f"benchmarks/{script}.py", env=OFFLINE)

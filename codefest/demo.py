@@ -23,34 +23,33 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from codefest.console import tagged
+from codefest.console import Steps, tagged
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import Workspace
 
 if TYPE_CHECKING:
-    import httpx
-
     from codefest.challenges.discovery import LoadedChallenge
     from codefest.evaluation.evaluate import Outcome
     from codefest.leaderboard.board import Board
 
-Progress = Callable[[str], None]
 ORGANISERS = "organisers"
 CODE_TEAM = "office-d"
-UI_ADDRESS = "http://127.0.0.1:5000"  # where `codefest ui` listens by default
 TAIL_LINES = 15  # of a failed pilot command's stderr
 SERVICE_START_SECONDS = 120.0  # how long `codefest serve` may take to answer before the demo gives up
 SERVICE_STOP_SECONDS = 45.0  # how long it may take to stop (it lets its worker finish) before it is killed
-POLL_SECONDS = 1.0  # between two looks at the submissions the service's worker is evaluating
+POLL_SECONDS = 1.0  # between two looks at the submissions the service's workers are evaluating
+ANSWER_SECONDS = 600.0  # an answer of the service while the machine also trains and evaluates (a client's: 30 s)
+SERVICE_WORKERS = 2  # evaluations at once: one per core of a small machine
 
 
 @dataclass(frozen=True)
@@ -133,58 +132,118 @@ def bundled_slugs() -> list[str]:
     return sorted(path.parent.name for path in BUNDLED.glob(f"*/{SPEC_FILE}"))
 
 
+@dataclass
+class Round:
+    """One challenge's submissions: planned, as the service first answered, and the organisers' own outcomes."""
+
+    item: LoadedChallenge
+    planned: list[Planned]
+    by_hand: list[Outcome] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)  # the online ones, as the service first answered
+
+    @property
+    def online(self) -> list[Planned]:
+        return [s for s in self.planned if not s.by_hand]
+
+
 def run(slugs: list[str], out: Console, err: Console) -> None:
-    """The demo on the given challenges (the bundled ones if none), in the workspace (CODEFEST_HOME)."""
+    """The demo on the given challenges (the bundled ones if none), in the workspace (CODEFEST_HOME).
+
+    The challenges are prepared at once (built, their pilots trained, the teams' files made: mostly subprocesses,
+    so they share the cores), the service starting meanwhile; each challenge's files are submitted as soon as they
+    are ready, so the service's workers evaluate while the other challenges still train.
+    """
     from codefest.challenges.discovery import load
     from codefest.core.workspace import home
 
     started = time.monotonic()
-    layout = Layout(home())
+    _STOPPING.clear()
+    layout = Layout(home().resolve())  # absolute: cookiecutter changes the working directory while it bakes
     challenges = [load(slug) for slug in dict.fromkeys(slugs or bundled_slugs())]  # unknown slugs fail first
     tokens: dict[str, str] = {}  # each team's token, issued once a run
-    with Service.started(layout, err) as service:  # started when the first team submits; stopped at the end
-        published = [run_challenge(item, layout, service, tokens, out, err) for item in challenges]
+    with stopped_by_sigterm(), Steps(err) as steps, Service.started(layout, steps) as service:
+        pilots = {item.spec.slug: bake_pilots(item, layout, steps) for item in challenges}  # one at a time: chdir
+        open_store(challenges, layout.root, steps)
+        service.start()  # it answers a few seconds later; meanwhile the challenges are prepared
+        rounds: list[Round] = []
+        with ThreadPoolExecutor(max_workers=len(challenges), thread_name_prefix="demo") as pool:
+            prepared = {pool.submit(prepare, item, pilots[item.spec.slug], layout, steps): item for item in challenges}
+            try:
+                enrol_teams(layout.root, TEAMS, tokens, steps)
+                for future in as_completed(prepared):  # the first ready is the first submitted
+                    rounds.append(Round(prepared[future], future.result()))
+                    submit_round(rounds[-1], layout.root, service, tokens, steps)
+            except BaseException:
+                stop_children()
+                pool.shutdown(cancel_futures=True)
+                raise
+        rounds.sort(key=lambda one: challenges.index(one.item))
+        decided = follow(rounds, service, tokens, steps)
+        published = [show_round(one, decided, layout, out, steps) for one in rounds]
     show_where(published, layout, out)
     err.print(f"demo done in {time.monotonic() - started:.0f} s", highlight=False)
 
 
-def run_challenge(
-    item: LoadedChallenge, layout: Layout, service: Service, tokens: dict[str, str], out: Console, err: Console
-) -> Published:
-    """One challenge from its build to its published leaderboard; each step reuses what an earlier run made."""
+def bake_pilots(item: LoadedChallenge, layout: Layout, steps: Steps) -> Path:
+    """The organisers' pilot and the code team's, baked once; cookiecutter works in the template's folder, so
+    nothing else runs meanwhile. The organisers' pilot is returned."""
+    pilot = ensure_pilot(item, ORGANISERS, layout, steps)
+    ensure_pilot(item, CODE_TEAM, layout, steps)
+    return pilot
+
+
+def open_store(challenges: list[LoadedChallenge], root: Path, steps: Steps) -> None:
+    """The workspace's MLflow store and the challenges' experiments, made here before the trainings and the
+    service's workers write to it at once (a new store is made by one process)."""
+    from codefest.evaluation.tracking import Tracker
+
+    with steps.step("opening the workspace's MLflow store"):
+        for item in challenges:
+            Tracker(item.spec.slug, root)
+
+
+def prepare(item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps) -> list[Planned]:
+    """A challenge up to its teams' files: built; the organisers' pilot trained while the teams fit their variants
+    (two subprocesses at once); then the baseline's predictions and the files made from them."""
+    ensure_built(item, layout.root, steps)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{item.spec.slug}-variants") as pool:
+        variants = pool.submit(variant_submissions, item, pilot, layout, steps)
+        ensure_trained(pilot, item, layout.root, steps)
+        baseline, as_baked, broken = baseline_submissions(item, pilot, layout, steps)
+        trivial, *improved = variants.result()
+    return [baseline, as_baked, trivial, broken, *improved, code_submission(item, layout)]
+
+
+def submit_round(one: Round, root: Path, service: Service, tokens: dict[str, str], steps: Steps) -> None:
+    """The teams' files and pilot go to the service; meanwhile the organisers evaluate theirs by hand.
+
+    The organisers evaluate on their own machine with `codefest evaluate`'s code, recorded in the same ledger: their
+    baseline (the service takes only participants' submissions), and the file office-c handed them, which is
+    invalid: the service refuses an invalid file at the door (`codefest submit` does, before uploading), so it is
+    never recorded as evaluated; `codefest evaluate` records it as `invalid`, problems and all, in MLflow."""
+    one.sent = submit_online(one.item, service, one.online, tokens, steps)
+    one.by_hand = [evaluate(one.item, root, s, steps) for s in one.planned if s.by_hand]
+
+
+def show_round(one: Round, decided: Decided, layout: Layout, out: Console, steps: Steps) -> Published:
+    """A challenge's outcomes, then its leaderboard: built, printed, written and published."""
     from codefest.leaderboard.terminal import table
 
-    slug, started = item.spec.slug, time.monotonic()
-    out.rule(f"{item.spec.title} ({slug})")
-    ensure_built(item, layout.root, err)
-    pilot = ensure_pilot(item, ORGANISERS, layout, err)
-    ensure_trained(pilot, item, layout.root, err)
-    planned = plan_submissions(item, pilot, layout, err)
-    enrol_teams(layout.root, planned, tokens, err)
-    primary = item.spec.primary_metric
-    # The organisers evaluate on their own machine with `codefest evaluate`'s code, recorded in the same ledger:
-    # their baseline (the service takes only participants' submissions), and the file office-c handed them, which
-    # is invalid: the service refuses an invalid file at the door (`codefest submit` does, before uploading), so it
-    # is never recorded as evaluated; `codefest evaluate` records it as `invalid`, problems and all, in MLflow.
-    for submission in (s for s in planned if s.by_hand):
-        show_outcome(evaluate(item, layout.root, submission, err), submission, primary, out)
-    online = [s for s in planned if not s.by_hand]
-    for submission, line in zip(online, submit_online(item, service, online, tokens, err), strict=True):
-        out.print(tagged(f"{line.status:>9}", line.colour, f"{submission.team} ({submission.label}): {line.detail}"))
-    published = publish_leaderboard(item, layout, err)
+    item, primary = one.item, one.item.spec.primary_metric
+    out.rule(f"{item.spec.title} ({item.spec.slug})")
+    for outcome, submission in zip(one.by_hand, (s for s in one.planned if s.by_hand), strict=True):
+        show_outcome(outcome, submission, primary, out)
+    board = decided.boards[item.spec.slug]
+    for submission, first in zip(one.online, one.sent, strict=True):
+        said = line(item, first, decided.submissions[first["id"]], board)
+        out.print(tagged(f"{said.status:>9}", said.colour, f"{submission.team} ({submission.label}): {said.detail}"))
+    published = publish_leaderboard(item, layout, steps)
     out.print(table(published.board, out.width))
-    err.print(f"{slug} done in {time.monotonic() - started:.0f} s", highlight=False)
     return published
 
 
-@contextlib.contextmanager
-def step(err: Console, text: str) -> Iterator[Progress]:
-    """A long step: a spinner on stderr whose text follows the step's own progress."""
-    with err.status(escape(text)) as status:
-        yield lambda detail: status.update(escape(f"{text}: {detail}"))
-
-
 def _rel(path: Path) -> str:
+    """`path` relative to the folder the demo was started in, where it is below it."""
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
@@ -241,23 +300,23 @@ def is_built(item: LoadedChallenge, root: Path) -> bool:
     return spec.dataset.sha256 is None or dataset.get("content_sha256") == spec.dataset.sha256
 
 
-def ensure_built(item: LoadedChallenge, root: Path, err: Console) -> None:
+def ensure_built(item: LoadedChallenge, root: Path, steps: Steps) -> None:
     """Build the bundle and the vault, unless they already hold the declared dataset."""
     from codefest.shared_datasets.heldout import build
 
     slug = item.spec.slug
     if is_built(item, root):
-        err.print(f"{slug}: bundle and vault already built with the declared dataset; reused", highlight=False)
+        steps.say(f"{slug}: bundle and vault already built with the declared dataset; reused")
         return
-    with step(err, f"{slug}: building") as progress:
+    with steps.step(f"{slug}: building its bundle and vault") as progress:
         result = build(item, root, progress)
-    err.print(tagged("built", "green", f"{slug} (dataset id {result.dataset_sha256})"))
+    steps.console.print(tagged("built", "green", f"{slug} (dataset id {result.dataset_sha256})"))
 
 
 # -- pilots ---------------------------------------------------------------------------------------------------
 
 
-def ensure_pilot(item: LoadedChallenge, team: str, layout: Layout, err: Console) -> Path:
+def ensure_pilot(item: LoadedChallenge, team: str, layout: Layout, steps: Steps) -> Path:
     """The team's pilot for the challenge, baked once from the task's template; later runs reuse it unchanged."""
     from codefest.scaffold import bake
 
@@ -271,11 +330,12 @@ def ensure_pilot(item: LoadedChallenge, team: str, layout: Layout, err: Console)
         )
     answers = {"project_name": f"{team} {spec.slug}", "team": team, "challenge": spec.slug}
     try:
-        baked = bake(spec.task, layout.pilots, True, {**answers, "codefest_home": str(layout.root)})
+        with steps.step(f"{spec.slug}: baking {pilot.name} from the {spec.task} template"):
+            baked = bake(spec.task, layout.pilots, True, {**answers, "codefest_home": str(layout.root)})
     except BaseException:
         shutil.rmtree(pilot, ignore_errors=True)  # half-baked: the next run bakes it again
         raise
-    err.print(tagged("baked", "green", f"{_rel(baked)} from the {spec.task} template (team {team})"))
+    steps.console.print(tagged("baked", "green", f"{_rel(baked)} from the {spec.task} template (team {team})"))
     return baked
 
 
@@ -288,14 +348,52 @@ def run_in_pilot(pilot: Path, args: list[str], what: str, env: dict[str, str] | 
     paths = [str(pilot / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
     environment = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(paths)}
     command = [sys.executable, *args]
-    done = subprocess.run(command, cwd=pilot, env=environment, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-TAIL_LINES:])
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, cwd=pilot, env=environment, stdout=pipe, stderr=pipe, text=True) as process:
+        with _CHILDREN_LOCK:
+            _CHILDREN.add(process)
+            if _STOPPING.is_set():  # the demo is ending: start nothing more
+                process.terminate()
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            with _CHILDREN_LOCK:
+                _CHILDREN.discard(process)
+    if process.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-TAIL_LINES:])
         raise CodefestError(
-            f"{what} failed with exit code {done.returncode}:\n{tail}",
+            f"{what} failed with exit code {process.returncode}:\n{tail}",
             f"run it yourself to see all of its output: cd {pilot} && PYTHONPATH=src {shlex.join(command)}",
         )
-    return done.stdout
+    return stdout
+
+
+_CHILDREN: set[subprocess.Popen[str]] = set()  # the pilots' processes running now, from any thread
+_CHILDREN_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def stop_children() -> None:
+    """End the pilots' processes still running (the demo was interrupted, or another step failed), so the threads
+    waiting for them return at once."""
+    with _CHILDREN_LOCK:
+        _STOPPING.set()
+        for process in _CHILDREN:
+            process.terminate()
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM ends the demo as Ctrl+C does, through its cleanup (the service stopped, the pilots' processes ended),
+    with exit code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def is_trained(pilot: Path, root: Path) -> bool:
@@ -306,18 +404,18 @@ def is_trained(pilot: Path, root: Path) -> bool:
     return models.is_dir() and any(models.iterdir()) and has_finished_run(root, pilot.name)
 
 
-def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, err: Console) -> None:
+def ensure_trained(pilot: Path, item: LoadedChallenge, root: Path, steps: Steps) -> None:
     """The pilot's own training on the public bundle, logged to the workspace's store so `codefest ui` shows it."""
     from codefest.evaluation.tracking import tracking_uri
 
     if is_trained(pilot, root):
-        err.print(f"{pilot.name}: already trained; reused", highlight=False)
+        steps.say(f"{pilot.name}: already trained; reused")
         return
     args = ["-m", f"{package_of(pilot)}.train", "--bundle", str(Workspace(root).bundle(item.spec.slug))]
-    with step(err, f"{item.spec.slug}: training the baseline of {pilot.name} (logged to MLflow)"):
+    with steps.step(f"{item.spec.slug}: training the baseline of {pilot.name} (logged to MLflow)"):
         said = run_in_pilot(pilot, args, f"training {pilot.name}", {"MLFLOW_TRACKING_URI": tracking_uri(root)})
     summary = said.strip().split(", ")[0] or "trained"  # the pilot's line, up to its first dev metric
-    err.print(tagged(summary, "green", f"({pilot.name})"))
+    steps.console.print(tagged(summary, "green", f"({pilot.name})"))
 
 
 # -- the teams' submissions -----------------------------------------------------------------------------------
@@ -364,7 +462,9 @@ def merged_bundle(bundle: Path, target: Path) -> Path:
     return target
 
 
-def variant_files(pilot: Path, bundle: Path, folder: Path, variants: list[tuple[str, Variant]]) -> list[Path]:
+def variant_files(
+    pilot: Path, bundle: Path, folder: Path, variants: list[tuple[str, Variant]], steps: Steps, slug: str
+) -> list[Path]:
     """Each team variant's test predictions, made once; the missing ones are fitted in one process of the pilot."""
     targets = [folder / team / _file_name(variant.label) for team, variant in variants]
     missing = [
@@ -384,7 +484,9 @@ def variant_files(pilot: Path, bundle: Path, folder: Path, variants: list[tuple[
             for variant, target in missing
         ]
         args = ["-m", "codefest.demo_variant", "--package", package_of(pilot), *map(json.dumps, jobs)]
-        run_in_pilot(pilot, args, f"the teams' variants of {pilot.name}")
+        labels = "; ".join(variant.label for variant, _ in missing)
+        with steps.step(f"{slug}: the teams fit their variants ({labels})"):
+            run_in_pilot(pilot, args, f"the teams' variants of {pilot.name}")
     for _, target in missing:
         _partial(target).rename(target)
     return targets
@@ -402,61 +504,73 @@ def _file_name(label: str) -> str:
     return "".join(c if c.isalnum() or c in ".-" else "-" for c in label.lower()) + ".jsonl"
 
 
-def plan_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, err: Console) -> list[Planned]:
-    """Each team's files (made once) and the code submission's pilot, in the order they are submitted."""
-
-    spec, bundle, folder = item.spec, Workspace(layout.root).bundle(item.spec.slug), layout.submissions(item.spec.slug)
-    variants = [("office-b", TRIVIAL), *team_variants(spec.task)]
-    with step(err, f"{spec.slug}: the teams prepare their submissions") as progress:
-        progress("the organisers' baseline")
-        baseline = ensure_file(folder / ORGANISERS / "baseline.jsonl", lambda p: pilot_predictions(pilot, bundle, p))
-        as_baked = ensure_file(folder / "office-a" / "template.jsonl", lambda p: shutil.copyfile(baseline, p))
-        broken = ensure_file(folder / "office-c" / "predictions.jsonl", lambda p: broken_copy(baseline, p))
-        progress("; ".join(f"{team}: {variant.label}" for team, variant in variants))
-        trivial, *improved = variant_files(pilot, bundle, folder, variants)
-    code = ensure_pilot(item, CODE_TEAM, layout, err)
+def baseline_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps) -> list[Planned]:
+    """The organisers' baseline from their trained pilot, and the two files made from it: office-a's template as
+    baked, and the broken copy office-c hands the organisers (each made once)."""
+    slug = item.spec.slug
+    bundle, folder = Workspace(layout.root).bundle(slug), layout.submissions(slug)
+    baseline = folder / ORGANISERS / "baseline.jsonl"
+    if not baseline.is_file():
+        with steps.step(f"{slug}: the organisers predict the test set with {pilot.name}"):
+            ensure_file(baseline, lambda p: pilot_predictions(pilot, bundle, p))
+    as_baked = ensure_file(folder / "office-a" / "template.jsonl", lambda p: shutil.copyfile(baseline, p))
+    broken = ensure_file(folder / "office-c" / "predictions.jsonl", lambda p: broken_copy(baseline, p))
     return [
         Planned(ORGANISERS, "baseline: the template's model", baseline, baseline=True, by_hand=True),
         Planned("office-a", "the template's model, as baked", as_baked),
-        Planned("office-b", TRIVIAL.label, trivial),
         Planned("office-c", "a broken predictions file", broken, by_hand=True),
-        *(Planned(team, variant.label, path) for (team, variant), path in zip(variants[1:], improved, strict=True)),
-        Planned(CODE_TEAM, "code: its freshly baked pilot, run in the sandbox", code, code=True),
     ]
+
+
+def variant_submissions(item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps) -> list[Planned]:
+    """office-b's trivial floor and each team's own variant (the task's `demo_variants`), fitted once."""
+    spec = item.spec
+    bundle, folder = Workspace(layout.root).bundle(spec.slug), layout.submissions(spec.slug)
+    variants = [("office-b", TRIVIAL), *team_variants(spec.task)]
+    paths = variant_files(pilot, bundle, folder, variants, steps, spec.slug)
+    return [Planned(team, variant.label, path) for (team, variant), path in zip(variants, paths, strict=True)]
+
+
+def code_submission(item: LoadedChallenge, layout: Layout) -> Planned:
+    """office-d submits its pilot as baked: the service's worker trains and runs it in the sandbox."""
+    code = layout.pilots / f"{CODE_TEAM}-{item.spec.slug}"
+    return Planned(CODE_TEAM, "code: its freshly baked pilot, run in the sandbox", code, code=True)
 
 
 # -- evaluation and leaderboard -------------------------------------------------------------------------------
 
 
-def enrol_teams(root: Path, planned: list[Planned], tokens: dict[str, str], err: Console) -> None:
+TEAMS = {ORGANISERS: False, "office-a": True, "office-b": True, "office-c": False, CODE_TEAM: True}  # online?
+
+
+def enrol_teams(root: Path, teams: dict[str, bool], tokens: dict[str, str], steps: Steps) -> None:
     """The organisers enrol the teams before they submit (only a team on the roster may submit) and hand each team
     that submits to the service its token, kept in `tokens` for the rest of the run: the one enrolling issued, else
     a new one (a token is shown once, so an earlier run's is lost; a new one revokes it, as `codefest teams token`
     does)."""
     from codefest.evaluation.roster import add, new_token, open_ledger
 
-    teams = sorted({submission.team for submission in planned})
-    online = sorted({submission.team for submission in planned if not submission.by_hand})
+    online = sorted(team for team, submits in teams.items() if submits)
     ledger = open_ledger(root)
     try:
-        added = add(root, teams, ledger)
+        added = add(root, sorted(teams), ledger)
         if added:
-            err.print(f"enrolled {', '.join(added)} (codefest teams add ...)", highlight=False)
+            steps.say(f"enrolled {', '.join(added)} (codefest teams add ...)")
         tokens |= {team: token for team, token in added.items() if team in online}
         renewed = [team for team in online if team not in tokens]
         tokens |= {team: new_token(root, team, ledger) for team in renewed}
         if renewed:
-            err.print(f"new tokens for {', '.join(renewed)} (codefest teams token ...)", highlight=False)
+            steps.say(f"new tokens for {', '.join(renewed)} (codefest teams token ...)")
     finally:
         ledger.close()
 
 
-def evaluate(item: LoadedChallenge, root: Path, submission: Planned, err: Console) -> Outcome:
+def evaluate(item: LoadedChallenge, root: Path, submission: Planned, steps: Steps) -> Outcome:
     """One submission through the organisers' evaluation: validated, scored (or refused), recorded in MLflow."""
     from codefest.evaluation.evaluate import Evaluator
 
-    text = f"{item.spec.slug}: evaluating {submission.team} ({submission.label})"
-    with step(err, text) as progress:
+    text = f"{item.spec.slug}: the organisers evaluate {submission.team} ({submission.label})"
+    with steps.step(text) as progress:
         evaluator = Evaluator(item, root, progress)
         if submission.code:
             return evaluator.code(submission.team, submission.path, baseline=submission.baseline)
@@ -476,7 +590,7 @@ def show_outcome(outcome: Outcome, submission: Planned, primary: str, out: Conso
     out.print(tagged(f"{outcome.status:>9}", colour, f"{head}: {detail}"))
 
 
-def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> Published:
+def publish_leaderboard(item: LoadedChallenge, layout: Layout, steps: Steps) -> Published:
     """Build the public leaderboard, write its page to demo/leaderboards/SLUG.html and publish it to MLflow."""
     from codefest.evaluation.records import Part
     from codefest.evaluation.tracking import Refused, Tracker
@@ -486,7 +600,7 @@ def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> 
     from codefest.leaderboard.publish import publish
 
     slug = item.spec.slug
-    with step(err, f"{slug}: building the leaderboard") as progress:
+    with steps.step(f"{slug}: building, writing and publishing the leaderboard") as progress:
         board = build(item, layout.root, progress=progress)
         page = render(board)
         path = layout.leaderboards / f"{slug}.html"
@@ -496,45 +610,53 @@ def publish_leaderboard(item: LoadedChallenge, layout: Layout, err: Console) -> 
         try:
             run_id: str | None = publish(tracker, Part.PUBLIC, page, as_json(board), public=True)
         except Refused as refused:
-            err.print(tagged("not published to MLflow:", "yellow", refused.message))
+            steps.console.print(tagged("not published to MLflow:", "yellow", refused.message))
             run_id = None
     return Published(board, path, tracker.public, run_id)
 
 
 def command_name() -> str:
-    """`codefest` where the shell finds this one; else its path (`./run` installs into .venv, not onto PATH)."""
+    """`codefest` where the shell finds this one; else its path, relative where it is below the current folder
+    (`./run` installs into .venv, not onto PATH: `.venv/bin/codefest`, as the README says)."""
     ours = Path(sys.executable).parent / "codefest"
     found = shutil.which("codefest")
     if found and Path(found).resolve() == ours.resolve():
         return "codefest"
-    return str(ours) if ours.exists() else "codefest"
+    return _rel(ours) if ours.exists() else "codefest"
+
+
+def in_workspace(command: str, layout: Layout) -> str:
+    """`command` as the user must type it to reach this workspace: with CODEFEST_HOME when it was set."""
+    if "CODEFEST_HOME" not in os.environ:
+        return command
+    return f"CODEFEST_HOME={shlex.quote(_rel(layout.root))} {command}"
 
 
 def show_where(published: list[Published], layout: Layout, out: Console) -> None:
-    """How to open what the demo made: the MLflow UI with each challenge's experiment, and the pages."""
+    """What to do next, each command as it must be typed: open the MLflow UI on each challenge's runs and its
+    leaderboard page, find the files, serve the event and submit to it."""
     from codefest.evaluation.mlflow_server import remote_store
     from codefest.evaluation.records import Artifact
+    from codefest.evaluation.tracking import run_address, runs_address, ui_base
 
-    remote = remote_store()
-    address = (remote or UI_ADDRESS).rstrip("/")
+    command = command_name()
     say = functools.partial(out.print, highlight=False, markup=False, soft_wrap=True)
-    out.rule("Where to look")
-    if remote:
-        say(f"The event's tracking server: open {address} in a browser.")
+    out.rule("What next")
+    if remote_store():
+        say(f"The event's tracking server: open {ui_base()} in a browser.")
     else:
-        say(f"Start the MLflow UI over this workspace ({_rel(layout.root)}) with:  {command_name()} ui")
-        say(f"then open {address} in a browser:")
+        say(f"Start the MLflow UI over this workspace ({_rel(layout.root)}) with:  {in_workspace(command, layout)} ui")
+        say(f"then open {ui_base()} in a browser:")
     for item in published:
-        experiment = f"{address}/#/experiments/{item.experiment_id}"
-        say(f"  {item.board.slug}: {experiment}")
+        say(f"  {item.board.slug}: {runs_address(item.experiment_id)}")
         if item.run_id:
-            say(f"    its leaderboard page in MLflow: {experiment}/runs/{item.run_id}/artifacts/{Artifact.PAGE}")
+            say(f"    its leaderboard page in MLflow: {run_address(item.experiment_id, item.run_id, Artifact.PAGE)}")
         say(f"    the same page as a file: {_rel(item.page)}")
     say(f"Pilots baked from templates/: {_rel(layout.pilots)}/; submitted files: {_rel(layout.base / 'submissions')}/")
-    command = command_name()
     say(f"The teams submitted to the event's service (its log: {_rel(layout.service_log)}). Serve it yourself with:")
-    say(f"  {command} serve")
-    say(f"and, for a team, issue its token with `{command} teams token TEAM`; the team then submits with:")
+    say(f"  {in_workspace(command, layout)} serve")
+    token = in_workspace(f"{command} teams token TEAM", layout)
+    say(f"and, for a team, issue its token with `{token}`; the team then submits with:")
     first = published[0].board.slug if published else "SLUG"
     say(f"  CODEFEST_SERVER=http://127.0.0.1:8000 CODEFEST_TOKEN=TOKEN {command} submit {first} PREDICTIONS.jsonl")
 
@@ -550,43 +672,52 @@ def free_port() -> int:
 
 
 class Service:
-    """`codefest serve` over the workspace, a real subprocess on a free localhost port with one evaluation worker;
-    its output goes to demo/serve.log. It starts when first asked for its address, once the first challenge's store
-    exists (its worker opens MLflow's store as it starts: two processes must not both create it), and `started` stops
-    it (SIGTERM, and it lets its worker finish) when the block ends, whatever ends it (Ctrl+C included)."""
+    """`codefest serve` over the workspace, a real subprocess on a free localhost port with its evaluation workers;
+    its output goes to demo/serve.log. `start` launches it (once the store exists: its workers open MLflow's store
+    as they start, and two processes must not both create it) and `url` waits until it answers; `started` stops it
+    (SIGTERM, and it lets its workers finish) when the block ends, whatever ends it (Ctrl+C included)."""
 
-    def __init__(self, layout: Layout, err: Console) -> None:
-        self.layout, self.log, self.err = layout, layout.service_log, err
+    def __init__(self, layout: Layout, steps: Steps) -> None:
+        self.layout, self.log, self.steps = layout, layout.service_log, steps
         self.process: subprocess.Popen[bytes] | None = None
         self.address = ""
+        self.answered = False
 
     @classmethod
     @contextlib.contextmanager
-    def started(cls, layout: Layout, err: Console) -> Iterator[Service]:
-        service = cls(layout, err)
+    def started(cls, layout: Layout, steps: Steps) -> Iterator[Service]:
+        service = cls(layout, steps)
         try:
             yield service
         finally:
             service.stop()
 
+    def start(self) -> None:
+        """Launch `codefest serve`; it imports and opens the ledger while the demo goes on."""
+        port = free_port()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--workers", str(SERVICE_WORKERS)]
+        env = {**os.environ, "CODEFEST_HOME": str(self.layout.root), "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env, cwd=self.layout.root
+            )
+        self.address = f"http://127.0.0.1:{port}"
+
     def url(self) -> str:
         """The server's address, once it answers (started and waited for the first time)."""
         if self.process is None:
-            self._start()
+            self.start()
+        if not self.answered:
+            self._wait()
         return self.address
 
-    def _start(self) -> None:
+    def _wait(self) -> None:
         import httpx
 
-        port = free_port()
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--workers", "1"]
-        env = {**os.environ, "CODEFEST_HOME": str(self.layout.root), "PYTHONUNBUFFERED": "1"}
-        with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
-        self.address = f"http://127.0.0.1:{port}"
+        assert self.process is not None  # started
         deadline = time.monotonic() + SERVICE_START_SECONDS
-        with step(self.err, f"starting the event's service, codefest serve on {self.address}"):
+        with self.steps.step(f"starting the event's service, codefest serve on {self.address}"):
             while True:
                 if self.process.poll() is not None:
                     raise self._failure(f"codefest serve stopped with exit code {self.process.returncode}")
@@ -598,7 +729,10 @@ class Service:
                 if time.monotonic() > deadline:
                     raise self._failure(f"codefest serve did not answer within {SERVICE_START_SECONDS:.0f} s")
                 time.sleep(0.3)
-        self.err.print(tagged("serving", "green", f"the event's API on {self.address}/api/v1 (log: {_rel(self.log)})"))
+        self.answered = True
+        self.steps.console.print(
+            tagged("serving", "green", f"the event's API on {self.address}/api/v1 (log: {_rel(self.log)})")
+        )
 
     def _failure(self, what: str) -> CodefestError:
         lines = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-TAIL_LINES:]
@@ -609,7 +743,8 @@ class Service:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=SERVICE_STOP_SECONDS)
+            with self.steps.step("stopping the event's service"):
+                self.process.wait(timeout=SERVICE_STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -624,64 +759,72 @@ class Line:
     detail: str
 
 
+@dataclass(frozen=True)
+class Decided:
+    """What the service finally says: each submission by id (a duplicate: the one it repeats), each public board."""
+
+    submissions: dict[str, dict[str, Any]]
+    boards: dict[str, dict[str, Any]]
+
+
 def submit_online(
-    item: LoadedChallenge, service: Service, planned: list[Planned], tokens: dict[str, str], err: Console
-) -> list[Line]:
+    item: LoadedChallenge, service: Service, planned: list[Planned], tokens: dict[str, str], steps: Steps
+) -> list[dict[str, Any]]:
     """Each team submits its file or its pilot to the service as `codefest submit` does (validated here first, then
-    uploaded), all at once; then the demo follows them until the worker has decided each one, and reads the public
-    leaderboard once to tell each team its place."""
-    from codefest.cli.participants import call, connect, send
+    uploaded), one after the other without waiting: the service's workers take them in turn. The submissions as the
+    service first answered."""
+    import httpx
+
+    from codefest.cli.participants import connect, send
 
     slug, address = item.spec.slug, service.url()
-    clients = {team: connect(address, tokens[team]) for team in dict.fromkeys(s.team for s in planned)}
-    try:
-        sent: list[dict[str, Any]] = []
-        with step(err, f"{slug}: the teams submit to the service") as progress:
-            for submission in planned:
-                client, base = clients[submission.team]
+    sent: list[dict[str, Any]] = []
+    with steps.step(f"{slug}: the teams submit to the service") as progress:
+        for submission in planned:
+            client, base = connect(address, tokens[submission.team])
+            client.timeout = httpx.Timeout(ANSWER_SECONDS)
+            try:
                 progress(f"{submission.team} uploads {submission.path.name}")
                 kind = "code" if submission.code else "predictions"
                 sent.append(send(client, base, slug, submission.path, kind, show_upload=False)[1])
-        final = follow(slug, clients, planned, sent, err)
-        client, base = next(iter(clients.values()))
-        board = call(client, "GET", f"{base}/challenges/{slug}/leaderboard")
+            finally:
+                client.close()
+    return sent
+
+
+def follow(rounds: list[Round], service: Service, tokens: dict[str, str], steps: Steps) -> Decided:
+    """Every submission as the server has it once decided (a duplicate: the one it repeats), polled while the
+    workers evaluate them, with how many are decided and which are running on the spinner; then each challenge's
+    public leaderboard, read once to tell each team its place."""
+    import httpx
+
+    from codefest.cli.participants import WAITING, call, connect
+
+    client, base = connect(service.url(), next(iter(tokens.values())))  # any team reads any submission's status
+    client.timeout = httpx.Timeout(ANSWER_SECONDS)
+    try:
+        named = {s["id"]: (one.item.spec.slug, p) for one in rounds for p, s in zip(one.online, one.sent, strict=True)}
+        current = {s["id"]: s for one in rounds for s in one.sent}
+        for key, submitted in list(current.items()):
+            if submitted["status"] == "duplicate" and submitted.get("duplicate_of"):
+                current[key] = call(client, "GET", f"{base}/submissions/{submitted['duplicate_of']}")
+        with steps.step("the service's workers evaluate the teams' submissions") as progress:
+            while waiting := [key for key, s in current.items() if s["status"] in WAITING]:
+                running = [named[key] for key in waiting if current[key]["status"] == "running"]
+                doing = "; ".join(f"{slug}: {p.team} ({p.label})" for slug, p in running)
+                progress(
+                    f"{len(current) - len(waiting)} of {len(current)} scored" + (f", running {doing}" if doing else "")
+                )
+                time.sleep(POLL_SECONDS)
+                for key in waiting:
+                    current[key] = call(client, "GET", f"{base}/submissions/{current[key]['id']}")
+        boards = {
+            one.item.spec.slug: call(client, "GET", f"{base}/challenges/{one.item.spec.slug}/leaderboard")
+            for one in rounds
+        }
     finally:
-        for client, _ in clients.values():
-            client.close()
-    return [line(item, first, last, board) for first, last in zip(sent, final, strict=True)]
-
-
-def follow(
-    slug: str,
-    clients: dict[str, tuple[httpx.Client, str]],
-    planned: list[Planned],
-    sent: list[dict[str, Any]],
-    err: Console,
-) -> list[dict[str, Any]]:
-    """Each submission as the server has it once decided (a duplicate: the one it repeats), polled while the worker
-    evaluates them, with the count and the one in hand on the spinner."""
-    from codefest.cli.participants import WAITING, call
-
-    current = list(sent)
-    for index, submitted in enumerate(sent):
-        if submitted["status"] == "duplicate" and submitted.get("duplicate_of"):
-            client, base = clients[planned[index].team]
-            current[index] = call(client, "GET", f"{base}/submissions/{submitted['duplicate_of']}")
-    started = time.monotonic()
-    with step(err, f"{slug}: the service's worker evaluates them") as progress:
-        while True:
-            waiting = [i for i, s in enumerate(current) if s["status"] in WAITING]
-            if not waiting:
-                break
-            running = [planned[i] for i in waiting if current[i]["status"] == "running"]
-            doing = f"; {running[0].team} ({running[0].label}) running" if running else ""
-            decided = len(current) - len(waiting)
-            progress(f"{decided} of {len(current)} decided{doing} ({time.monotonic() - started:.0f} s)")
-            time.sleep(POLL_SECONDS)
-            for i in waiting:
-                client, base = clients[planned[i].team]
-                current[i] = call(client, "GET", f"{base}/submissions/{current[i]['id']}")
-    return current
+        client.close()
+    return Decided(current, boards)
 
 
 def line(item: LoadedChallenge, first: dict[str, Any], final: dict[str, Any], board: dict[str, Any]) -> Line:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from mlflow import MlflowClient
 from codefest.challenges.discovery import LoadedChallenge, load
 from codefest.demo import is_built
 from codefest.evaluation.records import Artifact, Kind, Status, Tag, where
-from codefest.evaluation.tracking import Tracker, tracking_uri
+from codefest.evaluation.tracking import Tracker, run_address, runs_address, tracking_uri
 from codefest.leaderboard.board import Board, build
 from codefest.shared_datasets.heldout import build as build_challenge
 from tests.helpers import SMALL, small_copy
@@ -170,13 +171,17 @@ def test_the_organisers_pilot_was_baked_and_trained_with_mlflow_runs(demo: DemoR
 @pytest.mark.usefixtures("event_env")
 def test_the_output_tells_how_to_open_the_ui_and_where_the_pages_are(demo: DemoRuns) -> None:
     for run in (demo.first, demo.second):
-        assert "codefest ui" in run.stdout
         line = next(line for line in run.stdout.splitlines() if line.startswith("Start the MLflow UI"))
-        command = line.split("with:")[1].split()[0]  # what the user is told to type, runnable as it stands
+        typed = shlex.split(line.split("with:")[1])  # what the user is told to type, runnable as it stands
+        settings = dict(word.split("=", 1) for word in typed if "=" in word)
+        command, *arguments = [word for word in typed if "=" not in word]
+        assert arguments == ["ui"] and settings == {"CODEFEST_HOME": str(demo.home)}, line
         assert shutil.which(command) if command == "codefest" else os.access(command, os.X_OK), command
         for slug in SLUGS:
-            experiment = Tracker(slug, demo.home).public
-            assert f"{slug}: http://127.0.0.1:5000/#/experiments/{experiment}" in run.stdout
+            tracker = Tracker(slug, demo.home)
+            assert f"{slug}: {runs_address(tracker.public)}" in run.stdout
+            [page] = tracker.runs(where({Tag.KIND: Kind.LEADERBOARD}))
+            assert run_address(tracker.public, page.run_id, Artifact.PAGE) in run.stdout
         assert str(demo.home / "demo" / "leaderboards") in run.stdout
         assert "Traceback" not in run.stdout + run.stderr
 
@@ -192,6 +197,23 @@ def test_a_second_run_reuses_everything_and_scores_nothing_twice(demo: DemoRuns)
         assert f"{slug}: bundle and vault already built" in demo.second.stderr
         assert f"organisers-{slug}: already trained" in demo.second.stderr
         assert {slug: _rows(build(load(slug), demo.home))} == {slug: demo.boards_before[slug]}
+
+
+def test_each_long_step_is_announced_as_it_starts_and_what_is_reused_is_said(demo: DemoRuns) -> None:
+    """Not a terminal here: one line per step, in the order a challenge goes through them."""
+    for slug in SLUGS:
+        steps = [
+            f"{slug}: building its bundle and vault ...",
+            f"{slug}: training the baseline of organisers-{slug} (logged to MLflow) ...",
+            f"{slug}: the organisers predict the test set with organisers-{slug} ...",
+            f"{slug}: the teams submit to the service ...",
+        ]
+        positions = [demo.first.stderr.find(text) for text in steps]
+        assert -1 not in positions and positions == sorted(positions), demo.first.stderr
+        assert f"{slug}: the teams fit their variants (trivial floor; " in demo.first.stderr
+        assert f"{slug}: building, writing and publishing the leaderboard ..." in demo.second.stderr
+        assert f"{slug}: training the baseline" not in demo.second.stderr
+    assert "the service's workers evaluate the teams' submissions ..." in demo.first.stderr
 
 
 def test_an_unknown_challenge_is_a_clear_error() -> None:

@@ -107,6 +107,7 @@ class Steps:
             yield lambda detail: self.progress.update(task, description=f"{text}: {detail}")
         finally:
             self.progress.remove_task(task)
+            self.progress.refresh()  # gone at once: what is printed next to stdout is not drawn over
 
 
 @contextmanager

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from mlflow.server.auth.entities import User
 
 # Per role: the permission on the public experiment, then on the private one.
+WORKSPACE = "default"  # MLflow's default workspace: where `grant` creates the experiments
 GRANTS = {"participant": ("READ", "DENY"), "organiser": ("MANAGE", "MANAGE")}
 ROLES = tuple(GRANTS)
 MIN_PASSWORD = 12

@@ -288,12 +288,14 @@ def ui_base(base: str | None = None) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def runs_address(experiment_id: str, base: str | None = None) -> str:
+def runs_address(experiment_id: str, base: str | None = None, workspace: str | None = None) -> str:
     """The address of an experiment's runs list as `RunsView` lays it out: what codefest prints and documents.
 
     It names the runs tab itself: the experiment's bare address redirects, keeping the workflow type but dropping
-    the shared view."""
+    the shared view. `workspace`: on a server with MLflow workspaces (the access-controlled one), whose UI shows a
+    workspace picker instead of any experiment until the address names one."""
     query = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    query += f"&workspace={workspace}" if workspace else ""
     return f"{ui_base(base)}/#/experiments/{experiment_id}/runs?{query}"
 
 

@@ -276,10 +276,53 @@ def test_participant_is_told_where_to_follow_the_scores(
 
     monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(event.challenges))
 
-    assert f"participant follows the scores at {runs_address(event.experiments.public, event.uri)}" in event.granted
+    address = runs_address(event.experiments.public, event.uri, workspace="default")
+    assert f"participant follows the scores at {address}" in event.granted
     tags = login("participant").get_experiment(event.experiments.public).tags
     assert json.loads(tags[VIEW_TAG])["orderByKey"] == f"metrics.`{PRIMARY}`"
     assert tags[NOTE] == runs_view(load(SLUG)).description
+
+
+def test_participant_in_the_browser_sees_the_runs_and_only_the_public_experiment(event: Event) -> None:
+    """The address `grant` printed, opened in chromium (fresh profile) with the participant's credentials: the runs
+    list sorted by the primary metric; MLflow's experiment list shows the challenge, not its private experiment nor
+    the organisers' training one."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_mlflow_view import ARTIFACTS, CHROMIUM, FLAGS, ROWS
+
+    address = event.granted.split("follows the scores at ")[1].split()[0]
+    credentials = {"username": "participant", "password": PASSWORDS["participant"]}
+    column = f"metrics.`{PRIMARY}`"
+    with sync_playwright() as driver, tempfile.TemporaryDirectory(prefix="codefest-chromium-") as profile:
+        context = driver.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            args=FLAGS,
+            viewport={"width": 1400, "height": 900},
+            http_credentials=credentials,  # type: ignore[arg-type]
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(address)
+            page.locator(".ag-row .ag-cell").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(500)
+            rows = page.evaluate(ROWS, column)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "mlflow-view-participant-1400.png"))
+            page.goto(f"{event.uri}/#/experiments?workflowType=machine_learning&workspace=default")
+            page.get_by_role("row").filter(has_text=SLUG).first.wait_for(timeout=60_000)  # the list's row
+            page.wait_for_timeout(1000)  # every row of the first page
+            listed = " | ".join(page.get_by_role("row").all_inner_texts())
+            page.screenshot(path=str(ARTIFACTS / "mlflow-view-participant-experiments.png"))
+        finally:
+            context.close()
+    values = [float(value) for _, value in rows if value not in ("", "-", None)]
+    assert len(values) == 2 and values == sorted(values, reverse=True)
+    assert {name.split(" #")[0] for name, _ in rows} == {"team-a", "team-b"}
+    assert SLUG in listed and f"{SLUG}/private" not in listed and TRAINING not in listed, listed
 
 
 def test_participant_cannot_read_the_private_experiment_or_its_runs(login: Login, event: Event, tmp_path: Path) -> None:

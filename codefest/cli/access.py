@@ -119,7 +119,8 @@ def grant(
         public, private = access.grant(client, username, role.value, experiments)
     out.print(f"{username} is {role.value} of {slug}: {slug} {public}, {slug}/private {private}", highlight=False)
     if role is Role.participant:
-        out.print(f"{username} follows the scores at {runs_address(experiments.public, uri)}", highlight=False)
+        address = runs_address(experiments.public, uri, workspace=access.WORKSPACE)
+        out.print(f"{username} follows the scores at {address}", highlight=False, soft_wrap=True)
 
 
 @app.command("revoke")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,11 @@ def read_gold(path: Path) -> dict[str, list[str]]:
     gold: dict[str, list[str]] = {}
     for number, record in _records(path, problems, Limits()):
         item, labels = record.get("id"), record.get("labels")
+        if type(item) is str and type(labels) is list and labels and item not in gold:  # the usual line, at once
+            known = _symbols(labels)
+            if known is not None:
+                gold[item] = list(dict.fromkeys(known))
+                continue
         if not isinstance(item, str) or not isinstance(labels, list) or not labels:
             problems.add(f"line {number}", "needs a string 'id' and a non-empty list 'labels'", "repair the gold file")
             continue
@@ -90,10 +96,17 @@ def read_predictions(
     predictions: dict[str, Prediction] = {}
     first_line: dict[str, int] = {}
     read_any = False
+    known = items.index
     for number, record in _records(path, problems, limits):
         read_any = True
-        where = f"line {number}"
         item = record.get("id")
+        if type(item) is str and item and item in known and item not in first_line:  # the usual line, at once
+            first_line[item] = number
+            prediction = _usual(record, need_scores) or _prediction(record, f"line {number}", problems, need_scores)
+            if prediction:
+                predictions[item] = prediction
+            continue
+        where = f"line {number}"
         if not isinstance(item, str) or not item:
             problems.add(where, "no string 'id'", f"write one object per line like {EXAMPLE}")
             continue
@@ -110,6 +123,47 @@ def read_predictions(
     if read_any or not problems:  # a file refused whole (too big, empty, not one record) has its problems already
         _missing(items, first_line, problems)
     return predictions
+
+
+_KEYS = frozenset(("id", "labels", "scores"))
+_SEEN: dict[str, str] = {}  # label -> its canonical symbol, for the labels met first (normalise's cache is slower)
+_SEEN_MAX = 1 << 16
+
+
+def _symbols(labels: list[Any]) -> list[str] | None:
+    """The canonical symbols of `labels` if every one is a symbol; None otherwise (the full checks say why)."""
+    try:
+        symbols = [_SEEN.get(label) for label in labels]
+    except TypeError:  # an unhashable label: a list or an object
+        return None
+    if None not in symbols:
+        return symbols  # type: ignore[return-value]  # no None in it
+    for position, label in enumerate(labels):
+        symbol = normalise(label) if isinstance(label, str) else None
+        if symbol is None:
+            return None
+        if len(_SEEN) < _SEEN_MAX:
+            _SEEN[label] = symbol
+        symbols[position] = symbol
+    return symbols  # type: ignore[return-value]  # every None replaced
+
+
+def _usual(record: dict[str, Any], need_scores: bool) -> Prediction | None:
+    """The prediction of a record that passes every check of _prediction, found with fewer steps; None for any other
+    record (valid or not), which _prediction then reads, saying what is wrong."""
+    labels, scores = record.get("labels"), record.get("scores")
+    if not record.keys() <= _KEYS or type(labels) is not list or not 0 < len(labels) <= MAX_LABELS:
+        return None
+    symbols = _symbols(labels)
+    if symbols is None or len(set(symbols)) != len(symbols):
+        return None
+    if scores is None:
+        return None if need_scores else Prediction(symbols, None)
+    if type(scores) is not list or len(scores) != len(symbols) or set(map(type, scores)) != {float}:
+        return None  # integers among the scores are valid too: _prediction reads those
+    if not all(map(math.isfinite, scores)) or not all(map(operator.ge, scores, scores[1:])):
+        return None  # finite, and never increasing along the labels
+    return Prediction(symbols, scores)
 
 
 def _prediction(record: dict[str, Any], where: str, problems: Problems, need_scores: bool) -> Prediction | None:

@@ -27,10 +27,6 @@ __all__ = ["SET_LEVEL", "Encoded", "f1_measures", "precision_at", "wipo_measures
 PAD = -2  # no symbol at this position; -1 is a symbol too shallow for the level
 
 
-def _cut(symbols: list[str], level: str) -> list[str | None]:
-    return [truncate(s, level) for s in symbols]
-
-
 class Encoded:
     """Ranked and gold symbols as integer codes per level, so the measures run as array comparisons."""
 
@@ -76,11 +72,13 @@ def first_distinct(codes: np.ndarray, depth: int) -> np.ndarray:
 
 
 def _matrix(rows: list[list[str]], vocabulary: dict[str, int], width: int | None = None) -> np.ndarray:
+    """Each row's codes, left-aligned and padded; filled in one scatter rather than a numpy call per row."""
     width = width or max(map(len, rows), default=1)
     out = np.full((len(rows), width), PAD, dtype=np.int64)
-    for i, row in enumerate(rows):
-        codes = [vocabulary[s] for s in row[:width]]
-        out[i, : len(codes)] = codes
+    lengths = np.minimum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), width)
+    codes = np.fromiter((vocabulary[s] for row in rows for s in row[:width]), dtype=np.int64, count=int(lengths.sum()))
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[np.repeat(np.arange(len(rows)), lengths), np.arange(len(codes)) - starts] = codes
     return out
 
 
@@ -131,13 +129,17 @@ def precision_at(encoded: Encoded, k: int) -> ItemStats:
     return _measure(encoded, f"precision@{k}", hit.sum(axis=1) / k)
 
 
-def f1_measures(gold: list[list[str]], chosen: list[list[str]]) -> list[ItemStats]:
-    """Micro and macro F1 (scikit-learn) over main groups, with per-item counts for the bootstrap."""
-    reason = Reach.of(gold).unreached("f1_micro")
+def f1_measures(gold: list[list[str]], chosen: list[list[str]], reach: Reach | None = None) -> list[ItemStats]:
+    """Micro and macro F1 (scikit-learn) over main groups, with per-item counts for the bootstrap.
+
+    `reach`: Reach.of(gold), when the caller has it already.
+    """
+    reason = (reach or Reach.of(gold)).unreached("f1_micro")
     if reason is not None:
         return [not_computable(name, reason, len(gold)) for name in ("f1_micro", "f1_macro")]
-    gold_sets = [{g for g in _cut(labels, SET_LEVEL) if g} for labels in gold]
-    chosen_sets = [{g for g in _cut(labels, SET_LEVEL) if g} for labels in chosen]
+    group = _groups(gold, chosen)  # each symbol's main group, looked up rather than cut again for every item
+    gold_sets = [{g for g in map(group.__getitem__, labels) if g} for labels in gold]
+    chosen_sets = [{g for g in map(group.__getitem__, labels) if g} for labels in chosen]
     binarizer = MultiLabelBinarizer(sparse_output=True)
     binarizer.fit(gold_sets + chosen_sets)
     y_true = binarizer.transform(gold_sets).tocsr().astype(np.float64)
@@ -153,6 +155,11 @@ def f1_measures(gold: list[list[str]], chosen: list[list[str]]) -> list[ItemStat
         ItemStats("f1_micro", micro, micro_stats, _micro_f1),
         ItemStats("f1_macro", macro, macro_stats, lambda sums: _macro_f1(sums, classes)),
     ]
+
+
+def _groups(*rows: list[list[str]]) -> dict[str, str | None]:
+    """symbol -> its main group (None if shallower), for every symbol of the rows."""
+    return {symbol: truncate(symbol, SET_LEVEL) for symbol in {s for each in rows for labels in each for s in labels}}
 
 
 def _sklearn_f1(y_true: sparse.csr_matrix, y_pred: sparse.csr_matrix, average: str) -> float:

@@ -48,11 +48,16 @@ class ClassificationScorer:
         labels = [gold[i] for i in ids]
         ranked = [predictions[i].labels for i in ids]
         encoded = Encoded(labels, ranked, depth=3)
+        if options.threshold is None:  # what chosen() gives, without a call per item
+            top = options.top_k or 1
+            picked = [symbols[:top] for symbols in ranked]
+        else:
+            picked = [chosen(predictions[i], options) for i in ids]
         return [
             *wipo_measures(encoded),
             precision_at(encoded, 1),
             precision_at(encoded, 3),
-            *f1_measures(labels, [chosen(predictions[i], options) for i in ids]),
+            *f1_measures(labels, picked, encoded.reach),
         ]
 
     def signature(self, options: ScoringOptions) -> dict[str, str]:

@@ -800,30 +800,37 @@ def follow(rounds: list[Round], service: Service, tokens: dict[str, str], steps:
 
     from codefest.cli.participants import WAITING, call, connect
 
-    client, base = connect(service.url(), next(iter(tokens.values())))  # any team reads any submission's status
-    client.timeout = httpx.Timeout(ANSWER_SECONDS)
+    clients = {team: connect(service.url(), tokens[team]) for team in {p.team for one in rounds for p in one.online}}
+    for client, _ in clients.values():
+        client.timeout = httpx.Timeout(ANSWER_SECONDS)
+
+    def read(key: str, submission: str) -> dict[str, Any]:  # a team reads its own submissions only
+        client, base = clients[named[key][1].team]
+        return call(client, "GET", f"{base}/submissions/{submission}")
+
+    named = {s["id"]: (one.item.spec.slug, p) for one in rounds for p, s in zip(one.online, one.sent, strict=True)}
     try:
-        named = {s["id"]: (one.item.spec.slug, p) for one in rounds for p, s in zip(one.online, one.sent, strict=True)}
         current = {s["id"]: s for one in rounds for s in one.sent}
         for key, submitted in list(current.items()):
             if submitted["status"] == "duplicate" and submitted.get("duplicate_of"):
-                current[key] = call(client, "GET", f"{base}/submissions/{submitted['duplicate_of']}")
+                current[key] = read(key, submitted["duplicate_of"])
         with steps.step("the service's workers evaluate the teams' submissions") as progress:
             while waiting := [key for key, s in current.items() if s["status"] in WAITING]:
                 running = [named[key] for key in waiting if current[key]["status"] == "running"]
                 doing = "; ".join(f"{slug}: {p.team} ({p.label})" for slug, p in running)
-                progress(
-                    f"{len(current) - len(waiting)} of {len(current)} scored" + (f", running {doing}" if doing else "")
-                )
+                decided = f"{len(current) - len(waiting)} of {len(current)} decided"
+                progress(f"{decided}, running {doing}" if doing else decided)
                 time.sleep(POLL_SECONDS)
                 for key in waiting:
-                    current[key] = call(client, "GET", f"{base}/submissions/{current[key]['id']}")
+                    current[key] = read(key, current[key]["id"])
+        client, base = next(iter(clients.values()))
         boards = {
             one.item.spec.slug: call(client, "GET", f"{base}/challenges/{one.item.spec.slug}/leaderboard")
             for one in rounds
         }
     finally:
-        client.close()
+        for client, _ in clients.values():
+            client.close()
     return Decided(current, boards)
 
 

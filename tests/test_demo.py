@@ -103,7 +103,8 @@ def test_each_leaderboard_ranks_the_teams_and_marks_the_baseline(demo: DemoRuns,
     assert set(entries) == {"organisers", *RANKED}
     baseline = entries["organisers"]
     assert baseline.baseline and baseline.rank is None
-    assert sorted(entries[team].rank for team in RANKED) == [1, 2, 3]
+    ranks = sorted(entries[team].rank or 0 for team in RANKED)  # office-d's code runs the template office-a sent:
+    assert ranks[0] == 1 and all(1 <= rank <= place for place, rank in enumerate(ranks, 1)), ranks  # ties share
     assert all(entries[team].rank_range and entries[team].group for team in RANKED)
     assert {team: e.submissions for team, e in entries.items()} == SUBMISSIONS
     assert board.runs_ranked == sum(SUBMISSIONS.values())

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +140,7 @@ class Round:
     planned: list[Planned]
     by_hand: list[Outcome] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # the online ones, as the service first answered
+    evaluated: Future[list[Outcome]] | None = None  # the by-hand ones, evaluating
 
     @property
     def online(self) -> list[Planned]:
@@ -166,16 +167,20 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
         open_store(challenges, layout.root, steps)
         service.start()  # it answers a few seconds later; meanwhile the challenges are prepared
         rounds: list[Round] = []
-        with ThreadPoolExecutor(max_workers=len(challenges), thread_name_prefix="demo") as pool:
+        by_hand = ThreadPoolExecutor(max_workers=1, thread_name_prefix="organisers")  # one evaluation at a time
+        with by_hand, ThreadPoolExecutor(max_workers=len(challenges), thread_name_prefix="demo") as pool:
             prepared = {pool.submit(prepare, item, pilots[item.spec.slug], layout, steps): item for item in challenges}
             try:
                 enrol_teams(layout.root, TEAMS, tokens, steps)
                 for future in as_completed(prepared):  # the first ready is the first submitted
                     rounds.append(Round(prepared[future], future.result()))
-                    submit_round(rounds[-1], layout.root, service, tokens, steps)
+                    submit_round(rounds[-1], layout.root, service, tokens, steps, by_hand)
+                for one in rounds:
+                    one.by_hand = one.evaluated.result() if one.evaluated else []
             except BaseException:
                 stop_children()
                 pool.shutdown(cancel_futures=True)
+                by_hand.shutdown(cancel_futures=True)
                 raise
         rounds.sort(key=lambda one: challenges.index(one.item))
         decided = follow(rounds, service, tokens, steps)
@@ -214,15 +219,20 @@ def prepare(item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps) ->
     return [baseline, as_baked, trivial, broken, *improved, code_submission(item, layout)]
 
 
-def submit_round(one: Round, root: Path, service: Service, tokens: dict[str, str], steps: Steps) -> None:
-    """The teams' files and pilot go to the service; meanwhile the organisers evaluate theirs by hand.
+def submit_round(
+    one: Round, root: Path, service: Service, tokens: dict[str, str], steps: Steps, by_hand: ThreadPoolExecutor
+) -> None:
+    """The teams' files and pilot go to the service; the organisers evaluate theirs by hand in `by_hand`'s thread,
+    so that the next challenge ready is submitted meanwhile (an evaluation waits its turn at the store while the
+    service's workers write to it).
 
     The organisers evaluate on their own machine with `codefest evaluate`'s code, recorded in the same ledger: their
     baseline (the service takes only participants' submissions), and the file office-c handed them, which is
     invalid: the service refuses an invalid file at the door (`codefest submit` does, before uploading), so it is
     never recorded as evaluated; `codefest evaluate` records it as `invalid`, problems and all, in MLflow."""
     one.sent = submit_online(one.item, service, one.online, tokens, steps)
-    one.by_hand = [evaluate(one.item, root, s, steps) for s in one.planned if s.by_hand]
+    handed = [s for s in one.planned if s.by_hand]
+    one.evaluated = by_hand.submit(lambda: [evaluate(one.item, root, s, steps) for s in handed])
 
 
 def show_round(one: Round, decided: Decided, layout: Layout, out: Console, steps: Steps) -> Published:

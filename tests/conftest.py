@@ -19,6 +19,20 @@ if TYPE_CHECKING:
 stay_offline()
 
 
+def _live_width_consoles() -> None:
+    """Load the CLI's consoles with no COLUMNS set: rich fixes a console's width from COLUMNS when it is made, so the
+    first test to load them (under pytest-xdist, whichever file a process runs first) would fix every later test's
+    width; made without it, each console reads the width a test sets when it prints."""
+    told = {name: os.environ.pop(name) for name in ("COLUMNS", "LINES") if name in os.environ}
+    try:
+        import codefest.cli.common  # noqa: F401
+    finally:
+        os.environ.update(told)
+
+
+_live_width_consoles()
+
+
 @pytest.fixture(scope="session")
 def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An MLflow SQLite store with its schema in place: creating one costs seconds of migrations, copying none."""

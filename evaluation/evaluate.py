@@ -8,7 +8,8 @@ The ledger decides what a submission is (`Ledger.receive`: queued, a duplicate, 
 across processes and hosts. `evaluate_submission` evaluates a recorded submission by its id, wherever the vault is:
 the service's workers call it. The organisers' `codefest evaluate` and its inbox store a copy of the file or the
 pilot in the workspace (`Workspace.uploads`), have the ledger receive it and claim it for this process at once,
-evaluate it here while renewing the claim's lease, and record the verdict.
+evaluate it here while renewing the claim's lease, and record the verdict. With a broker (CODEFEST_BROKER_URL),
+the inbox's entries are only received and queued, from public files, and the workers that hold the vault evaluate.
 
 A process killed midway leaves its submission `running`. Sent again, the same file takes the submission over: at
 once when the process that held it ran on this host and is gone, else once its lease has expired (a worker of
@@ -65,7 +66,7 @@ from codefest.evaluation.workers import Verdict, lease_kept, record
 
 if TYPE_CHECKING:
     from codefest.evaluation.sandbox import CodeRun
-from codefest.shared_datasets.heldout import gold_file, read_vault_manifest
+from codefest.shared_datasets.heldout import built_record, gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
 LEASE_SECONDS = 120.0  # an evaluation in the organisers' process renews it every third; a worker takes over after it
@@ -144,15 +145,21 @@ class Evaluator:
         enqueue: Callable[[Submission], object] | None = None,
     ) -> None:
         """With `enqueue`, a submission the ledger queues is handed to it (a broker's workers evaluate it) instead
-        of being evaluated here; its outcome says `queued`."""
+        of being evaluated here; its outcome says `queued`. Such an evaluator only receives, so it reads the
+        challenge's public record (`built_record`) and never the vault, which lives on the workers only (issue 15);
+        one that evaluates reads the vault at once, before it receives anything."""
         self.challenge, self.spec, self.root, self.progress = challenge, challenge.spec, root, progress
         self.vault, self.bundle = Workspace(root).vault(self.spec.slug), Workspace(root).bundle(self.spec.slug)
-        vault_manifest = read_vault_manifest(self.vault)
-        self.manifest = vault_manifest.data
-        self.dataset_sha256 = vault_manifest.dataset_sha256
-        self.warning = vault_manifest.warning  # said with every evaluation of a challenge whose test labels are public
-        partition = json.loads((self.vault / "partition.json").read_text(encoding="utf-8"))
-        self.public_ids, self.private_ids = set(partition[Part.PUBLIC]), set(partition[Part.PRIVATE])
+        if enqueue is None:
+            vault_manifest = read_vault_manifest(self.vault)
+            self.manifest = vault_manifest.data
+            self.dataset_sha256 = vault_manifest.dataset_sha256
+            self.warning = vault_manifest.warning  # said with every evaluation of a challenge whose labels are public
+            partition = json.loads((self.vault / "partition.json").read_text(encoding="utf-8"))
+            self.public_ids, self.private_ids = set(partition[Part.PUBLIC]), set(partition[Part.PRIVATE])
+        else:
+            record = built_record(self.spec.slug, root)  # "not built" when neither the record nor a vault is here
+            self.dataset_sha256, self.warning = record.dataset_sha256, record.warning
         self.tracker = Tracker(self.spec.slug, root, view=runs_view(challenge))  # how the MLflow UI opens it
         self.ledger = ledger or open_ledger(root)
         self.worker = evaluate_name()

@@ -186,24 +186,37 @@ def _public(url: str) -> dict[str, Any]:
     return found
 
 
+def _host_without_vault_and_worker(hosts: Hosts, home: Path, tmp_path: Path, empty_store: Path) -> Path:
+    """The challenge built in `home` (the organisers' build machine), copied to a host without its vault, and a
+    `codefest worker`, started and ready, that holds the vault and shares the host's uploads; the host's workspace."""
+    build(load(_secret_challenge(hosts.challenges)), home)
+    host, worker, vaults = tmp_path / "api", tmp_path / "worker", tmp_path / "worker-vaults"
+    for workspace in (host, worker):
+        shutil.copytree(home, workspace, ignore=shutil.ignore_patterns("vault", "mlflow.db"))
+    shutil.copytree(Workspace(home).vault(SLUG), vaults / SLUG)
+    shutil.copyfile(empty_store, worker / "mlflow.db")
+    (host / "uploads").mkdir()
+    (worker / "uploads").symlink_to(host / "uploads")  # the shared file system of the uploads
+    process, log = hosts.start("worker", worker, "worker", "--queues", "score", CODEFEST_VAULT=str(vaults))
+    wait_for(lambda: ": ready" in log.read_text() or process.poll() is not None, WITHIN, "the worker ready")
+    assert process.poll() is None, log.read_text()[-3000:]
+    return host
+
+
+def _stopped_cleanly(hosts: Hosts) -> None:
+    for process, log in hosts.started:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
 @pytest.mark.slow  # PostgreSQL, Redis, two `codefest serve` and a `codefest worker`, one evaluation
 def test_the_api_host_serves_without_the_vault_and_a_worker_with_it_scores(
     hosts: Hosts, home: Path, tmp_path: Path, _empty_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build(load(_secret_challenge(hosts.challenges)), home)  # the organisers' machine
-    api, worker, vaults = tmp_path / "api", tmp_path / "worker", tmp_path / "worker-vaults"
-    for host in (api, worker):
-        shutil.copytree(home, host, ignore=shutil.ignore_patterns("vault", "mlflow.db"))
-    shutil.copytree(Workspace(home).vault(SLUG), vaults / SLUG)
-    shutil.copyfile(_empty_store, worker / "mlflow.db")
-    (api / "uploads").mkdir()
-    (worker / "uploads").symlink_to(api / "uploads")  # the shared file system of the uploads
+    api = _host_without_vault_and_worker(hosts, home, tmp_path, _empty_store)
     monkeypatch.setenv("CODEFEST_DATABASE_URL", hosts.database)
     token = roster.add(api, ["office-a"])["office-a"]
-
-    process, log = hosts.start("worker", worker, "worker", "--queues", "score", CODEFEST_VAULT=str(vaults))
-    wait_for(lambda: ": ready" in log.read_text() or process.poll() is not None, WITHIN, "the worker ready")
-    assert process.poll() is None, log.read_text()[-3000:]
     url = hosts.serve("api", api)
     assert not (api / "vault").exists() and not Workspace(api).vault(SLUG).exists()
 
@@ -235,7 +248,42 @@ def test_the_api_host_serves_without_the_vault_and_a_worker_with_it_scores(
         assert [r.status for r in ledger.submissions(SLUG, limit=10)] == ["scored"]
     finally:
         ledger.close()
-    for process, log in hosts.started:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    _stopped_cleanly(hosts)
+
+
+@pytest.mark.slow  # PostgreSQL, Redis, a `codefest worker`, two evaluations
+def test_evaluate_inbox_with_a_broker_needs_no_vault_and_the_worker_scores(
+    hosts: Hosts, home: Path, tmp_path: Path, _empty_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The organisers queue an inbox from a host that only has the public files: the vault stays on the workers."""
+    organiser = _host_without_vault_and_worker(hosts, home, tmp_path, _empty_store)
+    shutil.copyfile(_empty_store, organiser / "mlflow.db")
+    monkeypatch.setenv("CODEFEST_DATABASE_URL", hosts.database)
+    roster.add(organiser, ["office-a", "office-b"])
+    inbox = tmp_path / "inbox"
+    for team, every in (("office-a", 3), ("office-b", 2)):
+        (inbox / team).mkdir(parents=True)
+        right_every(home, SLUG, inbox / team / "test-predictions.jsonl", every)
+    empty = tmp_path / "no-vault"
+    empty.mkdir()
+    ran = subprocess.run(
+        [sys.executable, "-m", "codefest", "evaluate", SLUG, "--inbox", str(inbox), "--wait"],
+        env=hosts.env(organiser, CODEFEST_VAULT=str(empty), COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=WITHIN,
+    )
+    said = ran.stdout + ran.stderr
+    assert ran.returncode == 0, said[-3000:]
+    assert not list(empty.iterdir()) and not Workspace(organiser).vault(SLUG).exists()
+    for team in ("office-a", "office-b"):
+        assert f"scored {team}: " in said, said
+    assert said.count("scored; ") == 2 and said.count("(primary)") == 2, said
+    ledger = Ledger.open(hosts.database, organiser)
+    try:
+        rows = ledger.submissions(SLUG, limit=10)
+    finally:
+        ledger.close()
+    assert sorted((r.team, r.status) for r in rows) == [("office-a", "scored"), ("office-b", "scored")]
+    assert {r.id for r in rows} == {line.split()[-1] for line in said.splitlines() if line.startswith("submission:")}
+    _stopped_cleanly(hosts)

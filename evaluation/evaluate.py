@@ -302,14 +302,15 @@ class Evaluator:
 
     def _flagged(self, outcome: Outcome, sha: str) -> Outcome:
         """The same file from other teams, told to the organisers and tagged on the private run, never to teams."""
-        same = self.tracker.runs(where({Tag.SUBMISSION_SHA256: sha}))
+        private = self.tracker.runs(where({Tag.SUBMISSION_SHA256: sha}), private=True)  # only private runs hold it
         others = sorted(
-            f"{r.tags.get(Tag.TEAM)} (run {r.run_id})" for r in same if r.tags.get(Tag.TEAM) != outcome.team
+            f"{r.tags.get(Tag.TEAM)} (run {r.tags.get(Tag.PUBLIC_RUN_ID)})"
+            for r in private
+            if r.tags.get(Tag.TEAM) != outcome.team
         )
         if others and outcome.status in Status.EVALUATED:
             outcome.flags.append(f"the same submission (sha256 {sha}) was also sent by: {', '.join(others)}")
-            private = self.tracker.runs(where({Tag.PUBLIC_RUN_ID: str(outcome.run_id)}), private=True)
-            for run in private:
+            for run in (r for r in private if r.tags.get(Tag.PUBLIC_RUN_ID) == str(outcome.run_id)):
                 self.tracker.set_tags(run.run_id, {Tag.SAME_SUBMISSION_AS: ", ".join(others)[:TAG_VALUE_LIMIT]})
         return outcome
 
@@ -350,13 +351,12 @@ class Evaluator:
 
     # -- steps ----------------------------------------------------------------------------------------------
 
-    def _tags(self, team: str, sha: str, kind: str) -> dict[str, str]:
+    def _tags(self, team: str, kind: str) -> dict[str, str]:
         return {
             Tag.TEAM: team,
             Tag.CHALLENGE: self.spec.slug,
             Tag.CHALLENGE_VERSION: self.spec.version,
             Tag.KIND: kind,
-            Tag.SUBMISSION_SHA256: sha,
             Tag.HARNESS_VERSION: __version__,
             Tag.DATASET_SHA256: self.dataset_sha256,
             **({Tag.LABELS_PUBLIC: TRUE} if self.warning else {}),
@@ -390,14 +390,15 @@ class Evaluator:
                 message = CodefestError(invalid.problem, fix).render()
             return Verdict(Status.INVALID, message, public_run_id=run_id, cost=_cost(extra))
         sign = evaluation_signature(spec, self.dataset_sha256)
-        tags = {**self._tags(team, sha, kind), Tag.SIGNATURE: sign, **extra}
+        tags = {**self._tags(team, kind), Tag.SIGNATURE: sign, **extra}
         public_run = self.tracker.start(tags)
         faults.point(faults.SCORING)
         self.progress(f"{team}: bootstrap intervals for the public and private parts")
         parts = {Part.PUBLIC: self.public_ids, Part.PRIVATE: self.private_ids}
         groups = item_groups(spec, self._gold(), ids)
         scored = {part: self._part(ids, metrics, members, groups) for part, members in parts.items()}
-        private_tags = {**tags, Tag.PART: Part.PRIVATE, Tag.PUBLIC_RUN_ID: public_run}
+        # The file's hash only where participants cannot read: in public it would tell who sent the same file.
+        private_tags = {**tags, Tag.PART: Part.PRIVATE, Tag.PUBLIC_RUN_ID: public_run, Tag.SUBMISSION_SHA256: sha}
         private_run = self.tracker.start(private_tags, private=True)
         self._log_part(private_run, scored[Part.PRIVATE], logs)
         self._log_per_item(private_run, Artifact.PUBLIC_PER_ITEM, scored[Part.PUBLIC])  # which ids are public: private
@@ -491,7 +492,7 @@ class Evaluator:
         problems: str = "",
     ) -> str:
         """A run that never reaches the leaderboard, so that nothing evaluated goes unrecorded in MLflow."""
-        run_id = self.tracker.start({**self._tags(team, sha, kind), **extra, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]})
+        run_id = self.tracker.start({**self._tags(team, kind), **extra, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]})
         if problems:
             self.tracker.log_text(run_id, Artifact.PROBLEMS, problems + "\n")
         self._log_logs(run_id, logs)

@@ -318,8 +318,10 @@ def challenge_addresses(root: Path, base: str | None = None) -> dict[str, str]:
     return {e.name: runs_address(e.experiment_id, base) for e in sorted(public, key=lambda e: e.name)}
 
 
-def run_name(team: str, number: int, sha256: str) -> str:
-    return f"{team} #{number} · {sha256[:7]}"
+def run_name(team: str, number: int, submission_id: str) -> str:
+    """The submission's ledger id, random, ends the name: a hash of the file there would tell every participant
+    which teams sent the same file, and confirm a guess of another team's file."""
+    return f"{team} #{number} · {submission_id[:7]}"
 
 
 @dataclass(frozen=True)
@@ -426,22 +428,23 @@ class Tracker:
 
     def start(self, tags: dict[str, str], private: bool = False) -> str:
         """A submission's run, named so that the MLflow UI's run list says whose it is and which one of theirs:
-        `team-a #3 · 1a2b3c4` (team, submission number, the file's hash); a refused entry by its team only."""
-        team, sha = tags.get(Tag.TEAM), tags.get(Tag.SUBMISSION_SHA256)
-        name = run_name(team, self.submission_number(team, sha), sha) if team and sha else team
+        `team-a #3 · 1a2b3c4` (team, submission number, the start of its ledger id); a refused entry by its team
+        only."""
+        team, submission = tags.get(Tag.TEAM), tags.get(Tag.SUBMISSION_ID)
+        name = run_name(team, self.submission_number(team, submission), submission) if team and submission else team
         return self.create_run({**tags, Tag.EVALUATOR: self.evaluator}, private, name=name)
 
-    def submission_number(self, team: str, sha256: str) -> int:
+    def submission_number(self, team: str, submission_id: str) -> int:
         """The submission's number in its team's submissions to the challenge, counted from 1 in the order their
         public runs were recorded; a submission evaluated again keeps its number. Two submissions of one team
-        evaluated at the same moment may share a number: the hash still tells them apart."""
+        evaluated at the same moment may share a number: the id still tells them apart."""
         if "'" in team:  # not a team name codefest accepts; counted without a filter
             runs = [r for r in self.runs() if r.tags.get(Tag.TEAM) == team]
         else:
             runs = self.runs(where({Tag.TEAM: team}))
         ordered = sorted((r for r in runs if r.tags.get(Tag.KIND) in SUBMISSIONS), key=lambda r: r.start_time)
-        seen = list(dict.fromkeys(r.tags.get(Tag.SUBMISSION_SHA256) for r in ordered))
-        return seen.index(sha256) + 1 if sha256 in seen else len(seen) + 1
+        seen = list(dict.fromkeys(r.tags.get(Tag.SUBMISSION_ID) for r in ordered))
+        return seen.index(submission_id) + 1 if submission_id in seen else len(seen) + 1
 
     def create_run(
         self, tags: dict[str, str], private: bool = False, *, name: str | None = None, start_time: int | None = None

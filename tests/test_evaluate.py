@@ -28,7 +28,7 @@ from tests.test_cli import assert_clean_failure, codefest
 
 pytestmark = pytest.mark.slow  # evaluations in MLflow, code submissions in the sandbox
 
-TAGS = {"team", "challenge", "phase", "status", "submission_sha256", "signature", "harness_version", "dataset_sha256"}
+TAGS = {"team", "challenge", "phase", "status", "submission_id", "signature", "harness_version", "dataset_sha256"}
 ENROLLED = [
     "team-a",
     "team-p",
@@ -93,6 +93,7 @@ def test_a_submission_is_scored_and_logged_with_every_tag_and_artifact(evaluator
     client = _client(evaluator.root)
     run = client.get_run(outcome.run_id)
     assert set(run.data.tags) >= TAGS
+    assert "submission_sha256" not in run.data.tags  # public: it would tell who sent the same file as whom
     assert run.data.tags[Tag.STATUS] == Status.SCORED and run.data.tags[Tag.TEAM] == "team-a"
     assert run.data.tags[Tag.DATASET_SHA256] == evaluator.manifest["dataset"]["sha256"]
     assert run.data.tags[Tag.SIGNATURE].startswith("scoring:") and "split:test" in run.data.tags[Tag.SIGNATURE]

@@ -473,3 +473,22 @@ def test_submit_says_what_is_wrong_with_the_token_or_the_server(server: Server, 
     assert unknown.returncode == 2 and "no challenge no-such is served here" in unknown.stderr
     for result in (wrong, gone, unknown):
         assert "Traceback" not in result.stderr
+
+
+def test_the_address_serve_prints_is_taken_as_pasted() -> None:
+    """`codefest serve` prints its address with the API's prefix; pasted into CODEFEST_SERVER, it is the server."""
+    from codefest.cli.participants import connect
+
+    for pasted in ("http://127.0.0.1:8000", "http://127.0.0.1:8000/", "http://127.0.0.1:8000/api/v1/"):
+        client, base = connect(pasted, "cf_x")
+        client.close()
+        assert base == "http://127.0.0.1:8000/api/v1"
+
+
+def test_a_waiting_submission_shows_why_it_waits() -> None:
+    from codefest.cli.participants import _waiting
+
+    why = "waiting for a worker that holds the held-out data of ipc"
+    assert _waiting({"id": "s1", "status": "queued", "message": why}) == f"s1: queued: {why}"
+    assert _waiting({"id": "s1", "status": "queued", "message": "queued"}) == "s1: queued"
+    assert _waiting({"id": "s1", "status": "running", "message": None}) == "s1: running"

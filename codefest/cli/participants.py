@@ -91,7 +91,8 @@ def connect(server: str | None, token: str | None = None) -> tuple[httpx.Client,
     CODEFEST_TOKEN (`codefest demo` gives each simulated team's token)."""
     import httpx
 
-    address = (server or os.environ.get("CODEFEST_SERVER") or "").rstrip("/")
+    # the address `codefest serve` prints ends with the API's prefix: taken as it is pasted
+    address = (server or os.environ.get("CODEFEST_SERVER") or "").rstrip("/").removesuffix(API).rstrip("/")
     if not address:
         raise CodefestError("no server is given", "add --server URL, or set CODEFEST_SERVER=URL")
     if not address.startswith(("http://", "https://")):
@@ -286,12 +287,27 @@ def _wait(client: httpx.Client, base: str, submitted: dict[str, Any]) -> dict[st
         err.print(current["message"], highlight=False, markup=False)
         current = call(client, "GET", f"{base}/submissions/{current['duplicate_of']}")
     pauses = iter(POLL_SECONDS)
-    with err.status(f"{current['id']}: {current['status']}") as status:
+    said = _waiting(current)
+    if not err.is_terminal:  # a pipe or a log gets a line each time what the service says changes
+        err.print(said, highlight=False, markup=False)
+    with err.status(said) as status:
         while current["status"] in WAITING:
             time.sleep(next(pauses, POLL_SECONDS[-1]))
             current = call(client, "GET", f"{base}/submissions/{current['id']}")
-            status.update(f"{current['id']}: {current['status']}")
+            if (now := _waiting(current)) != said and current["status"] in WAITING:
+                said = now
+                status.update(said)
+                if not err.is_terminal:
+                    err.print(said, highlight=False, markup=False)
     return current
+
+
+def _waiting(submission: dict[str, Any]) -> str:
+    """The status and, when it says more, the service's message: why a submission waits ("waiting for a worker that
+    holds the held-out data ...") is worth reading while one waits."""
+    status, message = submission["status"], submission.get("message") or ""
+    said = f"{submission['id']}: {status}"
+    return f"{said}: {message}" if message and message != status else said
 
 
 def _report(client: httpx.Client, base: str, challenge: dict[str, Any], final: dict[str, Any]) -> None:

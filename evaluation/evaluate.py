@@ -66,7 +66,7 @@ from codefest.evaluation.workers import Verdict, lease_kept, record
 
 if TYPE_CHECKING:
     from codefest.evaluation.sandbox import CodeRun
-from codefest.shared_datasets.heldout import built_record, gold_file, read_vault_manifest
+from codefest.shared_datasets.heldout import built_record, check_vault, gold_file, read_vault_manifest
 
 Progress = Callable[[str], None]
 LEASE_SECONDS = 120.0  # an evaluation in the organisers' process renews it every third; a worker takes over after it
@@ -512,6 +512,7 @@ def evaluate_submission(root: Path, ledger: Ledger, submission_id: str) -> Verdi
     row = ledger.get(submission_id)
     if row is None:
         raise LookupError(f"no submission {submission_id} in the ledger")
+    check_vault(row.challenge, root)  # VaultUnavailable: the worker gives the submission back, to wait
     evaluator = Evaluator(load(row.challenge), root, ledger=ledger)
     return evaluator.verdict(row, row.source)[0]
 

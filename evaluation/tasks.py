@@ -35,12 +35,11 @@ from codefest.core.workspace import home
 from codefest.evaluation import broker
 from codefest.evaluation.claims import gone, worker_name
 from codefest.evaluation.ledger import Ledger, statuses
-from codefest.evaluation.workers import Evaluate, Worker, evaluate_submission
+from codefest.evaluation.workers import WAITING, Evaluate, Worker, evaluate_submission
 
 NO_VAULT_RETRY_ENV: Final = "CODEFEST_NO_VAULT_RETRY_SECONDS"
 NO_VAULT_RETRY: Final = 60.0  # seconds before a worker without the vault lets another worker try
 DATABASE_RETRY: Final = 3.0  # seconds before trying again after the database dropped a connection
-WAITING: Final = "waiting for a worker that holds the held-out data of {slug}"
 log = logging.getLogger("codefest.tasks")
 
 _process: dict[int, tuple[str, Ledger]] = {}  # pid -> this process's worker name and ledger (pool processes fork)

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from codefest.core.errors import VaultUnavailable
 from codefest.core.workspace import home
 from codefest.evaluation.claims import gone, worker_name
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
@@ -43,6 +44,8 @@ POLL_SECONDS = 0.25  # how often an idle worker asks the ledger for work: a quar
 STOP_SECONDS = 30.0  # how long `stop_all` waits for a worker to finish its submission before killing it
 PAGE = 1000  # submissions read at a time when looking for those held by dead workers
 PARENT = "CODEFEST_WORKER_PARENT"  # environment: the pid of the server that started the worker
+NO_VAULT_PAUSE = 60.0  # seconds a worker without a challenge's vault waits before claiming again
+WAITING = "waiting for a worker that holds the held-out data of {slug}"  # what its team reads meanwhile
 EVALUATOR = "codefest.evaluation.evaluate:evaluate_submission"  # the seam: looked up when a submission is evaluated
 RECORD_TRIES = 5  # a verdict is recorded again this many times when the database dropped the connection
 RECORD_PAUSE_SECONDS = 1.0
@@ -122,6 +125,7 @@ class Worker:
     ) -> None:
         self.name, self.root, self.ledger, self.evaluate = name, root, ledger, evaluate
         self.lease_seconds, self.poll_seconds, self.kinds = lease_seconds, poll_seconds, kinds
+        self.pause = 0.0  # set when a submission was given back for want of its vault: wait before claiming again
 
     def run(self, stop: threading.Event) -> None:
         """Claim and evaluate until `stop` is set; the submission in hand is finished first. What dead workers of
@@ -134,7 +138,9 @@ class Worker:
             if claimed is None:
                 stop.wait(self.poll_seconds)
                 continue
-            self.one(claimed.id)
+            if not self.one(claimed.id) and self.pause:
+                stop.wait(self.pause)  # the vault is not here: not at once again
+                self.pause = 0.0
 
     def one(self, submission_id: str) -> bool:
         """Evaluate a claimed submission and record its verdict; False when nothing was recorded (the evaluation
@@ -142,6 +148,9 @@ class Worker:
         try:
             with lease_kept(self.ledger, submission_id, self.name, self.lease_seconds):
                 verdict = self.evaluate(self.root, self.ledger, submission_id)
+        except VaultUnavailable as missing:
+            self._give_back(submission_id, missing)
+            return False
         except Exception:
             log.exception(
                 "%s: the evaluation of submission %s failed; it will be tried again", self.name, submission_id
@@ -153,6 +162,22 @@ class Worker:
                 "%s: submission %s was no longer ours to finish; its verdict is dropped", self.name, submission_id
             )
         return recorded
+
+    def _give_back(self, submission_id: str, missing: VaultUnavailable) -> None:
+        """This host cannot score the challenge: the submission waits, queued, saying so to its team (no path), and
+        the organisers' log says where the vault was looked for, in one line; a rebuild would draw new held-out
+        data, so the fix is to install the vault, which the error says."""
+        log.warning(
+            "%s: submission %s of %s waits for a worker with its held-out data: %s (%s); fix: %s",
+            self.name,
+            submission_id,
+            missing.slug,
+            missing.problem,
+            missing.detail,
+            missing.fix,
+        )
+        self.ledger.release(submission_id, self.name, f"{WAITING.format(slug=missing.slug)}: {missing.problem}")
+        self.pause = NO_VAULT_PAUSE
 
 
 @contextlib.contextmanager

@@ -282,8 +282,10 @@ def read_vault_manifest(vault: Path) -> VaultManifest:
         return _vault_manifest(slug, read_manifest(vault))
     except FileNotFoundError:
         raise CodefestError(
-            f"challenge '{slug}' is not built in {vault.parent.parent}",
-            f"run: codefest data build {slug}   (or set CODEFEST_HOME to the event's workspace)",
+            f"challenge '{slug}' is not built here: no vault in {vault.parent}",
+            f"run: codefest data build {slug} on a new event; for an event under way, copy the vault folder "
+            f"'{slug}' from the machine that built it there, or set CODEFEST_VAULT or CODEFEST_HOME to where it is "
+            "(a new build draws new held-out data, which the bundles teams hold no longer match)",
         ) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise CodefestError(f"{path} cannot be read: {err!r}", f"rebuild it: codefest data build {slug}") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from codefest.challenges.spec import SubmissionLimits
+from codefest.core.errors import VaultUnavailable
 from codefest.evaluation.claims import WORKER
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.workers import EVALUATOR, Verdict, Worker, dead_holders, evaluate_submission
@@ -81,6 +82,39 @@ def test_a_failed_evaluation_records_nothing_and_is_logged(
     assert "the vault is not mounted" in caplog.text and submission in caplog.text
     row = ledger.get(submission)
     assert row is not None and row.status == "running"  # taken over once its lease expires
+
+
+def test_a_worker_without_the_vault_gives_the_submission_back_to_wait(
+    ledger: Ledger, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real evaluation checks the vault first; the loop then queues the submission again, saying why to its
+    team, without a traceback, and waits before it claims again, instead of crashing it after three attempts."""
+    submission = _queued(ledger)
+    with pytest.raises(VaultUnavailable):
+        evaluate_submission(tmp_path, ledger, submission)  # challenge "c" has no vault under tmp_path
+    tried: list[str] = []
+
+    def evaluate(root: Path, given: Ledger, submission_id: str) -> Verdict:
+        tried.append(submission_id)
+        return evaluate_submission(root, given, submission_id)
+
+    stop = threading.Event()
+    worker = Worker("w1", tmp_path, ledger, evaluate, poll_seconds=0.05)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    with caplog.at_level(logging.WARNING, logger="codefest.workers"):
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not tried and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stop.set()
+        thread.join(timeout=10)
+    row = ledger.get(submission)
+    assert row is not None and (row.status, row.attempts, row.worker) == ("queued", 0, None)
+    assert row.message.startswith("waiting for a worker that holds the held-out data of c: ")
+    assert str(tmp_path) not in row.message
+    assert tried == [submission]  # waited, rather than claiming it again at once
+    assert [r.exc_info for r in caplog.records] == [None] and str(tmp_path) in caplog.text
 
 
 def test_the_lease_is_renewed_while_the_evaluation_runs(ledger: Ledger, tmp_path: Path) -> None:

@@ -416,6 +416,16 @@ class Ledger:
             done = session.execute(update(row).where(row.id == id, which).values(**values))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
+    def release(self, id: str, worker: str, message: str) -> bool:
+        """Give back a submission `worker` holds but cannot evaluate (this host lacks the challenge's vault): queued
+        again, the attempt not counted, `message` telling its team why it waits; False when it holds it no more."""
+        row = m.Submission
+        held = (row.id == id) & (row.status == statuses.RUNNING) & (row.worker == worker)
+        values: dict[str, Any] = {"status": statuses.QUEUED, "worker": None, "lease_until": None, "message": message}
+        with self._write() as session:
+            done = session.execute(update(row).where(held).values(attempts=row.attempts - 1, **values))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
     def finish(
         self,
         id: str,

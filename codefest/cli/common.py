@@ -12,6 +12,7 @@ err = console.make(stderr=True)
 
 def rel(path: Path) -> str:
     try:
-        return str(path.relative_to(Path.cwd()))
+        relative = path.relative_to(Path.cwd())
     except ValueError:
         return str(path)
+    return str(relative) if relative.parts else str(path)  # "." says nothing to someone reading a log later

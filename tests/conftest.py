@@ -14,7 +14,11 @@ from codefest.core.offline import stay_offline
 from tests.postgres import SKIP, cluster
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Playwright
+
     from tests.events import Event
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, never a downloaded browser
 
 stay_offline()
 
@@ -82,3 +86,14 @@ def postgres_server() -> Iterator[str]:
         pytest.skip(f"{SKIP}=1: the PostgreSQL tests are skipped")
     with cluster() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Playwright driving Debian's chromium, for the browser tests of a module."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium")
+    with sync_playwright() as driver:
+        yield driver

@@ -11,9 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from codefest.shared_datasets.heldout import (
 )
 from tests.helpers import bundled_spec, right_every, small_copy, write_challenge
 from tests.postgres import new_database
+from tests.processes import wait_for
 from tests.redis_server import redis_server
 
 SLUG = "host-ipc"
@@ -149,16 +149,6 @@ class Hosts:
         wait_for(answers, WITHIN, f"{name} answering")
         assert process.poll() is None, log.read_text()[-3000:]
         return url
-
-
-def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 @pytest.fixture

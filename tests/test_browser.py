@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Frame, Page, Playwright, sync_playwright
+from playwright.sync_api import BrowserContext, Frame, Page, Playwright
 
 from codefest.challenges.discovery import load
 from codefest.evaluation.records import Kind, Part, Tag, where
@@ -37,14 +37,6 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 FLAGS += ["--disable-component-update", "--disable-sync", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 WAIT_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.is_file():
-        pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium")
-    with sync_playwright() as driver:
-        yield driver
 
 
 OpenPage = Callable[..., Page]

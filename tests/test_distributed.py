@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
 from tests.postgres import new_database
-from tests.processes import children
+from tests.processes import children, wait_for
 from tests.redis_server import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow  # real brokers, databases, worker processes and evaluations
@@ -155,16 +155,6 @@ class Event:
             return {row.id: row for row in ledger.submissions(SLUG, limit=1000)}
         finally:
             ledger.close()
-
-
-def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 @pytest.fixture

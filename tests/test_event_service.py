@@ -37,7 +37,7 @@ from codefest.evaluation.tracking import Tracker, tracking_uri
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundle_test_ids, bundled_spec, right_every, write_challenge
 from tests.postgres import new_database
-from tests.processes import alive, children, members
+from tests.processes import alive, children, members, wait_for
 
 pytestmark = pytest.mark.slow  # real servers, worker processes, evaluations and a sandboxed pilot
 
@@ -351,16 +351,6 @@ def test_twenty_simultaneous_uploads_of_one_team_keep_the_quota_and_duplicate_ru
 
 
 # -- a server killed mid-evaluation ---------------------------------------------------------------------------------
-
-
-def wait_for(condition: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 @pytest.mark.parametrize("point", [faults.SCORING, faults.LOGGING])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Playwright, sync_playwright
+from playwright.sync_api import Page, Playwright
 from typer.testing import CliRunner
 
 from codefest.challenges.discovery import load
@@ -173,14 +173,6 @@ def _healthy(url: str) -> bool:
             return answer.status == 200
     except OSError:
         return False
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.is_file():
-        pytest.fail("Debian's chromium is needed for the browser tests: apt-get install chromium")
-    with sync_playwright() as driver:
-        yield driver
 
 
 def _open(playwright: Playwright, address: str, width: int, profile: Path) -> Page:

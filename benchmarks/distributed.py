@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ from codefest.shared_datasets.heldout import build  # noqa: E402
 
 # The tests' helpers, on sys.path when this runs; mypy checks benchmarks without the tests in its view.
 from tests.postgres import cluster, new_database  # type: ignore[import-not-found]  # noqa: E402
+from tests.processes import stop_group  # type: ignore[import-not-found]  # noqa: E402
 from tests.redis_server import redis_server  # type: ignore[import-not-found]  # noqa: E402
 
 SLUG = "bench-distributed"
@@ -122,12 +122,7 @@ def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
         yield started
     finally:
         if started.poll() is None:
-            os.killpg(started.pid, signal.SIGTERM)
-            try:
-                started.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(started.pid, signal.SIGKILL)
-                started.wait()
+            stop_group(started, 60)
 
 
 def wait_for(what: str, ready: object, procs: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:

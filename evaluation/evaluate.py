@@ -345,7 +345,7 @@ class Evaluator:
             extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
             extra |= _cost_tags(run)
             if run.status != "ok" or run.predictions is None:
-                run_id = self._record_failure(team, sha, Kind.CODE, run.status, run.message, logs, extra)
+                run_id = self._record_failure(team, Kind.CODE, run.status, run.message, logs, extra)
                 return Verdict(run.status, run.message, public_run_id=run_id, cost=_cost(extra))
             return self._score(team, run.predictions, sha, Kind.CODE, logs, extra)
 
@@ -382,7 +382,7 @@ class Evaluator:
             )
         except InvalidSubmission as invalid:
             problems = "\n".join(p.render() for p in invalid.problems)
-            run_id = self._record_failure(team, sha, kind, Status.INVALID, invalid.problem, logs, extra, problems)
+            run_id = self._record_failure(team, kind, Status.INVALID, invalid.problem, logs, extra, problems)
             message = invalid.render()
             limits = spec.submission_limits
             if kind == Kind.CODE and statuses.uses_quota(kind, Status.INVALID, limits.failed_code_runs_count):
@@ -483,7 +483,6 @@ class Evaluator:
     def _record_failure(
         self,
         team: str,
-        sha: str,
         kind: str,
         status: str,
         message: str,

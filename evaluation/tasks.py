@@ -30,12 +30,13 @@ from typing import Any, Final
 from celery import shared_task
 from sqlalchemy.exc import SQLAlchemyError
 
-from codefest.core.errors import CodefestError
+from codefest.core.errors import VaultUnavailable
 from codefest.core.workspace import home
 from codefest.evaluation import broker
 from codefest.evaluation.claims import gone, worker_name
 from codefest.evaluation.ledger import Ledger, statuses
-from codefest.evaluation.workers import WAITING, Evaluate, Worker, evaluate_submission
+from codefest.evaluation.workers import Evaluate, Worker, evaluate_submission, waiting
+from codefest.shared_datasets.heldout import check_vault
 
 NO_VAULT_RETRY_ENV: Final = "CODEFEST_NO_VAULT_RETRY_SECONDS"
 NO_VAULT_RETRY: Final = 60.0  # seconds before a worker without the vault lets another worker try
@@ -53,22 +54,14 @@ def here() -> tuple[str, Ledger]:
     return _process[pid]
 
 
-def vault_problem(slug: str, root: Path) -> CodefestError | None:
-    """Why this host cannot score the challenge `slug` (its vault), else None. Uses the vault check of
-    `shared_datasets.heldout` (`check_vault`: the files against the manifest's hashes) where it exists, else asks
-    whether the vault was built here."""
-    from codefest.shared_datasets import heldout
-
-    check = getattr(heldout, "check_vault", None)
-    if check is not None:
-        try:
-            check(slug, root)
-        except CodefestError as problem:
-            return problem
-        return None
-    if heldout.vault_built(slug, root):
-        return None
-    return CodefestError(f"challenge '{slug}' cannot be scored on this worker: its held-out data is not here")
+def vault_problem(slug: str, root: Path) -> VaultUnavailable | None:
+    """Why this host cannot score the challenge `slug` (its vault missing, or its files not the manifest's), else
+    None."""
+    try:
+        check_vault(slug, root)
+    except VaultUnavailable as problem:
+        return problem
+    return None
 
 
 def _capped(seconds: float) -> float:
@@ -98,7 +91,7 @@ def evaluate_once(
     problem = vault_problem(row.challenge, root)
     if problem is not None:
         after = _capped(broker._seconds(NO_VAULT_RETRY_ENV, NO_VAULT_RETRY))
-        detail = getattr(problem, "detail", "") or problem.problem
+        detail = problem.detail or problem.problem
         log.warning(
             "%s: submission %s of %s waits for a worker with its held-out data (%s); tried again in %.0f s",
             name,
@@ -107,7 +100,7 @@ def evaluate_once(
             detail,
             after,
         )
-        message = WAITING.format(slug=row.challenge) + f": {problem.problem}"
+        message = waiting(problem)
         ledger.note(submission_id, message, trust_seconds=after + broker.requeue_seconds())  # no sweep sends it twice
         return after
     dead = [row.worker] if row.status == statuses.RUNNING and row.worker and gone(row.worker) else []

@@ -176,8 +176,13 @@ class Worker:
             missing.detail,
             missing.fix,
         )
-        self.ledger.release(submission_id, self.name, f"{WAITING.format(slug=missing.slug)}: {missing.problem}")
+        self.ledger.release(submission_id, self.name, waiting(missing))
         self.pause = NO_VAULT_PAUSE
+
+
+def waiting(missing: VaultUnavailable) -> str:
+    """What the team of a submission reads while no worker holding the challenge's vault has taken it (no path)."""
+    return f"{WAITING.format(slug=missing.slug)}: {missing.problem}"
 
 
 @contextlib.contextmanager

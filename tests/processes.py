@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,3 +45,14 @@ def wait_for(condition: Callable[[], Any], seconds: float, what: str) -> Any:
             return found
         time.sleep(0.2)
     raise AssertionError(f"{what}: not within {seconds} s")
+
+
+def stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop a process started in a session of its own, with everything it started: SIGTERM to its group, then
+    SIGKILL if it is still there after `grace` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -38,6 +37,7 @@ from codefest.evaluation.evaluate import Evaluator
 from codefest.evaluation.records import Status, Tag
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow  # starts a tracking server with access control
 
@@ -170,12 +170,7 @@ def _server(home: Path, log: Path) -> Iterator[str]:
         _wait_until_healthy(uri, process, log)
         yield uri
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, 20)
 
 
 def _wait_until_healthy(uri: str, process: subprocess.Popen[bytes], log: Path) -> None:

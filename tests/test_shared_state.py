@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from codefest.evaluation.records import Artifact, Kind, Tag
 from codefest.shared_datasets.heldout import MANIFEST, build, check_vault
 from tests.helpers import right_every, small_copy
 from tests.postgres import new_database
+from tests.processes import stop_group
 
 SLUG = "small-ipc-classification"
 
@@ -186,12 +186,7 @@ def _tracking_server(root: Path, log: Path) -> Iterator[str]:
             time.sleep(0.3)
         yield uri
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, 20)
 
 
 def _ok(*args: str) -> str:

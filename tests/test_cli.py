@@ -62,6 +62,20 @@ def test_challenges_show_in_the_terminal() -> None:
     assert "5/day, 40 in all" in result.stdout
 
 
+def test_challenges_show_says_when_relative_phases_run(tmp_path: Path) -> None:
+    """Before the first build the phases are days from it; after it, the dates the workspace recorded."""
+    env = {"CODEFEST_HOME": str(tmp_path)}
+    before = codefest("challenges", "show", "ipc-classification", env=env)
+    assert before.returncode == 0, before.stderr
+    assert "development days 1-14; final days 15-18, counted from the first build" in before.stdout
+    assert "codefest data build ipc-classification" in before.stdout
+    assert "None" not in before.stdout
+    (tmp_path / "opened").mkdir()
+    (tmp_path / "opened" / "ipc-classification").write_text("2026-11-20\n")
+    after = codefest("challenges", "show", "ipc-classification", env=env)
+    assert "development 2026-11-20..2026-12-03; final 2026-12-04..2026-12-07" in after.stdout
+
+
 def test_unknown_slug_is_a_clear_error() -> None:
     assert_clean_failure(
         codefest("challenges", "show", "prior-art-serch"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +12,9 @@ from rich.table import Table
 from codefest import console
 from codefest.cli.common import err, out
 from codefest.console import tagged
+
+if TYPE_CHECKING:
+    from codefest.challenges.spec import Challenge
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True, help="The declared challenges.")
 
@@ -60,7 +64,7 @@ def challenges_show(
         ("tie-breakers", ", ".join(spec.tie_breakers) or "-"),
         ("test split", f"{spec.test_split.public_fraction:.0%} public"),
         ("seeds", f"pinned {', '.join(pinned)}; {PUBLIC_LABELS_WARNING}" if pinned else secret),
-        ("phases", "; ".join(f"{p.name} {p.start}..{p.end}" for p in spec.phases)),
+        ("phases", _phases(spec)),
         (
             "submissions",
             f"{spec.submission_limits.per_team_per_day}/day, {spec.submission_limits.total} in all",
@@ -72,3 +76,22 @@ def challenges_show(
         table.add_row(key, value)
     out.print(table)
     out.print(f"folder: {item.folder}")  # a path to type: outside the table, so that no width cuts it
+
+
+def _phases(spec: Challenge) -> str:
+    """The phases as dates where they are known; relative phases before the first build only as days."""
+    from codefest.challenges.calendar import describe, opening_day
+    from codefest.core.workspace import Workspace
+
+    workspace = Workspace.current()
+    if not spec.relative_phases:
+        return describe(spec.schedule(dt.date.min))
+    if workspace.opened(spec.slug).is_file():
+        opened = opening_day(spec.slug, workspace.root)
+        return f"{describe(spec.schedule(opened))} (opened {opened} in this workspace)"
+    first, days = 1, []
+    for phase in spec.phases:
+        last = first + (phase.days or 0) - 1
+        days.append(f"{phase.name} days {first}-{last}")
+        first = last + 1
+    return f"{'; '.join(days)}, counted from the first build (dates set by: codefest data build {spec.slug})"

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from codefest.challenges.efficiency import MEASURES, Prices
 from codefest.core.registry import unknown_key_message
 from codefest.tasks import TASKS, Task, TaskOptions, metric_task
 
@@ -136,6 +137,8 @@ class ResourceLimits(Strict):
 
     wall_time_seconds: PositiveInt
     memory_mb: PositiveInt
+    gpus: int = Field(default=0, ge=0, description="GPUs one code run needs: its runs go to GPU workers")
+    prices: Prices | None = Field(default=None, description="compute prices: the board shows each run's cost")
 
 
 def task_of(name: object) -> Task | None:
@@ -190,9 +193,11 @@ class Challenge(Strict):
         if self.primary_metric not in names:
             raise ValueError(unknown_key_message("primary_metric", self.primary_metric, names))
         for tie in self.tie_breakers:
-            if tie not in names or tie == self.primary_metric:
-                others = [n for n in names if n != self.primary_metric]
+            if (tie not in names and tie not in MEASURES) or tie == self.primary_metric:
+                others = [n for n in names if n != self.primary_metric] + list(MEASURES)
                 raise ValueError(unknown_key_message("tie_breaker", tie, others))
+        if len(set(self.tie_breakers)) != len(self.tie_breakers):
+            raise ValueError("tie_breakers are listed more than once")
         self._check_phases()
         self._check_builder_task()
         return self
@@ -264,6 +269,11 @@ class Challenge(Strict):
     @property
     def higher_is_better(self) -> dict[str, bool]:
         return {m.name: m.higher_is_better for m in self.metrics}
+
+    @property
+    def ranked_higher_is_better(self) -> dict[str, bool]:
+        """The direction of everything the board ranks by: the metrics, and what code runs use (lower is better)."""
+        return self.higher_is_better | {name: False for name in MEASURES}
 
 
 def _check_metric(task: Task, metric: MetricSpec) -> None:

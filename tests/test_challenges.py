@@ -169,7 +169,7 @@ def test_malformed_challenges_get_a_message_naming_the_key(
 
 def test_unknown_key_lists_the_allowed_keys(challenges: Path) -> None:
     message = _bad(challenges, {"resources": {"wall_time_seconds": 10, "memory_mb": 10, "gpu": 1}})
-    assert "key 'resources.gpu': Unknown key 'gpu'. Valid: memory_mb, wall_time_seconds." in message
+    assert "key 'resources.gpu': Unknown key 'gpu'. Valid: memory_mb, prices, wall_time_seconds." in message
 
 
 def test_invalid_yaml_names_line_and_column(challenges: Path) -> None:

@@ -97,7 +97,7 @@ def test_the_tree_is_exact_and_fully_rendered(pilot: Path) -> None:
     extensions.loader.exec_module(module)
     assert f'"codefest @ {module.checkout_source()}",' in pyproject  # the checkout's remote, or here its folder
     assert f'predict = "{package}.predict"' in pyproject
-    assert ('    "bm25s>=0.2",\n]' in pyproject) == (answers["task"] == "search")  # the baseline's own dependency
+    assert ('    "bm25s>=0.2",\n' in pyproject) == (answers["task"] == "search")  # the baseline's own dependency
     assert f"challenge `{CHALLENGE[answers['task']]}`" in (pilot / "README.md").read_text()
     assert "## Human oversight" in (pilot / "MODEL_CARD.md").read_text()
 

@@ -42,7 +42,7 @@ def check_bundle(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the pilot's tests."""
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[train,dev]")
     session.run("pytest", *session.posargs, env=OFFLINE)
 
 
@@ -57,13 +57,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(requires=["check_bundle"])
 def train(session: nox.Session) -> None:
     """Train the baseline on the bundle, score it on dev, and log both to MLflow."""
-    session.install("-e", ".")
+    session.install("-e", ".[train]")
     session.run("python", "-m", f"{PACKAGE}.train", "--bundle", bundle(), *session.posargs, env=OFFLINE)
 
 
 @nox.session(requires=["check_bundle"])
 def predict(session: nox.Session) -> None:
-    """Write predictions/dev.jsonl and predictions/test.jsonl with the trained model."""
+    """Write predictions/dev.jsonl and predictions/test.jsonl with the trained model, in an environment holding only
+    the `[project] dependencies`, as a code submission's: an import they lack fails here first."""
     session.install("-e", ".")
     for split in ("dev", "test"):
         target = f"predictions/{split}.jsonl"
@@ -74,7 +75,7 @@ def predict(session: nox.Session) -> None:
 @nox.session(requires=["check_bundle"])
 def score(session: nox.Session) -> None:
     """Score predictions/dev.jsonl with the framework's harness, against the public dev labels."""
-    session.install("-e", ".")
+    session.install("-e", ".[train]")
     target = "predictions/dev.jsonl"
     session.run("codefest", "score", CHALLENGE, target, "--split", "dev", *session.posargs, env=OFFLINE)
 
@@ -89,7 +90,7 @@ def submit(session: nox.Session) -> None:
             f"{' and '.join(missing)} not set: export CODEFEST_SERVER=<the event's address, from the organisers> "
             "and CODEFEST_TOKEN=<the token the organisers gave your team>, then run nox -s submit again"
         )
-    session.install("-e", ".")
+    session.install("-e", ".[train]")
     code = "--code" in session.posargs
     rest = [arg for arg in session.posargs if arg != "--code"]
     session.run("codefest", "submit", CHALLENGE, "." if code else "predictions/test.jsonl", *rest)

@@ -6,10 +6,14 @@ The harness is the organisers' own: a file it refuses here would be refused at s
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import pilotpkg
 from pilotpkg import TASK
 from pilotpkg.data import Bundle, write_predictions
 from pilotpkg.model import Model, trivial
@@ -64,3 +68,35 @@ def test_the_entry_point_writes_test_predictions_the_harness_accepts(sample: Pat
     rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     test_ids = [json.loads(line)["id"] for line in (sample / "bundle" / "test.jsonl").read_text().splitlines()]
     assert [row["id"] for row in rows] == test_ids
+
+
+TRAINING_ONLY = ("codefest", "mlflow", "datasets")  # in the train extra or beneath it, never in a code submission
+WITHOUT_TRAINING = """
+import runpy, sys
+
+class WithoutTraining:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in sys.argv[1].split(","):
+            raise ModuleNotFoundError(f"{name} is not in a code submission's environment", name=name)
+
+sys.meta_path.insert(0, WithoutTraining())
+sys.argv = [sys.argv[2], *sys.argv[3:]]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_prediction_step_runs_without_the_training_libraries(sample: Path, tmp_path: Path) -> None:
+    """A code submission's environment holds the [project] dependencies only: predict may not import codefest,
+    MLflow or datasets, here made unimportable, even when it trains first."""
+    output = tmp_path / "predictions.jsonl"
+    module = f"{pilotpkg.__name__}.predict"
+    arguments = ["--input", str(sample / "bundle" / "test.jsonl"), "--output", str(output)]
+    arguments += ["--model-dir", str(tmp_path / "no-model")]
+    env = os.environ | {"PYTHONPATH": str(Path(pilotpkg.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TRAINING, ",".join(TRAINING_ONLY), module, *arguments],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    test_ids = [json.loads(line)["id"] for line in (sample / "bundle" / "test.jsonl").read_text().splitlines()]
+    assert [json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()] == test_ids

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from datasets import Dataset
 from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
-from .data import Bundle
+from .data import Bundle, Rows
 
 NAME = "tfidf-linear-svm"
 FILE = "model.joblib"
@@ -38,7 +37,7 @@ def groups(labels: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(main_group(s) for s in labels))
 
 
-def texts(rows: Dataset) -> list[str]:
+def texts(rows: Rows) -> list[str]:
     """Title and abstract in one string; missing fields count as empty."""
     return [f"{title or ''}\n{abstract or ''}" for title, abstract in zip(rows["title"], rows["abstract"], strict=True)]
 

@@ -1,15 +1,41 @@
-"""The challenge's public bundle, read with Hugging Face `datasets`; the same reader serves train, dev and test."""
+"""The challenge's public bundle, read with the standard library: the prediction step, which runs in the code
+submission's own environment, needs nothing but the model's libraries to read its input.
+
+A split is its JSON Lines records in file order; `rows["column"]` gives one column as a list, as a Hugging Face
+`datasets.Dataset` does, so a model written against either reads the same.
+"""
 
 from __future__ import annotations
 
 import json
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from datasets import Dataset, disable_progress_bars, load_dataset
 
-disable_progress_bars()  # bundles are small local files; progress bars would only clutter logs
+@dataclass(frozen=True)
+class Rows:
+    """A split's records, in file order."""
+
+    records: list[dict[str, Any]]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every field of any record, in the order they first appear."""
+        return list(dict.fromkeys(key for record in self.records for key in record))
+
+    def __getitem__(self, column: str) -> list[Any]:
+        """The column as a list; a record without the field gives None, as a Dataset fills it."""
+        if self.records and not any(column in record for record in self.records):
+            raise KeyError(f"no column {column!r}: the split has {', '.join(self.columns)}")
+        return [record.get(column) for record in self.records]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 @dataclass(frozen=True)
@@ -18,15 +44,15 @@ class Bundle:
 
     folder: Path
 
-    def split(self, name: str) -> Dataset:
+    def split(self, name: str) -> Rows:
         """train and dev carry labels; test has inputs only."""
         path = self.folder / f"{name}.jsonl"
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: build the bundle with `codefest data build <challenge>`")
-        # a private cache: the bundle folder may be read-only (a sandboxed code submission)
-        return load_dataset("json", data_files=str(path), split="train", cache_dir=tempfile.mkdtemp(prefix="hf-"))
+        with path.open(encoding="utf-8") as lines:
+            return Rows([json.loads(line) for line in lines if line.strip()])
 
-    def corpus(self) -> Dataset:
+    def corpus(self) -> Rows:
         """Search only: the document collection."""
         return self.split("corpus")
 

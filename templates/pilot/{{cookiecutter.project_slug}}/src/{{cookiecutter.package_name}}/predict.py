@@ -1,7 +1,9 @@
 """The code-submission entry point: `python -m <package>.predict --input test.jsonl --output predictions.jsonl`.
 
 The other public files of the bundle sit beside the input. If models/ holds no trained model, the baseline is
-trained on them first, so a freshly generated pilot can be submitted as it is.
+trained on them first, so a freshly generated pilot can be submitted as it is. A code submission runs this module
+in an environment holding only the `[project] dependencies` of pyproject.toml: it imports the model and the bundle's
+reader, never training's libraries (codefest, MLflow).
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import MODELS
 from .data import Bundle, write_predictions
 from .model import Model
-from .train import MODELS
 
 
 def load_or_fit(bundle: Bundle, model_dir: Path) -> Model:

@@ -10,11 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import CHALLENGE, TASK
+from . import CHALLENGE, MODELS, TASK
 from .data import Bundle, write_predictions
 from .model import NAME, Model
-
-MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def fit(bundle: Bundle, model_dir: Path) -> tuple[Model, float]:

@@ -42,9 +42,17 @@ class Problem:
         return f"{self.where}: {self.what}. Fix: {self.fix}"
 
 
+def counted(total: int, stopped: bool = False, what: str = "problem") -> str:
+    """'1 problem', '21 problems', or 'at least 21 problems' when reading stopped before the end of the file: the
+    lines left unread may hold more, so a count there is only a lower bound."""
+    number = f"{'at least ' if stopped else ''}{total:,} {what}"
+    return number if total == 1 and not stopped else number + "s"
+
+
 def listing(problems: list[Problem], total: int, stopped: bool = False) -> str:
     """The listed problems, one per line, how many more there were, and whether reading stopped short."""
-    more = f"\n  ... and {total - _lines_of(problems)} more problems" if total > _lines_of(problems) else ""
+    unlisted = total - _lines_of(problems)
+    more = f"\n  ... and {counted(unlisted, stopped, 'more problem')}" if unlisted > 0 else ""
     if stopped:
         more += "\n  reading stopped there: fix these, then check the file again"
     return "\n".join(f"  - {p.render()}" for p in problems) + more
@@ -61,8 +69,7 @@ class InvalidSubmission(CodefestError):
     def __init__(self, path: Path, problems: list[Problem], total: int, stopped: bool = False) -> None:
         self.path, self.problems, self.total, self.stopped = path, problems, total, stopped
         super().__init__(
-            f"{path} is not a valid submission ({total} problem{'s' if total != 1 else ''}):\n"
-            + listing(problems, total, stopped),
+            f"{path} is not a valid submission ({counted(total, stopped)}):\n" + listing(problems, total, stopped),
             "correct the file and submit it again; an invalid file uses none of your quota",
         )
 
@@ -106,10 +113,15 @@ class Problems:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.total = 0
+        self.stopped = False  # a reader stopped before the end of the file: `total` is a lower bound
         self._entries: list[Problem | _Group] = []
         self._groups: dict[tuple[str, str], _Group] = {}
 
     def add(self, where: str, what: str, fix: str) -> None:
+        """Count a problem; none once reading stopped, since what comes after (an id "missing" from the lines read)
+        may be wrong about the lines left unread."""
+        if self.stopped:
+            return
         self.total += 1
         line = _LINE.fullmatch(where)
         if line is not None:
@@ -138,9 +150,15 @@ class Problems:
         """
         return len(self._entries) >= MAX_LISTED or self.total >= MAX_COUNTED
 
+    def stop(self) -> bool:
+        """Whether a reader should stop before its next line: once full, and remembered, so that the count is told
+        as a lower bound ("at least 21 problems") and nothing more is added about a file read only in part."""
+        self.stopped = self.stopped or self.full
+        return self.stopped
+
     def __bool__(self) -> bool:
         return self.total > 0
 
     def check(self) -> None:
         if self.total:
-            raise InvalidSubmission(self.path, self.listed, self.total, stopped=self.full)
+            raise InvalidSubmission(self.path, self.listed, self.total, stopped=self.stopped)

@@ -58,7 +58,8 @@ def read_test_items(path: Path, length_of: str | None = None) -> PublicItems:
         lengths.append(len(text))
     if problems or not ids:
         raise CodefestError(
-            f"test inputs {path} cannot be used:\n{listing(problems.listed, problems.total) or '  - no items'}",
+            f"test inputs {path} cannot be used:\n"
+            + (listing(problems.listed, problems.total, problems.stopped) or "  - no items"),
             "the organisers must rebuild the challenge's bundle",
         )
     return PublicItems(tuple(ids), tuple(lengths) if length_of else None)
@@ -107,7 +108,7 @@ def text_lines(path: Path, problems: Problems, limits: Limits = Limits()) -> Ite
             texts = _whole_lines(ahead[:cut], reader.number == 0, start + cut, limits) if cut else None
             if texts is None:  # read one by one up to the end of the buffer's lines, or one line if none ends
                 for number, raw in reader.lines(stop=start + max(cut, 1)):
-                    if problems.full:
+                    if problems.stop():
                         return
                     if handle.tell() > limits.max_bytes:  # cheap: the buffered reader knows its position
                         problems.add(
@@ -125,9 +126,9 @@ def text_lines(path: Path, problems: Problems, limits: Limits = Limits()) -> Ite
             reader.number += len(texts)
             for text in texts:
                 number += 1
-                if problems.full:
-                    return
                 if text.strip():
+                    if problems.stop():  # blank lines left unread hold no problem: the count stays exact
+                        return
                     yield number, text
 
 

@@ -50,6 +50,16 @@ class TooLarge(UploadRefused):
         self.limit = limit
 
 
+def long_name(size: int | None = None) -> UploadRefused:
+    """A file name over MAX_NAME_BYTES (`size`, when known): the service refuses it, and `codefest submit` before
+    sending it, in these words."""
+    length = f"is {size:,} bytes long (UTF-8), over" if size is not None else "is longer than"
+    return UploadRefused(
+        f"the file name {length} the limit of {MAX_NAME_BYTES} bytes",
+        f"rename the file to at most {MAX_NAME_BYTES} bytes ({MAX_NAME_BYTES} ASCII characters) and submit it again",
+    )
+
+
 class UnsafeArchive(UploadRefused):
     """A packed pilot that would not unpack safely: a link, a path out of its folder, a bomb."""
 

@@ -101,3 +101,45 @@ def test_a_submissions_table_keeps_ids_and_files_whole(width: int) -> None:
     for item in ids:
         assert item in shown
     assert "predictions/test-final.jsonl" in shown and "top_prediction@subclass" in shown and "…" not in shown
+
+
+def _not_test_items(path: Path, count: int, then: str = "") -> Path:
+    """`count` lines, each a different problem (an id that is not a test item), and `then` after them."""
+    path.write_text("".join(json.dumps({"id": f"X{i}", "labels": ["A01B"]}) + "\n" for i in range(count)) + then)
+    return path
+
+
+def test_a_count_is_exact_when_the_whole_file_was_read(tmp_path: Path) -> None:
+    """Twenty different problems fill the listing on the last line: the file was read to its end, so the missing
+    prediction is found too, and the count is exact."""
+    result = _score(tmp_path, _not_test_items(tmp_path / "p.jsonl", 20, then="\n"))
+    assert result.returncode == 2, result.stderr
+    assert "(21 problems)" in result.stderr and "... and 1 more problem\n" in result.stderr
+    assert "at least" not in result.stderr and "reading stopped" not in result.stderr
+
+
+def test_a_count_where_reading_stopped_is_a_lower_bound(tmp_path: Path) -> None:
+    """Past the listing's limit the rest of the file is not read: the count says "at least", and nothing is said
+    about the unread lines (the gold's item may be predicted there)."""
+    result = _score(tmp_path, _not_test_items(tmp_path / "p.jsonl", 25))
+    assert result.returncode == 2, result.stderr
+    assert "(at least 20 problems)" in result.stderr and "reading stopped there" in result.stderr
+    assert "have no prediction" not in result.stderr
+
+
+def test_a_count_stopped_by_the_counting_limit_is_a_lower_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same problem on every line is counted up to MAX_COUNTED, then reading stops: "at least", not exact."""
+    from codefest.evaluation import problems
+    from codefest.evaluation.problems import InvalidSubmission
+    from codefest.evaluation.scoring import score_files
+
+    monkeypatch.setattr(problems, "MAX_COUNTED", 50)
+    gold = tmp_path / "g.jsonl"
+    gold.write_text(json.dumps({"id": "a", "labels": ["A01B 1/00"]}) + "\n")
+    (tmp_path / "p.jsonl").write_text("oops\n" * 80)
+    with pytest.raises(InvalidSubmission) as caught:
+        score_files("classification", gold, tmp_path / "p.jsonl", resamples=0)
+    assert "(at least 50 problems)" in str(caught.value) and caught.value.stopped
+    assert caught.value.problems[0].where == "lines 1-50"

@@ -278,6 +278,28 @@ def test_a_form_that_is_not_a_submission_is_a_problem(server: Server) -> None:
         assert_problem(post(client, b"1", "x.jsonl", kind="weights"), 422, "neither predictions nor code")
 
 
+def test_an_overlong_file_name_is_refused_with_the_limit(server: Server) -> None:
+    """A name no file system holds gets a 422 that says the limit, whether or not the parser reads it whole."""
+    kept = server.uploads()
+    with server.client() as client:
+        for name, phrase in (("a" * 300 + ".jsonl", "is 306 bytes long (UTF-8), over"), ("b" * 5000, "is longer than")):
+            body = assert_problem(post(client, b"{}\n", name), 422, phrase, "the limit of 255 bytes")
+            assert body["limit_bytes"] == 255 and "malformed" not in body["detail"]
+    assert server.uploads() == kept
+
+
+def test_a_count_is_a_lower_bound_only_where_reading_stopped(server: Server, tmp_path: Path) -> None:
+    """Past the listing's limit the rest of a file is not read: "at least" and `total_exact` false say so."""
+    with server.client() as client:
+        few = predictions(server, tmp_path / "few.jsonl", broken=3).read_bytes()
+        exact = assert_problem(post(client, few, "few.jsonl"), 422, "(4 problems)")  # 3 lines, 3 ids missing
+        many = predictions(server, tmp_path / "many.jsonl", broken=25).read_bytes()
+        cut = assert_problem(post(client, many, "many.jsonl"), 422, "(at least 20 problems)")
+    assert exact["total"] == 4 and exact["total_exact"] is True
+    assert cut["total"] == 20 and cut["total_exact"] is False
+    assert sum(problem["count"] for problem in cut["problems"]) == 20  # type: ignore[union-attr]
+
+
 def _tar_bytes(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -429,6 +451,31 @@ def test_submit_without_a_bundle_shows_the_servers_problems(server: Server, tmp_
     assert result.returncode == 2, result.stderr
     assert "bad.jsonl is not a valid submission" in result.stderr and "NOT-1" in result.stderr
     assert str(server.home) not in result.stderr
+
+
+def test_submit_counts_the_servers_problems_by_line(server: Server, tmp_path: Path) -> None:
+    """One listed problem may stand for many lines: none is said to be left over when all were listed."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        "oops\n" * 30 + "".join(json.dumps({"id": f"NOT-{n}", "labels": ["A01B"]}) + "\n" for n in range(25))
+    )
+    args = ("submit", SLUG, str(bad), "--server", server.url)
+    result = codefest_as(server, server.tokens["office-a"], *args, home=tmp_path / "elsewhere")
+    assert result.returncode == 2, result.stderr
+    assert "(at least 49 problems)" in result.stderr and "lines 1-30" in result.stderr
+    assert "more problem" not in result.stderr
+
+
+def test_submit_refuses_an_overlong_file_name_before_sending(server: Server, tmp_path: Path) -> None:
+    """A pilot folder whose packed name would pass the server's limit: said here, the server never asked."""
+    pilot = tmp_path / ("p" * 250)
+    pilot.mkdir()
+    (pilot / "main.py").write_text("x = 1\n")
+    offline = f"http://127.0.0.1:{free_port()}"
+    result = codefest_as(server, server.tokens["office-a"], "submit", SLUG, str(pilot), "--server", offline)
+    assert result.returncode == 2, result.stderr
+    assert "the file name is 257 bytes long (UTF-8), over the limit of 255 bytes" in result.stderr
+    assert "cannot reach" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_submit_no_wait_queues_and_tells_the_quota(server: Server, tmp_path: Path) -> None:

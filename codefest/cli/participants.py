@@ -140,17 +140,22 @@ FIXES = {
 
 
 def _refusal(answer: httpx.Response) -> CodefestError:
+    from codefest.evaluation.problems import counted
+
     try:
         body = answer.json()
     except ValueError:
         body = {}
     detail = body.get("detail") if isinstance(body, dict) else None
     lines = [str(detail or f"the server answered {answer.status_code} {answer.reason_phrase}")]
-    for problem in (body.get("problems") or [])[:20] if isinstance(body, dict) else []:
+    listed = (body.get("problems") or [])[:20] if isinstance(body, dict) else []
+    for problem in listed:
         where, what, fix = problem.get("where", ""), problem.get("what", ""), problem.get("fix")
         lines.append(f"  - {where}: {what}" + (f". Fix: {fix}" if fix else ""))
-    if isinstance(body, dict) and body.get("total", 0) > 20:
-        lines.append(f"  ... and {body['total'] - 20} more problems")
+    if isinstance(body, dict) and isinstance(total := body.get("total"), int):
+        unlisted = total - sum(problem.get("count", 1) for problem in listed)  # an entry may stand for many lines
+        if unlisted > 0:
+            lines.append(f"  ... and {counted(unlisted, body.get('total_exact') is False, 'more problem')}")
     return CodefestError("\n".join(lines), FIXES.get(answer.status_code))
 
 
@@ -168,6 +173,7 @@ def send(
         raise CodefestError(f"--kind {printable(kind)} is neither predictions nor code", "--kind predictions")
     if path.is_symlink() or not path.exists():
         raise CodefestError(f"{printable(str(path))} not found", "give the predictions file or the pilot folder")
+    _name_within_limit(_sent_name(path))
     challenge = call(client, "GET", f"{base}/challenges/{slug}")
     if kind == "predictions":
         _check_locally(slug, path)
@@ -220,11 +226,25 @@ def _packed(path: Path) -> Iterator[Path]:
             "replace the link by the file it points to",
         )
     with tempfile.TemporaryDirectory(prefix="codefest-submit-") as scratch:
-        packed = Path(scratch) / f"{path.resolve().name or 'pilot'}.tar.gz"
+        packed = Path(scratch) / _sent_name(path)
         with tarfile.open(packed, "w:gz") as tar:
             for entry in entries:
                 tar.add(path / entry.relative, arcname=entry.relative, recursive=False)
         yield packed
+
+
+def _sent_name(path: Path) -> str:
+    """The file name the upload carries: the file's own, or the packed pilot's."""
+    return f"{path.resolve().name or 'pilot'}.tar.gz" if path.is_dir() else path.name
+
+
+def _name_within_limit(name: str) -> None:
+    """The server's limit on a file name, said before anything is validated or sent."""
+    from codefest.evaluation.uploads import MAX_NAME_BYTES, long_name
+
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        raise long_name(size)
 
 
 def _within_limit(upload: Path, limit: int) -> None:

@@ -42,7 +42,7 @@ def score(
     ] = None,
 ) -> None:
     """Score predictions against a challenge's dev labels (SLUG FILE) or a gold file (--task --gold --predictions)."""
-    from codefest.evaluation.problems import InvalidSubmission, listing
+    from codefest.evaluation.problems import InvalidSubmission, counted, listing
     from codefest.evaluation.scoring import score_files
 
     if task is not None:
@@ -79,11 +79,11 @@ def score(
     except InvalidSubmission as invalid:  # scoring one's own file: no quota to speak of
         if slug is not None:
             other_split(slug, split, target, invalid.total)
-        counted = f"{invalid.total} problem{'s' if invalid.total != 1 else ''}"
         scored = split if slug is not None else "gold"
         listed = listing([_against(p, scored) for p in invalid.problems], invalid.total, invalid.stopped)
         raise CodefestError(
-            f"{target} cannot be scored ({counted}):\n{listed}", "correct the file and score it again"
+            f"{target} cannot be scored ({counted(invalid.total, invalid.stopped)}):\n{listed}",
+            "correct the file and score it again",
         ) from None
     for warning in result.warnings:  # paths and lines are the user's text: printed as they are
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, emoji=False)

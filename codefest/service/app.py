@@ -39,7 +39,7 @@ from codefest.evaluation import broker
 from codefest.evaluation.intake import check_predictions, unpack_pilot
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.ledger import Submission as Row
-from codefest.evaluation.problems import InvalidSubmission
+from codefest.evaluation.problems import InvalidSubmission, counted
 from codefest.evaluation.reading import Limits as ReadingLimits
 from codefest.evaluation.records import Kind, Part, Role, Status
 from codefest.evaluation.submissions import Quota
@@ -197,13 +197,14 @@ class Service:
                     "where": _scrub(p.where, folder, source, self.root),
                     "what": _scrub(p.what, folder, source, self.root),
                     "fix": _scrub(p.fix, folder, source, self.root),
+                    "count": p.count,  # of lines: one entry stands for the same problem on many
                 }
                 for p in invalid.problems
             ]
             listing = "\n".join(f"{p['where']}: {p['what']}. Fix: {p['fix']}" for p in problems)
             row = self.ledger.refuse(spec.slug, team, kind, sha, size, source, listing, phase_name, Role.PARTICIPANT)
             detail = (
-                f"{source} is not a valid submission ({invalid.total} problem{'s' * (invalid.total != 1)}); "
+                f"{source} is not a valid submission ({counted(invalid.total, invalid.stopped)}); "
                 "correct the file and submit it again: an invalid file uses none of your quota"
             )
             raise Problem(
@@ -213,6 +214,7 @@ class Service:
                 detail,
                 problems=problems,
                 total=invalid.total,
+                total_exact=not invalid.stopped,  # false: reading stopped early, `total` is a lower bound
                 submission=row.id,
             ) from None
         except CodefestError as refused:

@@ -14,7 +14,7 @@ from pathlib import Path
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from codefest.evaluation.uploads import BoundedFile, TooLarge
+from codefest.evaluation.uploads import MAX_NAME_BYTES, BoundedFile, TooLarge, long_name
 from codefest.service.problems import Problem
 
 FIELDS = ("file", "kind")
@@ -24,6 +24,17 @@ FORM_OVERHEAD = 64 * 1024  # boundaries, part headers and the kind field, beyond
 
 def bad_form(detail: str) -> Problem:
     return Problem(422, "invalid-form", "The form is not valid", detail, problems=[{"where": "body", "what": detail}])
+
+
+def name_too_long(size: int | None = None) -> Problem:
+    refused = long_name(size)
+    return Problem(
+        422,
+        "name-too-long",
+        "The file name is too long",
+        f"{refused.problem}; {refused.fix}",
+        limit_bytes=MAX_NAME_BYTES,
+    )
 
 
 def too_large(limit: int) -> Problem:
@@ -70,6 +81,8 @@ class Form:
         if name == "file":
             self._files += 1
             raw = options.get(b"filename")
+            if raw is not None and len(raw) > MAX_NAME_BYTES:
+                raise name_too_long(len(raw))
             self.filename = raw.decode("utf-8", "replace") if raw is not None else None
             self._out = BoundedFile(self.file, self.limit)
 
@@ -91,6 +104,11 @@ class Form:
         elif self._name:
             self.fields[self._name] = self._value.decode("utf-8", "replace")
 
+    @property
+    def in_disposition(self) -> bool:
+        """Whether the parser is inside a part's Content-Disposition header, where the file name is."""
+        return self._header[0].lower() == b"content-disposition"
+
     def discard(self) -> None:
         if self._out is not None:
             self._out.discard()
@@ -111,8 +129,10 @@ async def read_form(content_type: str, body: AsyncIterator[bytes], file: Path, l
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError:
+    except MultipartParseError as error:
         form.discard()
+        if form.in_disposition and "header size" in str(error):  # the parser's limit on a header line, ~4 KiB
+            raise name_too_long() from None  # a file name far over the limit: too long to be read, so not measured
         raise bad_form("the multipart body is malformed") from None
     except BaseException:
         form.discard()

@@ -172,8 +172,6 @@ def read_predictions(path: Path, items: PublicItems, problems: Problems, limits:
         pair = _prediction(row, f"line {number}", number, items, first_line, problems)
         if pair is not None:
             predictions[pair[0]] = pair[1]
-        if problems.full:
-            return predictions
     if predictions or not problems:  # a file with no usable line already has its problems
         _check_complete(items, first_line, problems)
     return predictions

@@ -15,8 +15,10 @@ held in the ledger and waits): by default twice the longest wall time the challe
 an hour; CODEFEST_VISIBILITY_TIMEOUT (seconds) overrides it. On RabbitMQ, raise the server's `consumer_timeout`
 (30 minutes by default) above it likewise.
 
-Two queues: `score` (predictions files: seconds of CPU) and `code` (pilots: sandboxed runs up to their wall time,
-perhaps a GPU), so that organisers start `codefest worker --queues code` on the machines fit for code runs.
+Three queues: `score` (predictions files: seconds of CPU), `code` (pilots: sandboxed runs up to their wall time) and
+`code-gpu` (pilots of a challenge whose `resources.gpus` is above 0), so that organisers start `codefest worker
+--queues code` on the machines fit for code runs and `codefest worker --queues code-gpu --gpus 0,1` on those with
+GPUs. A worker without GPUs does not listen on `code-gpu`, so it never takes a run that needs one.
 
 Nothing is lost when the broker is down or loses its messages (restarted without persistence): a submission is
 committed to the ledger `queued` before anything is sent, and its row says until when a message for it is trusted
@@ -27,7 +29,8 @@ older than CODEFEST_REQUEUE_SECONDS, default the visibility timeout) is sent aga
 harmless: the task is idempotent.
 
 Public names (used by `codefest worker`, `codefest serve`, `codefest evaluate --inbox` and benchmarks): `ENV`,
-`QUEUES`, `configured()`, `app()`, `queue_for(kind)`, `enqueue(ledger, submission_id, kind)`, `sweep(ledger)`,
+`QUEUES`, `configured()`, `app()`, `queue_for(kind, gpus)`, `gpus_for(challenge)`, `send(submission_id, queue)`,
+`enqueue(ledger, submission_id, kind, challenge)`, `sweep(ledger)`,
 `wait_ended(ledger, ids)`, `Sender(ledger)`.
 """
 
@@ -54,7 +57,8 @@ SWEEP_ENV: Final = "CODEFEST_SWEEP_SECONDS"  # how often each worker sweeps the 
 LEASE_ENV: Final = "CODEFEST_LEASE_SECONDS"  # a worker's lease of a submission in the ledger, renewed every third
 SCORE: Final = "score"
 CODE: Final = "code"
-QUEUES: Final = (SCORE, CODE)
+CODE_GPU: Final = "code-gpu"
+QUEUES: Final = (SCORE, CODE, CODE_GPU)
 TASK: Final = "codefest.evaluate"  # its one argument: a submission id of the ledger
 MIN_VISIBILITY: Final = 3600.0  # Celery's own default for Redis
 LEASE_SECONDS: Final = 300.0
@@ -126,9 +130,22 @@ def transport_options() -> dict[str, float]:
     }
 
 
-def queue_for(kind: str) -> str:
-    """Predictions files are scored on `score`; pilots run on `code`."""
-    return CODE if kind == Kind.CODE else SCORE
+def queue_for(kind: str, gpus: int = 0) -> str:
+    """Predictions files are scored on `score`; pilots run on `code`, or on `code-gpu` when they need `gpus`."""
+    if kind != Kind.CODE:
+        return SCORE
+    return CODE_GPU if gpus > 0 else CODE
+
+
+def gpus_for(challenge: str) -> int:
+    """The GPUs a code run of `challenge` needs, as declared now (0 when it cannot be read: its evaluation then
+    fails with the challenge's own message)."""
+    from codefest.challenges.discovery import load
+
+    try:
+        return int(load(challenge).spec.resources.gpus)
+    except Exception:
+        return 0
 
 
 def make_app(url: str) -> Celery:
@@ -168,31 +185,41 @@ def app() -> Celery:
     return make_app(url)
 
 
-def send(submission_id: str, kind: str) -> None:
-    """One message for the submission on its kind's queue; raises when the broker cannot be reached."""
+def send(submission_id: str, queue: str, countdown: float | None = None) -> None:
+    """One message for the submission on `queue` (delivered after `countdown` seconds, when given); raises when the
+    broker cannot be reached."""
     app().send_task(
         TASK,
         args=[submission_id],
-        queue=queue_for(kind),
+        queue=queue,
+        countdown=countdown,
         retry=True,
         retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
     )
 
 
-def enqueue(ledger: Ledger, submission_id: str, kind: str) -> bool:
+def _challenge_of(ledger: Ledger, submission_id: str) -> str | None:
+    row = ledger.get(submission_id)
+    return None if row is None else row.challenge
+
+
+def enqueue(ledger: Ledger, submission_id: str, kind: str, challenge: str | None = None) -> bool:
     """Send a queued submission of the ledger to its queue, unless a message for it is already trusted to be there;
-    True when sent. A broker that cannot be reached is logged, not raised: the submission stays queued in the
-    ledger and a worker's sweep sends it."""
+    True when sent. A code submission's queue depends on its challenge (`challenge`, else read from the ledger). A
+    broker that cannot be reached is logged, not raised: the submission stays queued in the ledger and a worker's
+    sweep sends it."""
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
+        if kind == Kind.CODE and challenge is None:
+            challenge = _challenge_of(ledger, submission_id)
         if not ledger.mark_sent(submission_id, requeue_seconds()):
             return False
     except SQLAlchemyError as error:  # unmarked, it is the sweep's
         log.warning("submission %s was not sent now (the ledger failed: %s); a sweep sends it", submission_id, error)
         return False
     try:
-        send(submission_id, kind)
+        send(submission_id, queue_for(kind, gpus_for(challenge) if challenge else 0))
     except Exception as error:  # kombu's OperationalError, a refused connection, a DNS failure...
         ledger.unsent(submission_id)
         log.warning(
@@ -217,11 +244,11 @@ class Sender:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codefest-send")
 
     def __call__(self, row: Submission) -> None:
-        self._pool.submit(self._send, row.id, row.kind)
+        self._pool.submit(self._send, row.id, row.kind, row.challenge)
 
-    def _send(self, submission_id: str, kind: str) -> None:
+    def _send(self, submission_id: str, kind: str, challenge: str) -> None:
         try:
-            enqueue(self.ledger, submission_id, kind)
+            enqueue(self.ledger, submission_id, kind, challenge)
         except Exception:  # the ledger failed after sending: the row's mark expires and a sweep sends it again
             log.exception("submission %s: sending it to the broker failed; a worker's sweep sends it", submission_id)
 

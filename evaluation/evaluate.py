@@ -37,7 +37,7 @@ from codefest.challenges.calendar import closed, open_phase
 from codefest.challenges.discovery import LoadedChallenge, load
 from codefest.core.errors import CodefestError, printable
 from codefest.core.workspace import Workspace
-from codefest.evaluation import faults, pilot_tree
+from codefest.evaluation import devices, faults, pilot_tree
 from codefest.evaluation.breakdown import Groups, breakdown, item_groups
 from codefest.evaluation.challenge import evaluation_signature, options_for
 from codefest.evaluation.claims import evaluate_name, gone
@@ -286,8 +286,14 @@ class Evaluator:
 
     def _evaluate_claimed(self, row: Submission, source: str) -> Outcome:
         """Evaluate a submission this process holds, renewing its lease meanwhile, and record the verdict."""
-        with lease_kept(self.ledger, row.id, self.worker, LEASE_SECONDS):
-            verdict, raw = self.verdict(row, source)
+        try:
+            with lease_kept(self.ledger, row.id, self.worker, LEASE_SECONDS):
+                verdict, raw = self.verdict(row, source)
+        except devices.NoDevices as missing:  # a GPU challenge, and too few GPUs here: it waits for a GPU worker
+            self.ledger.release(row.id, self.worker, missing.waiting)
+            return Outcome(
+                row.team, source, statuses.QUEUED, missing.waiting, quota=self.quota(row.team), submission_id=row.id
+            )
         flags = []
         if not record(self.ledger, row.id, self.worker, verdict):
             flags.append(f"submission {row.id} was taken over by another worker: this verdict is not recorded")
@@ -338,11 +344,14 @@ class Evaluator:
 
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
         limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)
+        gpus = self.spec.resources.gpus
         with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
-            run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work))
+            with devices.held(gpus, self.root, self.spec.slug) as held:  # NoDevices when too few here: it waits
+                run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work), devices=held)
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
             extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
+            extra |= {Tag.CODE_GPUS: str(len(held))} if held else {}
             extra |= _cost_tags(run)
             if run.status != "ok" or run.predictions is None:
                 run_id = self._record_failure(team, Kind.CODE, run.status, run.message, logs, extra)

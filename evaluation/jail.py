@@ -24,7 +24,7 @@ import signal
 import stat
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
@@ -37,6 +37,7 @@ MAX_FILE_BYTES = 1024**3
 INODES_PER_MB = 64  # files the scratch space holds per MB: empty files cost kernel memory, not tmpfs size
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # the system's programs and libraries
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
+NVIDIA_SHARED = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")  # the driver's, not one GPU's
 PASSWD = "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 GROUP = "nogroup:x:65534:\n"
 # Runs first in the sandbox, before any of the pilot's code: says the sandbox is built, then becomes the pilot.
@@ -73,6 +74,7 @@ class JailSpec:
     cgroup_procs: list[str]  # the run's cgroup, joined first; empty when the host has none to give
     max_processes: int | None  # a per-user process cap, only when there is no cgroup to count them
     report_fd: int  # where a setup failure is told: the pilot never holds it, so it cannot fake one
+    devices: list[int] = field(default_factory=list)  # the GPUs the run holds: their nodes are the only ones shown
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -221,10 +223,31 @@ def _depth(path: Path) -> int:
     return len(path.parts)
 
 
+def _character_device(path: str) -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def device_nodes(devices: list[int], dev: str = "/dev") -> list[str]:
+    """The names of the nodes under `dev` a run holding the GPUs `devices` may open: each of its own (nvidiaN) and
+    the driver's shared ones, each only if the host has it as a character device; none for a run without GPUs."""
+    if not devices:
+        return []
+    names = [f"nvidia{device}" for device in devices] + list(NVIDIA_SHARED)
+    return [name for name in names if _character_device(os.path.join(dev, name))]
+
+
 def bwrap_argv(
-    spec: JailSpec, scratch: Scratch, shown: list[tuple[Path, Path]], links: list[tuple[str, Path]]
+    spec: JailSpec,
+    scratch: Scratch,
+    shown: list[tuple[Path, Path]],
+    links: list[tuple[str, Path]],
+    dev: str = "/dev",
 ) -> list[str]:
-    """The pilot's whole view: read-only binds of the allowlist, the scratch space's folders, nothing else."""
+    """The pilot's whole view: read-only binds of the allowlist, the scratch space's folders, the device nodes of
+    its own GPUs (found under `dev`), nothing else."""
     argv = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
     argv += ["--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     argv += ["--bind", str(scratch.tmp), "/tmp", "--bind", str(scratch.var_tmp), "/var/tmp"]
@@ -242,6 +265,8 @@ def bwrap_argv(
     ]
     argv += ["--bind", str(scratch.pilot), spec.pilot, "--bind", str(scratch.output), spec.output]
     argv += ["--dev", "/dev", "--bind", str(scratch.shm), "/dev/shm", "--proc", "/proc"]
+    for name in device_nodes(spec.devices, dev):
+        argv += ["--dev-bind", os.path.join(dev, name), f"/dev/{name}"]
     argv += ["--chdir", spec.pilot, "--remount-ro", "/", "--remount-ro", "/dev"]
     return argv
 

@@ -8,6 +8,11 @@ process loads only the code, before it forks, and opens no database there for th
 The main process also sweeps the ledger (`broker.sweep`), when it starts and every `broker.sweep_seconds()`: what was
 received while the broker was down, or lost by a broker restarted without persistence, is sent again. Several
 workers sweeping at once send a submission once: the ledger decides who sends (`Ledger.mark_sent`).
+
+A worker with GPUs (`--gpus 0,1`, else CODEFEST_GPUS) listens on `code-gpu` too and tells its pool processes its
+devices through CODEFEST_GPUS, which they inherit; each run holds the ones it uses (`codefest.evaluation.devices`).
+Its processes must never wait for one another's devices: `--concurrency` times the most GPUs a challenge's run needs
+must not exceed its devices, else it refuses to start. `code-gpu` without devices is refused too.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import home
-from codefest.evaluation import broker
+from codefest.evaluation import broker, devices
 from codefest.evaluation.ledger import Ledger
 
 log = logging.getLogger("codefest.worker")
@@ -36,10 +41,50 @@ def check_queues(queues: Sequence[str]) -> list[str]:
     if unknown or not chosen:
         raise CodefestError(
             f"unknown queue(s): {', '.join(unknown) or '(none given)'}; codefest's queues are "
-            + " and ".join(broker.QUEUES),
+            + ", ".join(broker.QUEUES),
             "codefest worker --queues score,code",
         )
     return chosen
+
+
+def gpus_per_run() -> tuple[int, str]:
+    """The most GPUs a code run of a challenge here needs (at least 1), and the challenge that declares it."""
+    from codefest.challenges.discovery import discover
+
+    most, slug = 1, ""
+    for found in discover():
+        needed = broker.gpus_for(found)
+        if needed > most:
+            most, slug = needed, found
+    return most, slug
+
+
+def check_devices(queues: Sequence[str], gpus: Sequence[int], concurrency: int) -> tuple[int, ...]:
+    """The devices the worker's processes share: none unless it listens on `code-gpu`, which needs enough of them
+    for `concurrency` runs at once; CodefestError otherwise."""
+    if broker.CODE_GPU not in queues:
+        if gpus:
+            log.warning("the worker does not listen on %s: its GPUs %s are left unused", broker.CODE_GPU, gpus)
+        return ()
+    if not gpus:
+        raise CodefestError(
+            f"the {broker.CODE_GPU} queue runs pilots that need GPUs, and this worker was given none",
+            f"name the devices: codefest worker --queues {broker.CODE_GPU} --gpus 0,1   (or set {devices.ENV})",
+        )
+    per_run, slug = gpus_per_run()
+    if concurrency * per_run > len(gpus):
+        needs = f"runs of {slug} need {per_run} GPUs each" if slug else "each run needs a GPU"
+        fit = len(gpus) // per_run
+        raise CodefestError(
+            f"{concurrency} process(es) with {len(gpus)} GPU(s) cannot run at once: {needs}",
+            f"--concurrency {fit}" if fit else f"give this worker at least {per_run} GPUs with --gpus",
+        )
+    return tuple(gpus)
+
+
+def default_queues(gpus: Sequence[int]) -> list[str]:
+    """Predictions files and code runs; runs that need GPUs too when the worker has some."""
+    return [broker.SCORE, broker.CODE, *([broker.CODE_GPU] if gpus else [])]
 
 
 def sweeper(ledger: Ledger, stop: threading.Event, seconds: float) -> threading.Thread:
@@ -69,9 +114,9 @@ def _warm_pool_process(**_: Any) -> None:
     log.info("%s: ready", name)
 
 
-def run(queues: Sequence[str], concurrency: int, loglevel: str = "INFO") -> int:
-    """Run a worker on CODEFEST_BROKER_URL's `queues` with `concurrency` pool processes until it is stopped; its
-    exit code."""
+def run(queues: Sequence[str] | None, concurrency: int, loglevel: str = "INFO", gpus: str | None = None) -> int:
+    """Run a worker on CODEFEST_BROKER_URL's `queues` (default: `default_queues`) with `concurrency` pool processes,
+    and the GPUs `gpus` ("0,1"; default: CODEFEST_GPUS), until it is stopped; its exit code."""
     from celery.signals import worker_process_init
 
     from codefest.evaluation.workers import warm
@@ -82,7 +127,10 @@ def run(queues: Sequence[str], concurrency: int, loglevel: str = "INFO") -> int:
             f"{broker.ENV} is not set: a worker takes its work from a broker",
             f"{broker.ENV}=redis://127.0.0.1:6379/0 codefest worker   (or let codefest serve run its own workers)",
         )
-    chosen = check_queues(queues)
+    given = devices.parse(os.environ.get(devices.ENV, "") if gpus is None else gpus)
+    chosen = check_queues(default_queues(given) if queues is None else queues)
+    held = check_devices(chosen, given, concurrency)
+    os.environ[devices.ENV] = ",".join(str(device) for device in held)  # the pool processes inherit it
     logging.basicConfig(level=loglevel, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
     root = home()
     warm(root, stores=False)
@@ -93,10 +141,11 @@ def run(queues: Sequence[str], concurrency: int, loglevel: str = "INFO") -> int:
     ledger = Ledger.open(None, root)
     stop = threading.Event()
     log.info(
-        "codefest worker on %s, queues %s, %d process(es); visibility timeout %.0f s, lease %.0f s",
+        "codefest worker on %s, queues %s, %d process(es), GPUs %s; visibility timeout %.0f s, lease %.0f s",
         broker.shown(url),
         ",".join(chosen),
         concurrency,
+        ",".join(str(device) for device in held) or "none",
         broker.visibility_timeout(),
         broker.lease_seconds(),
     )

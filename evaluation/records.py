@@ -48,6 +48,7 @@ class Tag:
     ISOLATED: Final = "isolated"  # "true" or "false": whether the sandbox isolated the code run
     CODE_PEAK_MEMORY_MB: Final = "code_peak_memory_mb"
     CODE_CPU_SECONDS: Final = "code_cpu_seconds"
+    CODE_GPUS: Final = "code_gpus"  # GPUs the code run held for its whole wall time
     SELECTED_AT: Final = "selected_at"  # milliseconds since the epoch; the latest selection of a team counts
     SELECTION_FORCED: Final = "selection_forced"  # TRUE: selected outside the open phases
     VIEW: Final = "view"  # on a leaderboard run: a Part, the view the page shows

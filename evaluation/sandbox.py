@@ -25,12 +25,14 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from codefest.core.errors import CodefestError
 from codefest.core.offline import OFFLINE_DEFAULTS
 from codefest.evaluation import cgroups, jail, pilot_tree
+from codefest.evaluation.devices import environment as device_environment
 
 NETWORK_MARKER = "codefest-sandbox: network access blocked:"
 TAIL_BYTES = 64 * 1024
@@ -315,7 +317,9 @@ def _read_only(layout: _Layout) -> list[str]:
     return sorted({str(layout.root), *(str(path) for path in jail.interpreter_paths())})
 
 
-def _jailed(command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, place: _Place) -> list[str]:
+def _jailed(
+    command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, place: _Place, devices: list[int]
+) -> list[str]:
     spec = jail.JailSpec(
         argv=command,
         env=env,
@@ -330,6 +334,7 @@ def _jailed(command: list[str], env: dict[str, str], layout: _Layout, limits: Co
         cgroup_procs=place.group.procs_files if place.group else [],
         max_processes=None if place.group else limits.max_tasks,
         report_fd=place.report_fd,
+        devices=devices,
     )
     return [*_launcher(), spec.to_json()]
 
@@ -504,7 +509,9 @@ def _drain(fd: int) -> str:
     return ""
 
 
-def _run_isolated(command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits) -> _Ran:
+def _run_isolated(
+    command: list[str], env: dict[str, str], layout: _Layout, limits: CodeLimits, devices: list[int]
+) -> _Ran:
     group, unlimited = _run_group(limits)
     stage = Path(tempfile.mkdtemp(prefix="codefest-stage-", dir=STAGE_PARENT))
     report_read, report_write = os.pipe()
@@ -512,7 +519,7 @@ def _run_isolated(command: list[str], env: dict[str, str], layout: _Layout, limi
     try:
         place = _Place(stage, report_write, group)
         done, stdout, stderr = _execute(
-            _jailed(command, env, layout, limits, place), _launcher_env(), limits, Path("/"), place
+            _jailed(command, env, layout, limits, place, devices), _launcher_env(), limits, Path("/"), place
         )
     finally:
         os.close(report_write)
@@ -525,10 +532,10 @@ def _run_isolated(command: list[str], env: dict[str, str], layout: _Layout, limi
     return _Ran(done, stdout, stderr, isolated=True, report=report, usage=usage, unlimited=unlimited)
 
 
-def _run(command: list[str], layout: _Layout, limits: CodeLimits) -> _Ran:
-    env = _environment(layout)
+def _run(command: list[str], layout: _Layout, limits: CodeLimits, devices: list[int]) -> _Ran:
+    env = _environment(layout) | device_environment(devices)  # a run without GPUs is told it has none
     if isolation_available():
-        return _run_isolated(command, env, layout, limits)
+        return _run_isolated(command, env, layout, limits, devices)
     done, stdout, stderr = _execute(command, env, limits, layout.pilot)
     return _Ran(done, stdout, stderr, isolated=False)
 
@@ -644,8 +651,16 @@ def _verdict(ran: _Ran, layout: _Layout, limits: CodeLimits) -> tuple[str, str, 
     return "ok", f"your code finished and wrote {PREDICTIONS}", predictions
 
 
-def run_pilot(pilot: Path, inputs: list[Path], limits: CodeLimits, hidden: list[Path], workdir: Path) -> CodeRun:
-    """Run the pilot's entry point on `inputs` in `workdir`, unable to see `hidden` or the network."""
+def run_pilot(
+    pilot: Path,
+    inputs: list[Path],
+    limits: CodeLimits,
+    hidden: list[Path],
+    workdir: Path,
+    devices: Sequence[int] = (),
+) -> CodeRun:
+    """Run the pilot's entry point on `inputs` in `workdir`, unable to see `hidden` or the network, with the GPUs
+    `devices` (held by the caller: `devices.held`) as its only devices."""
     pilot, workdir = pilot.resolve(), workdir.resolve()
     module = entry_point(pilot)
     entries = pilot_tree.walk(pilot)  # bounded, and refused before anything is copied
@@ -653,7 +668,7 @@ def run_pilot(pilot: Path, inputs: list[Path], limits: CodeLimits, hidden: list[
     _check_places(workdir, secrets)
     layout = _prepare(pilot, entries, inputs, workdir)
     started = time.monotonic()
-    ran = _run(_command(module, layout), layout, limits)
+    ran = _run(_command(module, layout), layout, limits, list(devices))
     seconds = time.monotonic() - started
     if jail.SETUP_MARKER in ran.report:
         raise CodefestError(

@@ -11,6 +11,10 @@ A message may come twice (redelivered after its worker died, sent again by a swe
 - on a worker without the challenge's held-out data (its vault missing or different from its manifest), the
   submission stays `queued` with a message saying so for the team and the organisers, and the task is retried
   later, so that a worker holding the vault takes it: nothing is lost, nothing is scored without the vault;
+- a code submission of a challenge that needs more GPUs than this worker has (`codefest.evaluation.devices`) also
+  stays `queued`, saying that it waits for a worker with a GPU, and is sent again, after a pause, to the `code-gpu`
+  queue: a message that reached a worker without GPUs (the challenge declared its GPUs after it was sent) goes where
+  workers with GPUs take it, and no run that needs a GPU runs without one;
 - an evaluation that fails unexpectedly (logged with its traceback) leaves the claim to expire; the retry after the
   lease takes it over, one attempt more, and after `MAX_ATTEMPTS` the ledger ends it `crashed`.
 
@@ -32,9 +36,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from codefest.core.errors import VaultUnavailable
 from codefest.core.workspace import home
-from codefest.evaluation import broker
+from codefest.evaluation import broker, devices
 from codefest.evaluation.claims import gone, worker_name
 from codefest.evaluation.ledger import Ledger, statuses
+from codefest.evaluation.records import Kind
 from codefest.evaluation.workers import Evaluate, Worker, evaluate_submission, waiting
 from codefest.shared_datasets.heldout import check_vault
 
@@ -103,6 +108,10 @@ def evaluate_once(
         message = waiting(problem)
         ledger.note(submission_id, message, trust_seconds=after + broker.requeue_seconds())  # no sweep sends it twice
         return after
+    needed = broker.gpus_for(row.challenge) if row.kind == Kind.CODE else 0
+    if needed > len(devices.configured()):
+        _to_gpu_workers(ledger, submission_id, row.challenge, name, needed)
+        return None
     dead = [row.worker] if row.status == statuses.RUNNING and row.worker and gone(row.worker) else []
     claimed = ledger.claim(name, lease_seconds, submission_id=submission_id, dead=dead)
     if claimed is None:
@@ -123,6 +132,28 @@ def evaluate_once(
         log.info("%s: submission %s %s", name, submission_id, done.status if done else "recorded")
         return None
     return _capped(lease_seconds + 1)  # the claim expires; the retry takes it over, one attempt more
+
+
+def _to_gpu_workers(ledger: Ledger, submission_id: str, slug: str, name: str, needed: int) -> None:
+    """This worker has too few GPUs for the submission: it waits, queued, saying so, and a message for it goes to
+    the `code-gpu` queue after a pause (this one is done with); if that fails, a sweep sends it."""
+    after = _capped(broker._seconds(NO_VAULT_RETRY_ENV, NO_VAULT_RETRY))
+    log.warning(
+        "%s: submission %s of %s needs %d GPU(s) and this worker has %d; sent to the %s queue, in %.0f s",
+        name,
+        submission_id,
+        slug,
+        needed,
+        len(devices.configured()),
+        broker.CODE_GPU,
+        after,
+    )
+    ledger.note(submission_id, devices.waiting(needed), trust_seconds=after + broker.requeue_seconds())
+    try:
+        broker.send(submission_id, broker.CODE_GPU, countdown=after)
+    except Exception as error:  # the broker went away meanwhile
+        log.warning("submission %s was not sent again (%s); a sweep sends it", submission_id, error)
+        ledger.unsent(submission_id)
 
 
 def _not_claimed(ledger: Ledger, submission_id: str, lease_seconds: float) -> float | None:

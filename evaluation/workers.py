@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from codefest.core.errors import VaultUnavailable
 from codefest.core.workspace import home
 from codefest.evaluation.claims import gone, worker_name
+from codefest.evaluation.devices import NoDevices
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
 from codefest.evaluation.ledger.engine import ENV as DATABASE_VARIABLE  # how a worker learns the ledger's URL
 from codefest.evaluation.ledger.statuses import RUNNING
@@ -126,6 +127,7 @@ class Worker:
         self.name, self.root, self.ledger, self.evaluate = name, root, ledger, evaluate
         self.lease_seconds, self.poll_seconds, self.kinds = lease_seconds, poll_seconds, kinds
         self.pause = 0.0  # set when a submission was given back for want of its vault: wait before claiming again
+        self.left: set[str] = set()  # submissions given back for want of GPUs: never claimed again by this worker
 
     def run(self, stop: threading.Event) -> None:
         """Claim and evaluate until `stop` is set; the submission in hand is finished first. What dead workers of
@@ -134,7 +136,7 @@ class Worker:
         if dead:
             log.warning("%s: taking over the submissions of stopped workers: %s", self.name, ", ".join(dead))
         while not stop.is_set():
-            claimed = self.ledger.claim(self.name, self.lease_seconds, self.kinds, dead=dead)
+            claimed = self.ledger.claim(self.name, self.lease_seconds, self.kinds, dead=dead, skip=self.left)
             if claimed is None:
                 stop.wait(self.poll_seconds)
                 continue
@@ -150,6 +152,11 @@ class Worker:
                 verdict = self.evaluate(self.root, self.ledger, submission_id)
         except VaultUnavailable as missing:
             self._give_back(submission_id, missing)
+            return False
+        except NoDevices as missing:  # its devices do not change while it runs: the submission is another's
+            log.warning("%s: submission %s waits for a worker with GPUs: %s", self.name, submission_id, missing.problem)
+            self.ledger.release(submission_id, self.name, missing.waiting)
+            self.left.add(submission_id)
             return False
         except Exception:
             log.exception(

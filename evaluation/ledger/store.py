@@ -308,6 +308,7 @@ class Ledger:
         *,
         submission_id: str | None = None,
         dead: Collection[str] = (),
+        skip: Collection[str] = (),
     ) -> Submission | None:
         """The oldest submission waiting for a worker, now `running` for `worker` until the lease ends; None when
         there is none. A `running` one whose lease has expired (its worker died) waits too: it is taken over, one
@@ -316,7 +317,8 @@ class Ledger:
         SKIP LOCKED`), on SQLite they take turns.
 
         `submission_id` claims that submission only, if it waits. `dead` names workers known to be dead (their
-        process is gone): what they hold waits at once, without waiting for their leases to expire."""
+        process is gone): what they hold waits at once, without waiting for their leases to expire. `skip` names
+        submissions the worker gave back and leaves to others (it lacks the GPUs they need)."""
         now = now or utc_now()
         abandoned = m.Submission.lease_until < now
         if dead:
@@ -327,6 +329,8 @@ class Ledger:
             query = query.where(m.Submission.kind.in_(list(kinds)))
         if submission_id is not None:
             query = query.where(m.Submission.id == submission_id)
+        if skip:
+            query = query.where(m.Submission.id.not_in(list(skip)))
         query = query.with_for_update(skip_locked=True)
         with self._write() as session:
             while (row := session.scalar(query)) is not None:

@@ -142,6 +142,13 @@ class ResourceLimits(Strict):
 
 
 def task_of(name: object) -> Task | None:
+    @model_validator(mode="after")
+    def _gpus_priced(self) -> ResourceLimits:
+        """Runs that hold GPUs cost them too: a cost without their price would be too low to compare."""
+        if self.gpus and self.prices is not None and self.prices.gpu_hour is None:
+            raise ValueError(f"code runs hold {self.gpus} GPU(s): set resources.prices.gpu_hour too")
+        return self
+
     """The definition of a task that exists, else None (the `task` key's own error then says why)."""
     return TASKS.get(name) if isinstance(name, str) and name in TASKS else None
 

@@ -35,6 +35,8 @@ import numpy as np
 from codefest import __version__
 from codefest.challenges.calendar import closed, open_phase
 from codefest.challenges.discovery import LoadedChallenge, load
+from codefest.challenges.efficiency import cost_per_1000, money
+from codefest.challenges.spec import Challenge
 from codefest.core.errors import CodefestError, printable
 from codefest.core.workspace import Workspace
 from codefest.evaluation import devices, faults, pilot_tree
@@ -140,6 +142,17 @@ class Evaluator:
         self,
         challenge: LoadedChallenge,
         root: Path,
+def _price_tags(spec: Challenge, extra: dict[str, str], items: int) -> dict[str, str]:
+    """A code run's cost per 1,000 test items at the organisers' prices, from the values its tags record (so that
+    the leaderboard, computing it from the ledger's copy of them, shows the same)."""
+    prices = spec.resources.prices
+    if prices is None or Tag.CODE_CPU_SECONDS not in extra or Tag.CODE_SECONDS not in extra:
+        return {}
+    cpu, wall = float(extra[Tag.CODE_CPU_SECONDS]), float(extra[Tag.CODE_SECONDS])
+    cost = cost_per_1000(prices, cpu, wall, spec.resources.gpus, items)
+    return {} if cost is None else {Tag.CODE_COST: money(cost), Tag.CODE_COST_CURRENCY: prices.currency}
+
+
         progress: Progress = lambda _: None,
         ledger: Ledger | None = None,
         enqueue: Callable[[Submission], object] | None = None,
@@ -399,7 +412,7 @@ class Evaluator:
                 message = CodefestError(invalid.problem, fix).render()
             return Verdict(Status.INVALID, message, public_run_id=run_id, cost=_cost(extra))
         sign = evaluation_signature(spec, self.dataset_sha256)
-        tags = {**self._tags(team, kind), Tag.SIGNATURE: sign, **extra}
+        tags = {**self._tags(team, kind), Tag.SIGNATURE: sign, **extra, **_price_tags(spec, extra, len(ids))}
         public_run = self.tracker.start(tags)
         faults.point(faults.SCORING)
         self.progress(f"{team}: bootstrap intervals for the public and private parts")

@@ -48,6 +48,8 @@ class Tag:
     ISOLATED: Final = "isolated"  # "true" or "false": whether the sandbox isolated the code run
     CODE_PEAK_MEMORY_MB: Final = "code_peak_memory_mb"
     CODE_CPU_SECONDS: Final = "code_cpu_seconds"
+    CODE_COST: Final = "code_cost_per_1000_items"  # where the challenge sets prices: the run's cost per 1,000 items
+    CODE_COST_CURRENCY: Final = "code_cost_currency"
     CODE_GPUS: Final = "code_gpus"  # GPUs the code run held for its whole wall time
     SELECTED_AT: Final = "selected_at"  # milliseconds since the epoch; the latest selection of a team counts
     SELECTION_FORCED: Final = "selection_forced"  # TRUE: selected outside the open phases

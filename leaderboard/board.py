@@ -7,6 +7,7 @@ chosen entries alone.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from codefest.challenges.discovery import LoadedChallenge
+from codefest.challenges.efficiency import MEASURES
 from codefest.challenges.spec import Challenge
 from codefest.evaluation.challenge import evaluation_signature
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import Part
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
 from codefest.leaderboard import scored, significance
+from codefest.leaderboard.efficiency import Efficiency, efficiency, gpus
 from codefest.leaderboard.ranking import chosen, order, ranks
 from codefest.leaderboard.scored import Scores, Submissions
 from codefest.shared_datasets.heldout import built_record
@@ -55,8 +58,13 @@ class Entry:
     public_rank: int | None = None  # private view only
     rank_change: int | None = None  # private view only: public rank minus private rank (positive: moved up)
     breakdown: dict[str, Any] | None = None
+    efficiency: Efficiency = field(default_factory=Efficiency)  # what its code run used; empty for a file
 
     def value(self, metric: str) -> float:
+        """A metric's value, or a measure's (NaN for an entry without one: it ranks after those with one)."""
+        if metric in MEASURES:
+            measured = self.efficiency.of(metric)
+            return math.nan if measured is None else measured
         return self.tie_breakers.get(metric, self.score.value)
 
 
@@ -76,6 +84,18 @@ class Board:
     entries: list[Entry]
     history: dict[str, list[tuple[int, float]]]  # team -> (submission time, score), oldest first
     notes: list[str] = field(default_factory=list)
+    prices: dict[str, Any] | None = None  # the organisers' compute prices, where set: entries then have a cost
+    gpus: int = 0  # GPUs each code run holds, priced for its wall time
+
+    @property
+    def metric_tie_breakers(self) -> list[str]:
+        """The tie-breakers that are scores (each entry's `tie_breakers`); a measure's column is the run's."""
+        return [name for name in self.tie_breakers if name not in MEASURES]
+
+    @property
+    def measured(self) -> bool:
+        """Some entry is a code run: the views show what runs used."""
+        return any(e.efficiency.measured for e in self.entries)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +147,7 @@ def build(
         read = _read(opened, spec, signature, private)
         teams, rows, how = chosen(spec, read.found, read.public)
         entries, notes = _entries(spec, read, teams, rows, how, private)
+        _measured(spec, opened, read, entries)
         ordered, found_ranks = _ranked(spec, entries, _scores_of(read.shown, entries))
         entries = [entries[i] for i in ordered]
         for entry, rank in zip(entries, found_ranks, strict=True):
@@ -151,6 +172,8 @@ def build(
         primary_metric=spec.primary_metric,
         higher_is_better=spec.higher_is_better[spec.primary_metric],
         tie_breakers=list(spec.tie_breakers),
+        prices=None if spec.resources.prices is None else spec.resources.prices.model_dump(),
+        gpus=gpus(spec),
         final_submission=spec.final_submission,
         signature=signature,
         generated_ms=int(time.time() * 1000),
@@ -163,13 +186,36 @@ def build(
 
 def _read(ledger: Ledger, spec: Challenge, signature: str, private: bool) -> _Read:
     """The submissions with a public score of the primary metric (the rest are never ranked) and their scores."""
-    metrics = (spec.primary_metric, *spec.tie_breakers)
+    metrics = (spec.primary_metric, *(name for name in spec.tie_breakers if name not in MEASURES))
     found = scored.submissions(ledger, spec.slug, signature)
     parts = (Part.PUBLIC, Part.PRIVATE) if private else (Part.PUBLIC,)
-    read = scored.scores(ledger, spec.slug, signature, parts, metrics, found.ids)
+    read = {
+        part: _with_measures(spec, found, got)
+        for part, got in scored.scores(ledger, spec.slug, signature, parts, metrics, found.ids).items()
+    }
     ranked = ~np.isnan(read[Part.PUBLIC].of(spec.primary_metric))
     public = read[Part.PUBLIC].only(ranked)
     return _Read(found.only(ranked), public, read[Part.PRIVATE].only(ranked) if private else public)
+
+
+def _with_measures(spec: Challenge, found: Submissions, scores: Scores) -> Scores:
+    """`scores` with a column for each measure the challenge ranks by: one value, the run's, on either part."""
+    names = tuple(name for name in spec.tie_breakers if name in MEASURES)
+    if not names:
+        return scores
+    extra = np.column_stack([found.measure(name) for name in names])
+    exact = np.hstack([scores.values, extra])
+    return Scores(scores.metrics + names, exact, np.hstack([scores.low, extra]), np.hstack([scores.high, extra]))
+
+
+def _measured(spec: Challenge, ledger: Ledger, read: _Read, entries: list[Entry]) -> None:
+    """Each entry's measures and cost, from the ledger: what its chosen submission's run used."""
+    row = {id: i for i, id in enumerate(read.found.ids)}
+    items = scored.items_scored(ledger, [e.submission_id for e in entries], spec.primary_metric)
+    for entry in entries:
+        measures = read.found.measures[row[entry.submission_id]]
+        found = dict(zip(MEASURES, measures.tolist(), strict=True))
+        entry.efficiency = efficiency(spec, found, items.get(entry.submission_id, 0))
 
 
 def _entries(
@@ -197,7 +243,7 @@ def _entries(
                 score=Score(
                     float(shown.values[row, column]), float(shown.low[row, column]), float(shown.high[row, column])
                 ),
-                tie_breakers={name: float(shown.of(name)[row]) for name in spec.tie_breakers},
+                tie_breakers={name: float(shown.of(name)[row]) for name in spec.tie_breakers if name not in MEASURES},
                 submitted_ms=int(found.received_ms[row]),
                 submissions=int(counts[t]),
                 last_submission_ms=int(last[t]),

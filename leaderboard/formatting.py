@@ -9,6 +9,9 @@ import math
 # The terminal and the page drop columns in this order.
 KEEP = {"rank": 9, "team": 9, "score": 8, "public": 7, "change": 7, "group": 6, "range": 5, "subs": 3, "last": 2}
 KEEP_TIE_BREAKER = 1
+# What code runs used gives way first: memory, then CPU time, then wall time, then the cost; a measure the challenge
+# ranks by stays as long as a tie-breaker.
+KEEP_MEASURE = {"code_peak_memory_mb": -3, "code_cpu_seconds": -2, "code_seconds": -1, "cost": 0}
 ALWAYS = 8
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from codefest.leaderboard import usage_columns
 from codefest.leaderboard.board import Board, Entry
 from codefest.leaderboard.chart import NARROW, WIDE, score_over_time
 from codefest.leaderboard.formatting import (
@@ -42,6 +43,7 @@ RESERVE_PX = 56  # the page's margins and a vertical scroll bar
 COMPACT_PX = 520
 COMPACT_CONTENT_PX = 280
 WIDE_CHART_PX = 760  # the wide chart from this viewport width up, the narrow one below
+MEASURE_KEYS = {"code_seconds": "time", "code_peak_memory_mb": "memory", "code_cpu_seconds": "cpu"}  # cell classes
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,12 @@ def columns(board: Board) -> list[Column]:
         _team_column([e.team for e in entries]),
         _score_column(board, scale, direction),
     ]
-    for n, name in enumerate(board.tie_breakers):
+    for n, name in enumerate(board.metric_tie_breakers):
         values = [number(e.tie_breakers[name], scale_of([e.tie_breakers[name]])) for e in entries]
         found.append(_column(f"tie{n}", name, f"tie-breaker {n + 1}", KEEP_TIE_BREAKER, values, values))
+    for shown in usage_columns.columns(board):
+        key = MEASURE_KEYS.get(shown.key, shown.key)
+        found.append(_column(key, shown.header, shown.meaning, shown.keep, shown.cells, shown.cells))
     subs = [str(e.submissions) for e in entries]
     found.append(_column("subs", "submissions", "scored submissions of the team", KEEP["subs"], subs, subs))
     last = [when(e.last_submission_ms).removesuffix(" UTC") for e in entries]
@@ -178,6 +183,7 @@ def render(board: Board) -> str:
             ranked=_rows(board, found, baseline=False),
             baselines=_rows(board, found, baseline=True),
             hidden=hiding_rules(found),
+            measured=usage_columns.columns(board),
             compact_px=COMPACT_PX,
             compact_content_px=COMPACT_CONTENT_PX,
             wide_chart_px=WIDE_CHART_PX,

@@ -1,5 +1,7 @@
 """The ranking rules, on columns: each team's best (or selected) submission, ordered by the primary metric in its
-direction, then the tie-breakers, then the earliest submission.
+direction, then the tie-breakers, then the earliest submission. A tie-breaker may be what a code run used
+(`codefest.challenges.efficiency`), lower being better; an entry without it (a predictions file) comes after those
+with it.
 
 Equal is equal: entries whose primary metric and declared tie-breakers are identical as stored share a rank
 (competition ranking: 1, 1, 3); the earliest submission only decides which of them is listed first, as a time
@@ -22,7 +24,7 @@ def order(spec: Challenge, scores: Scores, received_ms: np.ndarray, baseline: np
     keys = [received_ms.astype(np.float64)]
     for name in reversed(_ranking_metrics(spec)):
         value = scores.of(name)
-        oriented = -value if spec.higher_is_better[name] else value
+        oriented = -value if spec.ranked_higher_is_better[name] else value
         keys.append(np.where(np.isnan(oriented), np.inf, oriented))
     if baseline is not None:
         keys.append(baseline.astype(np.int8))

@@ -19,11 +19,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from codefest.challenges.efficiency import MEASURES
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.ledger import engine as engines
 from codefest.evaluation.ledger import models as m
 from codefest.evaluation.ledger.store import FLOAT32
 from codefest.evaluation.records import Role, Status
+
+# the ledger's columns of `MEASURES`, in their order; NULL (a predictions file) is read as NaN
+MEASURED = (m.Submission.code_seconds, m.Submission.peak_memory_mb, m.Submission.cpu_seconds)
+assert len(MEASURED) == len(MEASURES)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Submissions:
     selected_ms: np.ndarray  # int64; -1 where the team never selected it
     public_run_ids: list[str | None]
     private_run_ids: list[str | None]
+    measures: np.ndarray  # (submissions, MEASURES) float64: what each code run used; NaN for a predictions file
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -52,7 +58,12 @@ class Submissions:
             selected_ms=self.selected_ms[where],
             public_run_ids=[self.public_run_ids[i] for i in where],
             private_run_ids=[self.private_run_ids[i] for i in where],
+            measures=self.measures[where],
         )
+
+    def measure(self, name: str) -> np.ndarray:
+        """One of `MEASURES` of every submission."""
+        return self.measures[:, list(MEASURES).index(name)]
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,7 @@ def submissions(ledger: Ledger, challenge: str, signature: str) -> Submissions:
             m.Submission.selected_at,
             m.Submission.public_run_id,
             m.Submission.private_run_id,
+            *MEASURED,
         )
         .join(m.Team)
         .where(_scored(challenge, signature))
@@ -126,6 +138,7 @@ def submissions(ledger: Ledger, challenge: str, signature: str) -> Submissions:
         selected_ms=np.array([-1 if row[4] is None else _ms(row[4]) for row in rows], dtype=np.int64),
         public_run_ids=[row[5] for row in rows],
         private_run_ids=[row[6] for row in rows],
+        measures=np.array([row[7:] for row in rows], dtype=np.float64).reshape(len(rows), len(MEASURES)),
     )
 
 
@@ -176,6 +189,21 @@ def per_item(ledger: Ledger, ids: Sequence[str], part: str, metric: str) -> np.n
     if n_items == 0:
         return None
     return np.frombuffer(b"".join(found[id][2] for id in ids), dtype=FLOAT32).reshape(len(ids), n_items)
+
+
+def items_scored(ledger: Ledger, ids: Sequence[str], metric: str) -> dict[str, int]:
+    """How many test items each of the submissions `ids` was scored on, both parts together (the run predicted them
+    all): the size of each per-item array of `metric`, never the arrays themselves."""
+    if not ids:
+        return {}
+    query = select(m.PerItem.submission_id, m.PerItem.n_items).where(
+        m.PerItem.submission_id.in_(list(ids)), m.PerItem.metric == metric
+    )
+    found: dict[str, int] = {}
+    with _reading(ledger) as connection:
+        for id, n in connection.execute(query):
+            found[id] = found.get(id, 0) + n
+    return found
 
 
 def breakdowns(ledger: Ledger, ids: Sequence[str], part: str) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from codefest.challenges.efficiency import MEASURES, Prices
+from codefest.leaderboard import usage_columns
 from codefest.leaderboard.board import Board, Entry
+from codefest.leaderboard.efficiency import prices_text
 from codefest.leaderboard.formatting import (
     ALWAYS,
     KEEP,
@@ -47,9 +50,10 @@ def columns(board: Board) -> list[Column]:
         Column("team", [f"{e.team} (baseline)" if e.baseline else e.team for e in entries], KEEP["team"], left=True),
         Column("score [95% CI]", [score(e) for e in entries], KEEP["score"]),
     ]
-    for name in board.tie_breakers:
+    for name in board.metric_tie_breakers:
         values = [e.tie_breakers[name] for e in entries]
         found.append(Column(name, [number(v, scale_of([v])) for v in values], KEEP_TIE_BREAKER))
+    found += [Column(c.header, c.cells, c.keep) for c in usage_columns.columns(board)]
     found.append(Column("subs", [str(e.submissions) for e in entries], KEEP["subs"]))
     last = [when(e.last_submission_ms, short=True) for e in entries]
     found.append(Column("last (UTC)", last, KEEP["last"], left=True))
@@ -91,6 +95,17 @@ def _caption(board: Board, narrowed: bool) -> str:
         "the baseline is shown for reference, unranked",
         *board.notes,
     ]
+    if board.measured:
+        lines.append(_measures_line(board))
     if narrowed:
         lines.append("(a wider terminal shows every column; --format csv or json has them all)")
     return "\n".join(lines)
+
+
+def _measures_line(board: Board) -> str:
+    """What the columns of code runs mean, and the prices of the cost."""
+    said = "; ".join(f"{m.header}: {m.meaning}" for m in MEASURES.values())
+    line = f"code submissions: {said}; '-' for a predictions file"
+    if board.prices is not None:
+        line += f"; cost: {prices_text(Prices.model_validate(board.prices))}"
+    return line

@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -274,6 +274,7 @@ def _public_board(loaded: LoadedChallenge, root: Path, ledger: Ledger) -> schema
             group=entry.group,
             baseline=entry.baseline,
             submissions=entry.submissions,
+            **asdict(entry.efficiency),
         )
         for entry in board.entries
         if not math.isnan(entry.score.value)

@@ -66,6 +66,11 @@ class EntryOut(BaseModel):
     group: int | None  # entries of one group are statistically tied
     baseline: bool
     submissions: int
+    # what its code run used, as the run's tags record it; None for a predictions file
+    code_seconds: float | None = None
+    code_peak_memory_mb: float | None = None
+    code_cpu_seconds: float | None = None
+    cost_per_1000_items: float | None = None  # in the board's currency, where the organisers set prices
 
 
 class Leaderboard(BaseModel):
@@ -76,6 +81,7 @@ class Leaderboard(BaseModel):
     generated: dt.datetime
     entries: list[EntryOut]
     notes: list[str]
+    currency: str | None = None  # of the entries' cost, where the organisers set prices
 
 
 class QuotaOut(BaseModel):

@@ -140,8 +140,6 @@ class ResourceLimits(Strict):
     gpus: int = Field(default=0, ge=0, description="GPUs one code run needs: its runs go to GPU workers")
     prices: Prices | None = Field(default=None, description="compute prices: the board shows each run's cost")
 
-
-def task_of(name: object) -> Task | None:
     @model_validator(mode="after")
     def _gpus_priced(self) -> ResourceLimits:
         """Runs that hold GPUs cost them too: a cost without their price would be too low to compare."""
@@ -149,6 +147,8 @@ def task_of(name: object) -> Task | None:
             raise ValueError(f"code runs hold {self.gpus} GPU(s): set resources.prices.gpu_hour too")
         return self
 
+
+def task_of(name: object) -> Task | None:
     """The definition of a task that exists, else None (the `task` key's own error then says why)."""
     return TASKS.get(name) if isinstance(name, str) and name in TASKS else None
 

@@ -130,6 +130,17 @@ def _cost(tags: dict[str, str]) -> Cost | None:
     return Cost(*(None if number is None else float(number) for number in numbers))
 
 
+def _price_tags(spec: Challenge, extra: dict[str, str], items: int) -> dict[str, str]:
+    """A code run's cost per 1,000 test items at the organisers' prices, from the values its tags record (so that
+    the leaderboard, computing it from the ledger's copy of them, shows the same)."""
+    prices = spec.resources.prices
+    if prices is None or Tag.CODE_CPU_SECONDS not in extra or Tag.CODE_SECONDS not in extra:
+        return {}
+    cpu, wall = float(extra[Tag.CODE_CPU_SECONDS]), float(extra[Tag.CODE_SECONDS])
+    cost = cost_per_1000(prices, cpu, wall, spec.resources.gpus, items)
+    return {} if cost is None else {Tag.CODE_COST: money(cost), Tag.CODE_COST_CURRENCY: prices.currency}
+
+
 def _storable(text: str) -> str:
     """A message as the ledger can store it: bytes of a file name that were not UTF-8 escaped, the rest kept."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -142,17 +153,6 @@ class Evaluator:
         self,
         challenge: LoadedChallenge,
         root: Path,
-def _price_tags(spec: Challenge, extra: dict[str, str], items: int) -> dict[str, str]:
-    """A code run's cost per 1,000 test items at the organisers' prices, from the values its tags record (so that
-    the leaderboard, computing it from the ledger's copy of them, shows the same)."""
-    prices = spec.resources.prices
-    if prices is None or Tag.CODE_CPU_SECONDS not in extra or Tag.CODE_SECONDS not in extra:
-        return {}
-    cpu, wall = float(extra[Tag.CODE_CPU_SECONDS]), float(extra[Tag.CODE_SECONDS])
-    cost = cost_per_1000(prices, cpu, wall, spec.resources.gpus, items)
-    return {} if cost is None else {Tag.CODE_COST: money(cost), Tag.CODE_COST_CURRENCY: prices.currency}
-
-
         progress: Progress = lambda _: None,
         ledger: Ledger | None = None,
         enqueue: Callable[[Submission], object] | None = None,

@@ -287,6 +287,7 @@ def _public_board(loaded: LoadedChallenge, root: Path, ledger: Ledger) -> schema
         generated=dt.datetime.fromtimestamp(board.generated_ms / 1000, dt.UTC),
         entries=entries,
         notes=board.notes,
+        currency=None if board.prices is None else board.prices["currency"],
     )
 
 

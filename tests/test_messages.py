@@ -143,3 +143,15 @@ def test_a_count_stopped_by_the_counting_limit_is_a_lower_bound(
         score_files("classification", gold, tmp_path / "p.jsonl", resamples=0)
     assert "(at least 50 problems)" in str(caught.value) and caught.value.stopped
     assert caught.value.problems[0].where == "lines 1-50"
+
+
+def test_the_participant_guide_names_every_status_a_submission_takes() -> None:
+    """`codefest submissions` shows the ledger's words: each is explained where participants read, and a refusal on
+    arrival is told apart from an invalid output judged by a worker."""
+    from codefest.evaluation.ledger import statuses
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide-participant.md").read_text(encoding="utf-8")
+    for status in statuses.ALL:
+        assert f"`{status}`" in guide, status
+    assert "- `refused`: the service turned it away on arrival" in guide
+    assert "- `invalid`: the predictions your code wrote were not valid" in guide

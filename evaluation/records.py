@@ -48,6 +48,9 @@ class Tag:
     ISOLATED: Final = "isolated"  # "true" or "false": whether the sandbox isolated the code run
     CODE_PEAK_MEMORY_MB: Final = "code_peak_memory_mb"
     CODE_CPU_SECONDS: Final = "code_cpu_seconds"
+    ENVIRONMENT_KEY: Final = "environment_key"  # the start of the code run's environment's key (its cache folder)
+    ENVIRONMENT_SECONDS: Final = "environment_seconds"  # to find (reused) or build the environment
+    ENVIRONMENT_REUSED: Final = "environment_reused"  # "true": found built; "false": built for this run
     CODE_COST: Final = "code_cost_per_1000_items"  # where the challenge sets prices: the run's cost per 1,000 items
     CODE_COST_CURRENCY: Final = "code_cost_currency"
     CODE_GPUS: Final = "code_gpus"  # GPUs the code run held for its whole wall time
@@ -69,6 +72,9 @@ class Status:
     PUBLISHED: Final = "published"  # a leaderboard run
     CODE_FAILURES: Final = ("timeout", "memory", "network", "crashed", "no-output")  # the sandbox's verdicts
     EVALUATED: Final = (SCORED, INVALID, *CODE_FAILURES)  # a submission judged: sent again, it is a duplicate
+    # A code run whose declared dependencies could not be installed: not judged, so sent again it is evaluated
+    # again (the organisers may have added a wheel meanwhile), and it uses no quota.
+    ENVIRONMENT: Final = "environment"
 
 
 class Kind:

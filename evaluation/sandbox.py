@@ -31,8 +31,10 @@ from pathlib import Path
 
 from codefest.core.errors import CodefestError
 from codefest.core.offline import OFFLINE_DEFAULTS
-from codefest.evaluation import cgroups, jail, pilot_tree
+from codefest.core.workspace import Workspace
+from codefest.evaluation import cgroups, environments, jail, pilot_tree
 from codefest.evaluation.devices import environment as device_environment
+from codefest.evaluation.records import Status
 
 NETWORK_MARKER = "codefest-sandbox: network access blocked:"
 TAIL_BYTES = 64 * 1024
@@ -55,6 +57,7 @@ PROCESS_SIGNS = ("Resource temporarily unavailable", "can't start new thread")
 NEAR_LIMIT = 0.75  # a share of the memory limit: a kill or crash above it is taken for running out of memory
 STAGE_PARENT = "/tmp"  # where the jail mounts a run's scratch space: bwrap, as nobody, must reach it (mode 1777)
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_STAGE = re.compile(re.escape(STAGE_PARENT) + r"/codefest-stage-\w+")
 
 # Injected into the pilot's interpreter: names the call that tried the network, which the empty network namespace
 # would only report as "network unreachable". Audit hooks cannot be removed once added.
@@ -82,11 +85,13 @@ class CodeLimits:
     cpus: float = DEFAULT_CPUS  # CPU time per second of wall time (cgroup CPU quota)
     output_mb: int = DEFAULT_OUTPUT_MB  # what may come back from the output folder, by apparent size ...
     output_files: int = DEFAULT_OUTPUT_FILES  # ... and by count; over either, nothing comes back
+    environment_seconds: float = environments.DEFAULT_SECONDS  # to install the pilot's dependencies ...
+    environment_mb: int = environments.DEFAULT_MB  # ... and what they may take installed
 
 
 @dataclass(frozen=True)
 class CodeRun:
-    status: str  # ok | timeout | memory | network | crashed | no-output
+    status: str  # ok | timeout | memory | network | crashed | no-output | environment
     message: str  # one clear sentence for the participant, with the fix where there is one
     predictions: Path | None
     seconds: float
@@ -95,13 +100,20 @@ class CodeRun:
     isolated: bool
     peak_memory_bytes: int | None = None  # the run's peak, all processes together (cgroup); None without one
     cpu_seconds: float | None = None  # CPU time of all the run's processes (cgroup); None without one
+    environment: environments.Environment | None = None  # the pilot's own, built or reused; None if it failed
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """The run folder: a private copy of the pilot, its inputs, its output, and the network hook."""
+    """The run folder: a private copy of the pilot, its inputs, its output, and the network hook; and the
+    pilot's environment (elsewhere: shared by the runs of the same dependencies)."""
 
     root: Path
+    environment: Path
+
+    @property
+    def python(self) -> Path:
+        return self.environment / "bin" / "python"
 
     @property
     def pilot(self) -> Path:
@@ -235,12 +247,14 @@ def _copy_inputs(inputs: list[Path], folder: Path) -> None:
         target.chmod(0o644)
 
 
-def _prepare(pilot: Path, entries: list[pilot_tree.Entry], inputs: list[Path], workdir: Path) -> _Layout:
+def _prepare(
+    pilot: Path, entries: list[pilot_tree.Entry], inputs: list[Path], workdir: Path, environment: Path
+) -> _Layout:
     """Copy, never link, never follow: a link in the pilot is copied as a link and resolved only in the sandbox.
 
     `entries` are the pilot's, walked (and bounded) before anything was copied: the fingerprint's own list.
     """
-    layout = _Layout(workdir)
+    layout = _Layout(workdir, environment)
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     pilot_tree.copy(pilot, entries, layout.pilot)
@@ -254,10 +268,10 @@ def _prepare(pilot: Path, entries: list[pilot_tree.Entry], inputs: list[Path], w
 
 
 def _environment(layout: _Layout) -> dict[str, str]:
-    """Nothing of the organiser's environment: no workspace path, no tracking server, no credentials."""
-    python_bin = str(Path(sys.executable).parent)
+    """Nothing of the organiser's environment: no workspace path, no tracking server, no credentials; the pilot's
+    own environment's programs first."""
     return {
-        "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "PATH": os.pathsep.join([str(layout.python.parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "HOME": str(layout.root),
@@ -270,7 +284,7 @@ def _environment(layout: _Layout) -> dict[str, str]:
 
 def _command(module: str, layout: _Layout) -> list[str]:
     return [
-        sys.executable,
+        str(layout.python),
         "-m",
         module,
         "--input",
@@ -308,13 +322,15 @@ def isolation_available() -> bool:
 
 
 def _read_only(layout: _Layout) -> list[str]:
-    """What the pilot reads besides the system: the interpreter with its packages, and the run folder.
+    """What the pilot reads besides the system: the base interpreter, its own environment, and the run folder.
 
     The run folder holds the organiser's copy of the pilot and the output folder (both replaced by scratch space in
-    the sandbox), the inputs and the network hook. codefest's own packages are not shown: pilots do not import
-    them at predict time, and the checkout beside them holds the default workspace.
+    the sandbox), the inputs and the network hook. codefest's own environment and packages are not shown: pilots
+    import only what they declared, and the checkout beside them holds the default workspace. The pilot's
+    environment is shown alone, read-only, though it lies in the workspace.
     """
-    return sorted({str(layout.root), *(str(path) for path in jail.interpreter_paths())})
+    shown = {layout.root, layout.environment, *jail.interpreter_paths()}
+    return sorted(str(path) for path in shown)
 
 
 def _jailed(
@@ -561,6 +577,21 @@ def _ran_out_of_memory(ran: _Ran, limits: CodeLimits) -> bool:
     return killed and done.peak_kib * 1024 >= NEAR_LIMIT * limits.memory_mb * 1024**2
 
 
+def _redacted(text: str, layout: _Layout) -> str:
+    """The pilot's output as the team sees it: the organisers' paths of its interpreter, its environment and the
+    sandbox's scratch space named instead of spelled (a traceback through a library shows them)."""
+    prefixes = {Path(sys.base_prefix), Path(sys.base_exec_prefix)}
+    prefixes |= {path.resolve() for path in prefixes}
+    named = {
+        **{str(path): "<python>" for path in prefixes if str(path) not in jail.SYSTEM},  # never /usr itself
+        str(layout.environment): "<environment>",
+        str(layout.environment.resolve()): "<environment>",
+    }
+    for path, name in sorted(named.items(), key=lambda pair: -len(pair[0])):
+        text = text.replace(path, name)
+    return _STAGE.sub("<sandbox>", text)
+
+
 def _last_lines(stderr: str) -> str:
     return "\n".join(stderr.rstrip().splitlines()[-TAIL_LINES:])
 
@@ -610,8 +641,10 @@ def _output_refused(report: str) -> str:
     return ""
 
 
-def _verdict(ran: _Ran, layout: _Layout, limits: CodeLimits) -> tuple[str, str, Path | None]:
-    done, stderr, network_call = ran.done, ran.stderr.text, ran.stderr.network_call
+def _verdict(ran: _Ran, stderr: str, layout: _Layout, limits: CodeLimits) -> tuple[str, str, Path | None]:
+    """The status, the message for the team (with the end of `stderr`, the pilot's error output as shown), and the
+    predictions file when there is one."""
+    done, network_call = ran.done, ran.stderr.network_call
     if network_call is not None:
         return (
             "network",
@@ -658,15 +691,23 @@ def run_pilot(
     hidden: list[Path],
     workdir: Path,
     devices: Sequence[int] = (),
+    environments_folder: Path | None = None,
 ) -> CodeRun:
     """Run the pilot's entry point on `inputs` in `workdir`, unable to see `hidden` or the network, with the GPUs
-    `devices` (held by the caller: `devices.held`) as its only devices."""
+    `devices` (held by the caller: `devices.held`) as its only devices, in the environment of its declared
+    dependencies: found in `environments_folder` (the current workspace's by default), else built there. A pilot
+    whose environment cannot be built ends `environment`, without running."""
     pilot, workdir = pilot.resolve(), workdir.resolve()
     module = entry_point(pilot)
     entries = pilot_tree.walk(pilot)  # bounded, and refused before anything is copied
     secrets = [path.resolve() for path in hidden]
     _check_places(workdir, secrets)
-    layout = _prepare(pilot, entries, inputs, workdir)
+    folder = environments_folder or Workspace.current().environments
+    try:
+        environment = environments.prepare(pilot, folder, limits.environment_seconds, limits.environment_mb)
+    except environments.EnvironmentFailure as failure:
+        return CodeRun(Status.ENVIRONMENT, failure.render(), None, 0.0, "", "", isolation_available())
+    layout = _prepare(pilot, entries, inputs, workdir, environment.path)
     started = time.monotonic()
     ran = _run(_command(module, layout), layout, limits, list(devices))
     seconds = time.monotonic() - started
@@ -675,7 +716,8 @@ def run_pilot(
             f"the sandbox could not be set up: {_last_lines(ran.report)}\n{_last_lines(ran.stderr.text)}",
             f"check that {jail.BWRAP} (Debian's bubblewrap) works for user nobody and that mount works",
         )
-    status, message, predictions = _verdict(ran, layout, limits)
+    stdout, stderr = _redacted(ran.stdout.text, layout), _redacted(ran.stderr.text, layout)
+    status, message, predictions = _verdict(ran, stderr, layout, limits)
     if not ran.isolated:
         message += " (network and file isolation were not available: run codefest as root on Linux with bubblewrap)"
     elif ran.unlimited:
@@ -689,9 +731,10 @@ def run_pilot(
         message,
         predictions,
         seconds,
-        ran.stdout.text,
-        ran.stderr.text,
+        stdout,
+        stderr,
         ran.isolated,
         usage.peak_memory_bytes,
         usage.cpu_seconds,
+        environment,
     )

@@ -162,7 +162,8 @@ def attack(
     """
     pilot = tmp_path / "pilot" if (tmp_path / "pilot").exists() else write_pilot(tmp_path / "pilot", code)
     source, vault = tree(pilot), labels_of(workspace).read_bytes()
-    result = run_pilot(pilot, inputs, limits, [workspace], tmp_path / "run")
+    # the pilot's environment outside the workspace, so that the workspace must stay exactly as it was
+    result = run_pilot(pilot, inputs, limits, [workspace], tmp_path / "run", environments_folder=tmp_path / "envs")
     assert result.isolated
     assert not processes_with(token, str(tmp_path)), "a process of the pilot outlived its run"
     left = {"stdout": result.stdout, "stderr": result.stderr, "message": result.message} | texts_under(tmp_path / "run")

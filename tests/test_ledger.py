@@ -83,7 +83,7 @@ def test_the_migrations_make_exactly_the_models_schema(ledger: Ledger) -> None:
     with ledger.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, m.Base.metadata) == []
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
 
 
 def test_a_first_ledger_is_migrated_and_keeps_its_rows(url: str, tmp_path: Path) -> None:

@@ -63,6 +63,12 @@ class Workspace:
         return self.root / "uploads" / slug
 
     @property
+    def environments(self) -> Path:
+        """The organisers': code submissions' virtual environments, one per set of dependencies, shared by the
+        submissions that declare the same (`codefest.evaluation.environments`)."""
+        return self.root / "environments"
+
+    @property
     def store(self) -> Path:
         """The embedded MLflow store (SQLite), when no tracking server is set."""
         return self.root / "mlflow.db"

@@ -145,7 +145,7 @@ class ResourceLimits(Strict):
     @model_validator(mode="after")
     def _gpus_priced(self) -> ResourceLimits:
         """Runs that hold GPUs cost them too: a cost without their price would be too low to compare."""
-        if False and self.gpus and self.prices is not None and self.prices.gpu_hour is None:
+        if self.gpus and self.prices is not None and self.prices.gpu_hour is None:
             raise ValueError(f"code runs hold {self.gpus} GPU(s): set resources.prices.gpu_hour too")
         return self
 
@@ -203,7 +203,7 @@ class Challenge(Strict):
             raise ValueError(unknown_key_message("primary_metric", self.primary_metric, names))
         for tie in self.tie_breakers:
             if (tie not in names and tie not in MEASURES) or tie == self.primary_metric:
-                others = [n for n in names if n != self.primary_metric]
+                others = [n for n in names if n != self.primary_metric] + list(MEASURES)
                 raise ValueError(unknown_key_message("tie_breaker", tie, others))
         if len(set(self.tie_breakers)) != len(self.tie_breakers):
             raise ValueError("tie_breakers are listed more than once")

@@ -169,7 +169,8 @@ def test_malformed_challenges_get_a_message_naming_the_key(
 
 def test_unknown_key_lists_the_allowed_keys(challenges: Path) -> None:
     message = _bad(challenges, {"resources": {"wall_time_seconds": 10, "memory_mb": 10, "gpu": 1}})
-    assert "key 'resources.gpu': Unknown key 'gpu'. Valid: memory_mb, prices, wall_time_seconds." in message
+    valid = "environment_mb, environment_seconds, gpus, memory_mb, prices, wall_time_seconds"
+    assert f"key 'resources.gpu': Unknown key 'gpu'. Did you mean 'gpus'? Valid: {valid}." in message
 
 
 def test_invalid_yaml_names_line_and_column(challenges: Path) -> None:

@@ -15,6 +15,7 @@ import configparser
 import io
 import os
 import secrets
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,28 +24,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
 from codefest.core.workspace import Workspace
-from codefest.evaluation.mlflow_server import LEAN, mlflow_server
+from codefest.evaluation.auth_api import Account, AuthApi, AuthRefused
+from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX
 
 stay_offline()
 
-from mlflow import MlflowClient  # noqa: E402  (after the telemetry switch)
-from mlflow.exceptions import MlflowException  # noqa: E402
-
-from codefest.evaluation.records import EXPERIMENT_CHALLENGE, PRIVATE_SUFFIX  # noqa: E402
-from codefest.evaluation.tracking import RunsView  # noqa: E402
-
 if TYPE_CHECKING:
-    from mlflow.server.auth.client import AuthServiceClient
-    from mlflow.server.auth.entities import User
+    from codefest.evaluation.tracking import RunsView
+
+# MLflow is imported where it is needed, not here: users and permissions are plain REST calls (auth_api), and
+# `codefest access add-user` would otherwise load the tracking library for nothing.
 
 # Per role: the permission on the public experiment, then on the private one.
 WORKSPACE = "default"  # MLflow's default workspace: where `grant` creates the experiments
 GRANTS = {"participant": ("READ", "DENY"), "organiser": ("MANAGE", "MANAGE")}
 ROLES = tuple(GRANTS)
 MIN_PASSWORD = 12
+# MLflow's server imports starlette.middleware.wsgi, which Starlette 1.x deprecates with a UserWarning at import: a
+# notice for MLflow's developers, not for organisers. Silenced by its message only, in the server's processes.
+STARLETTE_WSGI_NOTICE = "ignore:starlette.middleware.wsgi is deprecated:UserWarning"
 EXPERIMENT = "experiment"
 
 
@@ -148,6 +151,8 @@ def server_command(root: Path, port: int = 5000, host: str = "127.0.0.1") -> tup
             f"no access configuration in {files.folder}",
             "run: codefest access config --admin ADMIN_NAME (it asks for the admin password)",
         )
+    from codefest.evaluation.mlflow_server import LEAN, mlflow_server
+
     files.artifacts.mkdir(parents=True, exist_ok=True)
     auth = ("--app-name", "basic-auth", "--enable-workspaces")
     command = mlflow_server(f"sqlite:///{files.store}", files.artifacts, host, port, *auth)
@@ -155,6 +160,7 @@ def server_command(root: Path, port: int = 5000, host: str = "127.0.0.1") -> tup
         "MLFLOW_AUTH_CONFIG_PATH": str(files.config),
         "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret_key(files),
         **LEAN,
+        "PYTHONWARNINGS": ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"), STARLETTE_WSGI_NOTICE))),
     }
     return command, env
 
@@ -205,8 +211,14 @@ def server_errors(uri: str) -> Iterator[None]:
     """MLflow's refusals as messages that say what to change."""
     try:
         yield
-    except MlflowException as refused:
-        status = refused.get_http_status_code()
+    except httpx.TransportError as lost:
+        raise CodefestError(
+            f"the tracking server at {uri} stopped answering ({type(lost).__name__})", "check that it is running"
+        ) from None
+    except Exception as refused:
+        status = _http_status(refused)
+        if status is None:
+            raise
         if status == 401:
             raise CodefestError(
                 f"the tracking server at {uri} refused the credentials",
@@ -217,15 +229,23 @@ def server_errors(uri: str) -> Iterator[None]:
                 f"the account {os.environ.get('MLFLOW_TRACKING_USERNAME')} may not manage users or permissions",
                 "use the admin account named in basic_auth.ini",
             ) from None
-        raise CodefestError(f"the tracking server answered: {refused.message}") from None
+        raise CodefestError(f"the tracking server answered: {refused.message}") from None  # type: ignore[attr-defined]
 
 
-def auth_client(uri: str) -> AuthServiceClient:
-    """MLflow's own client of the basic-auth app: users and permissions."""
-    require_auth_app()
-    from mlflow.server import get_app_client
+def _http_status(error: Exception) -> int | None:
+    """The HTTP status of a refusal by the server: the auth app's, or MlflowClient's when MLflow is loaded (if it is
+    not, no MlflowException can have been raised); None for anything else."""
+    if isinstance(error, AuthRefused):
+        return error.status
+    loaded = sys.modules.get("mlflow.exceptions")
+    if loaded is not None and isinstance(error, loaded.MlflowException):
+        return int(error.get_http_status_code())
+    return None
 
-    return get_app_client("basic-auth", tracking_uri=uri)
+
+def auth_client(uri: str) -> AuthApi:
+    """A client of the server's basic-auth app: users and permissions."""
+    return AuthApi(uri)
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,8 @@ def challenge_experiments(slug: str, uri: str, create: bool = True, view: RunsVi
     The one MLflow client outside Tracker: it speaks to the event's server as its administrator, by the address given,
     before any workspace store or evaluation exists; the names and the tags are the records' own.
     """
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri=uri)
     shown = view.tags() if view else {}
 
@@ -260,39 +282,39 @@ def challenge_experiments(slug: str, uri: str, create: bool = True, view: RunsVi
     return Experiments(get_or_create(slug), get_or_create(slug + PRIVATE_SUFFIX))
 
 
-def add_user(client: AuthServiceClient, username: str, password: str) -> bool:
+def add_user(client: AuthApi, username: str, password: str) -> bool:
     """A new account; False when it exists already (its password is left as it is)."""
     check_password(password)
     try:
         client.create_user(username, password)
-    except MlflowException as refused:
+    except AuthRefused as refused:
         if refused.error_code == "RESOURCE_ALREADY_EXISTS":
             return False
         raise
     return True
 
 
-def _set_permission(client: AuthServiceClient, username: str, experiment_id: str, permission: str) -> None:
+def _set_permission(client: AuthApi, username: str, experiment_id: str, permission: str) -> None:
     """Grant, replacing an earlier grant (MLflow refuses a second grant on the same experiment)."""
     try:
         client.revoke_user_permission(username, EXPERIMENT, experiment_id)
-    except MlflowException as missing:
+    except AuthRefused as missing:
         if missing.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
     client.grant_user_permission(username, EXPERIMENT, experiment_id, permission)
 
 
-def permissions(client: AuthServiceClient, username: str, experiments: Experiments) -> tuple[str, str]:
+def permissions(client: AuthApi, username: str, experiments: Experiments) -> tuple[str, str]:
     """The effective permissions of a user on the public and the private experiment, as the server decides."""
-    public = client.get_user_permission(username, EXPERIMENT, experiments.public).permission
-    private = client.get_user_permission(username, EXPERIMENT, experiments.private).permission
+    public = client.get_user_permission(username, EXPERIMENT, experiments.public)
+    private = client.get_user_permission(username, EXPERIMENT, experiments.private)
     return public, private
 
 
-def _account(client: AuthServiceClient, username: str) -> User:
+def _account(client: AuthApi, username: str) -> Account:
     try:
         return client.get_user(username)
-    except MlflowException as missing:
+    except AuthRefused as missing:
         if missing.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise CodefestError(
                 f"no account '{username}' on the server", f"run: codefest access add-user {username}"
@@ -300,7 +322,7 @@ def _account(client: AuthServiceClient, username: str) -> User:
         raise
 
 
-def grant(client: AuthServiceClient, username: str, role: str, experiments: Experiments) -> tuple[str, str]:
+def grant(client: AuthApi, username: str, role: str, experiments: Experiments) -> tuple[str, str]:
     """Give a user a role on a challenge; returns the effective permissions, checked to be the role's exactly."""
     if role not in GRANTS:
         raise CodefestError(f"unknown role '{role}'", f"use one of: {', '.join(ROLES)}")
@@ -323,13 +345,13 @@ def grant(client: AuthServiceClient, username: str, role: str, experiments: Expe
     return effective
 
 
-def revoke(client: AuthServiceClient, username: str, experiments: Experiments) -> tuple[str, str]:
+def revoke(client: AuthApi, username: str, experiments: Experiments) -> tuple[str, str]:
     """Take a challenge back from an account (a closed challenge): its public experiment falls back to the default,
     NO_PERMISSIONS; a DENY on the private one stays, so nothing opens it either. Returns the effective permissions."""
     _account(client, username)
     try:
         client.revoke_user_permission(username, EXPERIMENT, experiments.public)
-    except MlflowException as missing:
+    except AuthRefused as missing:
         if missing.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
     return permissions(client, username, experiments)

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codefest.console import make, tagged
+from codefest.console import make, step, tagged
 from codefest.core.workspace import home
 
 if TYPE_CHECKING:
-    from mlflow.server.auth.client import AuthServiceClient
-
+    from codefest.evaluation.auth_api import AuthApi
     from codefest.evaluation.tracking import RunsView
 
 app = typer.Typer(
@@ -69,7 +68,7 @@ def server(
     print(_shell(command, env, str(server_files(home()).secret_key)))
 
 
-def _admin() -> tuple[str, AuthServiceClient]:
+def _admin() -> tuple[str, AuthApi]:
     """The server of the environment, reachable, with MLflow's auth client."""
     from codefest.evaluation.access import auth_client, check_server, server_uri
 
@@ -89,7 +88,7 @@ def add_user(
     from codefest.evaluation import access
 
     uri, client = _admin()
-    with access.server_errors(uri):
+    with access.server_errors(uri), step(err, f"creating the account {username} on {uri}"):
         created = access.add_user(client, username, password)
     err.print(tagged("created", "green", username) if created else f"{username} exists already; password unchanged")
 
@@ -112,11 +111,15 @@ def grant(
     from codefest.evaluation import access
     from codefest.evaluation.tracking import runs_address
 
-    view = _challenge(slug)
-    uri, client = _admin()
-    with access.server_errors(uri):
-        experiments = access.challenge_experiments(slug, uri, view=view)
-        public, private = access.grant(client, username, role.value, experiments)
+    with step(err, f"granting {username} the {role.value} role on {slug}") as say:
+        say("loading the challenge and MLflow's client")
+        view = _challenge(slug)
+        uri, client = _admin()
+        with access.server_errors(uri):
+            say("the challenge's experiments")
+            experiments = access.challenge_experiments(slug, uri, view=view)
+            say("the permissions")
+            public, private = access.grant(client, username, role.value, experiments)
     out.print(f"{username} is {role.value} of {slug}: {slug} {public}, {slug}/private {private}", highlight=False)
     if role is Role.participant:
         address = runs_address(experiments.public, uri, workspace=access.WORKSPACE)
@@ -129,7 +132,7 @@ def revoke(slug: str, username: str) -> None:
     from codefest.evaluation import access
 
     uri, client = _admin()
-    with access.server_errors(uri):
+    with access.server_errors(uri), step(err, f"revoking {slug} from {username} (loading MLflow's client)"):
         public, private = access.revoke(client, username, access.challenge_experiments(slug, uri, create=False))
     out.print(f"{username}: {slug} {public}, {slug}/private {private}", highlight=False)
 
@@ -140,6 +143,6 @@ def show(slug: str, username: str) -> None:
     from codefest.evaluation.access import challenge_experiments, permissions, server_errors
 
     uri, client = _admin()
-    with server_errors(uri):
+    with server_errors(uri), step(err, f"reading {username}'s permissions on {slug} (loading MLflow's client)"):
         public, private = permissions(client, username, challenge_experiments(slug, uri, create=False))
     out.print(f"{username}: {slug} {public}, {slug}/private {private}", highlight=False)

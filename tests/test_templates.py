@@ -195,6 +195,10 @@ def test_nox_submit_runs_codefest_submit_with_the_server_and_token_of_the_enviro
 
 
 def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, workspace: Path) -> None:
+    import tomllib
+
+    from codefest.core.workspace import Workspace
+    from codefest.evaluation.environments import RECORD
     from codefest.evaluation.evaluate import Evaluator
 
     pilot = bake("search", tmp_path, no_input=True, answers={"codefest_home": str(workspace)})
@@ -202,6 +206,9 @@ def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, worksp
     outcome = Evaluator(load("prior-art-search"), workspace).code("fresh-pilot", pilot)
     assert outcome.status == "scored", outcome.message
     assert outcome.public["map"].value > 0.05
+    declared = tomllib.loads((pilot / "pyproject.toml").read_text())["project"]["dependencies"]
+    built = [json.loads(p.read_text()) for p in Workspace(workspace).environments.glob(f"*/{RECORD}")]
+    assert sorted(declared) in [record["requirements"] for record in built]  # run in an environment of its own
 
 
 def test_the_hook_refuses_bad_answers(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

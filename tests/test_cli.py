@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -245,3 +247,38 @@ def test_reading_the_leaderboard_leaves_every_byte_of_the_store(evaluated: Event
     result = codefest("leaderboard", SLUG, "--format", "csv", "--out", str(written), env=evaluated.env())
     assert result.returncode == 0 and written.read_text().startswith("rank"), result.stderr
     assert state() == before
+
+
+def _one_machine_script() -> str:
+    """The shell block of docs/deploy.md's "Try it on one machine", as a reader copies it."""
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = guide.split("## Try it on one machine", 1)[1]
+    return section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+
+
+def test_the_one_machine_trial_puts_codefest_on_path_and_bounds_its_waits(tmp_path: Path) -> None:
+    """Its first line makes `codefest` the checkout's, and a server that never answers ends its wait with a message
+    naming it and the end of its log, instead of a loop that never ends."""
+    script = _one_machine_script()
+    assert not re.search(r"^\s*(until|while) .*; do", script, re.MULTILINE)
+    lines = script.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("wait_for() {"))
+    end = lines.index("}", start)
+    log = tmp_path / "server.log"
+    log.write_text("the server failed: port in use\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    trial = [
+        f"cd {ROOT}",
+        lines[0],
+        "command -v codefest",
+        *lines[start : end + 1],
+        f"wait_for http://127.0.0.1:{closed}/health 2 {log}",
+    ]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(["bash", "-c", "\n".join(trial)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.strip() == str(ROOT / ".venv" / "bin" / "codefest")
+    assert f"no answer from http://127.0.0.1:{closed}/health within 2 s" in done.stderr
+    assert "the server failed: port in use" in done.stderr

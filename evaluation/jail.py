@@ -4,8 +4,9 @@
 then in a mount namespace of its own mounts one tmpfs of `disk_mb`, the *scratch space*, for everything the pilot may
 write: its folder (an overlay on the organiser's copy), its output folder and fresh /tmp, /var/tmp and /dev/shm. It
 exposes the few host folders the pilot may read inside that tmpfs and starts Debian's bubblewrap (`bwrap`) as user
-nobody, which builds the pilot's view from them alone: an allowlist, in new user, mount, PID, network, IPC, UTS and
-cgroup namespaces, with no capabilities and no further user namespaces. When bwrap ends, so has every process of the
+nobody, which builds the pilot's view from them alone: an allowlist (and the device nodes of the GPUs the run holds,
+none of another), in new user, mount, PID, network, IPC, UTS and cgroup namespaces, with no capabilities and no
+further user namespaces. When bwrap ends, so has every process of the
 pilot; the launcher copies the output folder's plain files, bounded by apparent size and count, to the organiser's run
 folder and ends as the pilot ended. The scratch space vanishes with its namespace.
 

@@ -312,6 +312,7 @@ def _install(target: Path, requirements: list[str], sources: Sources, limits: tu
                 folder: "<build folder>",
                 str(sources.uv_cache): "<uv cache>",
                 **({str(sources.wheels): "<wheel folder>"} if sources.wheels else {}),
+                **({sources.index: "<package index>"} if sources.index else {}),  # it may hold a token
                 str(Path(sys.base_prefix)): "<python>",
             }
         )
@@ -357,7 +358,9 @@ def _build(
 ) -> int:
     """Build in a temporary sibling, write the record, rename it into place: the key's folder is whole or absent."""
     started = time.monotonic()
-    building = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_[:12]}-", dir=cache))
+    for left in cache.glob(f"{BUILDING}{key_}-*"):  # a killed builder's: this process holds the key's lock now
+        shutil.rmtree(left, ignore_errors=True)
+    building = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-", dir=cache))
     try:
         _install(building, requirements, sources, limits)
         _readable(building)

@@ -22,7 +22,6 @@ from codefest.core.errors import CodefestError
 from codefest.core.workspace import Workspace
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.ledger.names import RULE, TEAM, check_name, shown
-from codefest.evaluation.tracking import storage_problem
 
 __all__ = ["RULE", "TEAM", "add", "check_name", "new_token", "open_ledger", "resolve", "shown", "teams"]
 
@@ -51,6 +50,8 @@ def _disk_problem(root: Path) -> CodefestError | None:
             probe.flush()
             os.fsync(probe.fileno())
     except OSError as error:
+        from codefest.evaluation.tracking import storage_problem  # loads MLflow (seconds): only when it is needed
+
         return storage_problem(error, root)
     return None
 

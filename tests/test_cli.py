@@ -282,3 +282,17 @@ def test_the_one_machine_trial_puts_codefest_on_path_and_bounds_its_waits(tmp_pa
     assert done.stdout.strip() == str(ROOT / ".venv" / "bin" / "codefest")
     assert f"no answer from http://127.0.0.1:{closed}/health within 2 s" in done.stderr
     assert "the server failed: port in use" in done.stderr
+
+
+def test_enrolling_a_team_loads_no_mlflow(tmp_path: Path) -> None:
+    """`codefest teams` reads and writes the ledger only: importing MLflow cost it 10 s on a busy machine."""
+    script = (
+        "import sys\nfrom codefest.cli import app\n"
+        "sys.argv = ['codefest', 'teams', 'add', 'office-a']\n"
+        "try:\n    app()\nexcept SystemExit as done:\n    print('exit', done.code)\n"
+        "print('mlflow loaded:', any(m == 'mlflow' or m.startswith('mlflow.') for m in sys.modules))\n"
+    )
+    env = {**os.environ, "CODEFEST_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert "exit 0" in done.stdout and "mlflow loaded: False" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0].startswith("cf_"), done.stdout  # the token, on its own line

@@ -428,6 +428,7 @@ def test_submit_validates_locally_first_and_uploads_nothing_invalid(server: Serv
     result = codefest_as(server, server.tokens["office-a"], "submit", SLUG, str(bad), "--server", server.url)
     assert result.returncode == 2, result.stderr
     assert "NOT-0" in result.stderr and "Traceback" not in result.stderr
+    assert f"checking bad.jsonl against the public test inputs of {SLUG} ..." in result.stderr  # seconds: said
     with server.client() as client:
         assert len(client.get(f"/challenges/{SLUG}/submissions").json()["items"]) == listed
     assert quota_used(server) == before

@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from codefest.cli.common import err, out
-from codefest.console import records, tagged
+from codefest.console import records, step, tagged
 from codefest.core.errors import CodefestError, printable
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def send(
     _name_within_limit(_sent_name(path))
     challenge = call(client, "GET", f"{base}/challenges/{slug}")
     if kind == "predictions":
-        _check_locally(slug, path)
+        _check_locally(slug, path, show_upload)
     with _packed(path) as upload:
         _within_limit(upload, challenge["submission_limits"]["max_upload_bytes"])
         url = f"{base}/challenges/{slug}/submissions"
@@ -184,30 +184,44 @@ def send(
     return challenge, submitted
 
 
-def _check_locally(slug: str, path: Path) -> None:
+def _check_locally(slug: str, path: Path, show: bool = True) -> None:
     """Validate the file against the public bundle when this workspace has it: problems are found without a round
-    trip, and without using the server's patience."""
-    from codefest.challenges.discovery import load
+    trip, and without using the server's patience. `show`: a spinner while it loads and checks (seconds), when no
+    other live display is drawing."""
     from codefest.core.workspace import Workspace
-    from codefest.evaluation.intake import TEST_INPUTS, check_predictions
+
+    checking = f"checking {path.name} against the public test inputs of {slug}"
+    with step(err, checking) if show else nullcontext():
+        from codefest.evaluation.intake import TEST_INPUTS
+
+        bundle = Workspace.current().bundle(slug)
+        if not (bundle / TEST_INPUTS).is_file():
+            err.print(f"no bundle of {slug} here ({bundle}): the server validates the file", highlight=False)
+            return
+        if not _valid_here(slug, bundle, path):
+            return
+    err.print(tagged("valid", "green", f"{path.name} against the public test inputs of {slug}"))
+
+
+def _valid_here(slug: str, bundle: Path, path: Path) -> bool:
+    """True when the file is valid; InvalidSubmission (exit 2, nothing uploaded) when not; False when this checkout
+    does not declare the challenge (the server checks)."""
+    from codefest.challenges.discovery import load
+    from codefest.evaluation.intake import check_predictions
     from codefest.evaluation.problems import InvalidSubmission
 
-    bundle = Workspace.current().bundle(slug)
-    if not (bundle / TEST_INPUTS).is_file():
-        err.print(f"no bundle of {slug} here ({bundle}): the server validates the file", highlight=False)
-        return
     try:
         spec = load(slug).spec
     except CodefestError:
-        return  # a challenge this checkout does not declare: the server checks
+        return False
     try:
-        check_predictions(spec, bundle, path)  # InvalidSubmission: exit 2 with the problems, nothing uploaded
+        check_predictions(spec, bundle, path)
     except InvalidSubmission as invalid:
         from codefest.cli.scoring import other_split
 
         other_split(slug, "test", path, invalid.total)  # dev predictions sent by mistake: said once
         raise
-    err.print(tagged("valid", "green", f"{path.name} against the public test inputs of {slug}"))
+    return True
 
 
 @contextmanager

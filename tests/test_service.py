@@ -390,6 +390,7 @@ def test_too_many_requests_are_429_and_sigterm_stops_the_workers(server: Server,
     finally:
         _, stderr = stop(process)
     assert "Traceback" not in stderr
+    assert "stopping 2 worker(s): each has up to 30 s to finish" in stderr  # a wait of up to 30 s is said
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 

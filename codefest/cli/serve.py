@@ -69,6 +69,12 @@ def serve(
     try:
         server.run()
     finally:
+        if any(worker.poll() is None for worker in started):  # a worker may take its grace period: say why we wait
+            err.print(
+                f"stopping {len(started)} worker(s): each has up to {pool.STOP_SECONDS:g} s to finish the submission "
+                "it is evaluating; one left unfinished is evaluated again at the next start",
+                highlight=False,
+            )
         pool.stop_all(started)
     if not server.started and not server.should_exit:
         raise CodefestError(f"the API server could not start on {host}:{port}", "see the lines above")

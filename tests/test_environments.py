@@ -14,9 +14,11 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tarfile
 import textwrap
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -36,6 +38,8 @@ from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, vault_test_labels, write_challenge
 from tests.postgres import new_database
+from tests.test_event_service import SLUG as SERVICE_SLUG
+from tests.test_event_service import Event, make_event, serve
 
 pytestmark = [
     pytest.mark.slow,
@@ -397,6 +401,22 @@ def test_concurrent_builds_of_one_key_build_once(tmp_path: Path, wheels: Path) -
     assert sorted(path.name for path in cache.iterdir()) == [environments.LOCKS, Path(results[0][1]).name]
 
 
+def _ends(pid: int, marker: str, seconds: float = 10.0) -> bool:
+    """The process is gone (or a zombie) within `seconds`: a SIGKILL takes effect at once, but not in no time on a
+    loaded machine; a pid taken meanwhile by another program does not count as the same process."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return True
+        if state == "Z" or ("sleep" not in command and marker not in command):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_a_build_over_its_time_is_stopped_with_all_it_started(
     tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -414,7 +434,7 @@ def test_a_build_over_its_time_is_stopped_with_all_it_started(
     finally:
         environments._uv_cache.cache_clear()
     for pid in map(int, pids.read_text().split()):
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert _ends(pid, str(slow)), f"process {pid} of the stand-in outlived the build"
     assert [path.name for path in (tmp_path / "envs").iterdir()] == [environments.LOCKS]  # nothing half-built
 
 
@@ -514,3 +534,39 @@ def test_the_migration_allows_the_environment_status_and_keeps_the_duplicate_rul
         found = connection.execute(text("SELECT id, status FROM submissions ORDER BY id")).all()
     assert [tuple(row) for row in found] == [("env-1", "environment"), ("env-2", "environment"), ("kept", "scored")]
     engine.dispose()
+
+
+# --- through the service: what a team sees -----------------------------------------------------------------
+
+
+@pytest.fixture
+def service_event(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> Event:
+    """The service's own small event (tests/test_event_service.py), in a workspace of this test's."""
+    return make_event(tmp_path_factory.mktemp("service"), _empty_store)
+
+
+def test_a_team_sees_environment_with_uv_s_message_and_sends_the_pilot_again_once_the_wheel_is_there(
+    service_event: Event, tmp_path: Path
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    token = service_event.enrol("office-e")
+    served = serve(service_event, "--workers", "1", **{environments.WHEELS_ENV: str(wheels)})
+    try:
+        pilot = write_pilot(tmp_path / "pilot", WIDGET_PILOT, ["cf-widget==1.0"])
+        sent = service_event.codefest("submit", SERVICE_SLUG, str(pilot), "--server", served.url, token=token)
+        assert sent.returncode == 2, sent.stderr
+        shown = sent.stdout + sent.stderr
+        assert "environment" in shown and "cf-widget" in shown and "uv said" in shown and "Traceback" not in shown
+        assert str(service_event.home) not in shown and str(wheels) not in shown
+        assert "3 submission(s) left (0/3 today, 0/10 in all)" in shown  # no quota used
+        listed = service_event.codefest("submissions", SERVICE_SLUG, "--server", served.url, token=token)
+        assert listed.returncode == 0, listed.stderr
+        assert re.search(r"\benvironment\b", listed.stdout) and "(0/3 today, 0/10 in all)" in listed.stdout
+
+        write_widget(wheels)  # the organisers add the wheel: the same pilot, sent again, is evaluated again
+        again = service_event.codefest("submit", SERVICE_SLUG, str(pilot), "--server", served.url, token=token)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "scored submission" in again.stderr and "2 submission(s) left (1/3 today, 1/10 in all)" in again.stdout
+    finally:
+        served.stop()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 from sklearn.metrics import f1_score
-from sklearn.preprocessing import MultiLabelBinarizer
 
 from codefest.evaluation.metrics.base import ItemStats, mean_metric
 from codefest.tasks.classification.symbols import LEVELS, SET_LEVEL, Reach, truncate
@@ -138,13 +137,11 @@ def f1_measures(gold: list[list[str]], chosen: list[list[str]], reach: Reach | N
     if reason is not None:
         return [not_computable(name, reason, len(gold)) for name in ("f1_micro", "f1_macro")]
     group = _groups(gold, chosen)  # each symbol's main group, looked up rather than cut again for every item
-    gold_sets = [{g for g in map(group.__getitem__, labels) if g} for labels in gold]
-    chosen_sets = [{g for g in map(group.__getitem__, labels) if g} for labels in chosen]
-    binarizer = MultiLabelBinarizer(sparse_output=True)
-    binarizer.fit(gold_sets + chosen_sets)
-    y_true = binarizer.transform(gold_sets).tocsr().astype(np.float64)
-    y_pred = binarizer.transform(chosen_sets).tocsr().astype(np.float64)
-    classes = len(binarizer.classes_)
+    names = sorted({g for g in group.values() if g})  # the columns in the order scikit-learn's binarizer gives
+    column = {name: i for i, name in enumerate(names)}
+    code = {symbol: column[g] for symbol, g in group.items() if g}  # a symbol shallower than a group: no column
+    classes = len(names)
+    y_true, y_pred = (_indicator(rows, code, classes) for rows in (gold, chosen))
     micro = float(_sklearn_f1(y_true, y_pred, "micro"))
     macro = float(_sklearn_f1(y_true, y_pred, "macro"))
     tp = y_true.multiply(y_pred).tocsr()
@@ -155,6 +152,21 @@ def f1_measures(gold: list[list[str]], chosen: list[list[str]], reach: Reach | N
         ItemStats("f1_micro", micro, micro_stats, _micro_f1),
         ItemStats("f1_macro", macro, macro_stats, lambda sums: _macro_f1(sums, classes)),
     ]
+
+
+def _indicator(rows: list[list[str]], code: dict[str, int], classes: int) -> sparse.csr_matrix:
+    """items x classes, 1.0 where an item has a symbol of the class: what MultiLabelBinarizer gives for the sets
+    of main groups, built from integer codes in one pass rather than a set per item."""
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    codes = np.fromiter((code.get(s, -1) for row in rows for s in row), dtype=np.int64, count=int(lengths.sum()))
+    items = np.repeat(np.arange(len(rows)), lengths)
+    known = codes >= 0
+    matrix = sparse.csr_matrix(
+        (np.ones(int(known.sum())), (items[known], codes[known])), shape=(len(rows), classes), dtype=np.float64
+    )
+    matrix.sum_duplicates()  # two symbols of one main group: the group once
+    matrix.data[:] = 1.0
+    return matrix
 
 
 def _groups(*rows: list[list[str]]) -> dict[str, str | None]:

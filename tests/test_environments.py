@@ -221,7 +221,8 @@ def test_a_pilot_depending_on_a_package_codefest_lacks_is_scored_and_the_next_re
 def test_an_unresolvable_dependency_ends_environment_uses_no_quota_and_may_be_sent_again(
     evaluator: Evaluator, wheels: Path, tmp_path: Path
 ) -> None:
-    pilot = write_pilot(tmp_path / "pilot", WIDGET_PILOT, ["cf-unheard-of>=2"])
+    code = WIDGET_PILOT.replace("cf_widget", "cf_unheard_of")
+    pilot = write_pilot(tmp_path / "pilot", code, ["cf-unheard-of>=2"])
     outcome = evaluator.code("unresolved", pilot)
     assert outcome.status == Status.ENVIRONMENT
     assert "cf-unheard-of" in outcome.message and "uv said" in outcome.message  # the resolver's own words
@@ -232,12 +233,8 @@ def test_an_unresolvable_dependency_ends_environment_uses_no_quota_and_may_be_se
     assert row is not None and (row.status, row.counts_for_quota) == (Status.ENVIRONMENT, False)
     assert [r.tags[Tag.STATUS] for r in evaluator.tracker.runs(where({Tag.TEAM: "unresolved"}))] == ["environment"]
 
-    # The organisers add the wheel; the same pilot, sent again, is evaluated again (not a duplicate) and runs.
-    write_wheel(wheels, "cf-unheard-of", "2.0", {"cf_unheard_of/__init__.py": ""})
-    write_widget(wheels)
-    (pilot / "pyproject.toml").write_text(
-        (pilot / "pyproject.toml").read_text().replace('["cf-unheard-of>=2"]', '["cf-unheard-of>=2", "cf-widget"]')
-    )
+    # The organisers add the wheel; the same pilot, unchanged, sent again, is evaluated again (not a duplicate).
+    write_widget(wheels, name="cf-unheard-of", version="2.0")
     again = evaluator.code("unresolved", pilot)
     assert again.status == Status.SCORED, again.message
     assert again.quota is not None and again.quota.used_total == 1

@@ -377,6 +377,8 @@ def _build(
         }
         (building / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         (building / RECORD).chmod(0o644)
+        if (cache / key_).exists():  # a folder without its record was never handed out: damaged, replaced whole
+            shutil.rmtree(cache / key_)
         os.rename(building, cache / key_)
         return size
     finally:

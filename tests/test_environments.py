@@ -567,3 +567,14 @@ def test_a_team_sees_environment_with_uv_s_message_and_sends_the_pilot_again_onc
         assert "scored submission" in again.stderr and "2 submission(s) left (1/3 today, 1/10 in all)" in again.stdout
     finally:
         served.stop()
+
+
+def test_an_environment_without_its_record_is_built_again(tmp_path: Path, wheels: Path) -> None:
+    write_widget(wheels)
+    pilot = write_pilot(tmp_path / "pilot", "", ["cf-widget"])
+    first = environments.prepare(pilot, tmp_path / "envs")
+    (first.path / environments.RECORD).unlink()  # a copy cut short, or emptied by hand
+    again = environments.prepare(pilot, tmp_path / "envs")
+    assert (again.reused, again.path) == (False, first.path)
+    assert json.loads((again.path / environments.RECORD).read_text())["requirements"] == ["cf-widget"]
+    assert environments.prepare(pilot, tmp_path / "envs").reused

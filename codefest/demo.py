@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from rich.console import Console
 
@@ -168,13 +168,21 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
         service.start()  # it answers a few seconds later; meanwhile the challenges are prepared
         rounds: list[Round] = []
         by_hand = ThreadPoolExecutor(max_workers=1, thread_name_prefix="organisers")  # one evaluation at a time
+        enrolled = by_hand.submit(enrol_teams, layout.root, TEAMS, tokens, steps)  # while the challenges build
+
+        def send(item: LoadedChallenge, planned: list[Planned], what: str) -> list[dict[str, Any]]:
+            enrolled.result()  # the teams have their tokens
+            return submit_online(item, planned, what, service, tokens, steps)
+
         with by_hand, ThreadPoolExecutor(max_workers=len(challenges), thread_name_prefix="demo") as pool:
-            prepared = {pool.submit(prepare, item, pilots[item.spec.slug], layout, steps): item for item in challenges}
+            prepared = {
+                pool.submit(prepare, item, pilots[item.spec.slug], layout, steps, send): item for item in challenges
+            }
             try:
-                enrol_teams(layout.root, TEAMS, tokens, steps)
                 for future in as_completed(prepared):  # the first ready is the first submitted
-                    rounds.append(Round(prepared[future], future.result()))
-                    submit_round(rounds[-1], layout.root, service, tokens, steps, by_hand)
+                    planned, code_sent = future.result()
+                    rounds.append(Round(prepared[future], planned))
+                    submit_round(rounds[-1], code_sent, layout.root, service, tokens, steps, by_hand)
                 for one in rounds:
                     one.by_hand = one.evaluated.result() if one.evaluated else []
             except BaseException:
@@ -184,6 +192,7 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
                 raise
         rounds.sort(key=lambda one: challenges.index(one.item))
         decided = follow(rounds, service, tokens, steps)
+        service.request_stop()  # every score is in: it stops while the leaderboards are built from the ledger
         published = [show_round(one, decided, layout, out, steps) for one in rounds]
     show_where(published, layout, out)
     err.print(f"demo done in {time.monotonic() - started:.0f} s", highlight=False)
@@ -207,30 +216,49 @@ def open_store(challenges: list[LoadedChallenge], root: Path, steps: Steps) -> N
             Tracker(item.spec.slug, root)
 
 
-def prepare(item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps) -> list[Planned]:
-    """A challenge up to its teams' files: built; the organisers' pilot trained while the teams fit their variants
-    (two subprocesses at once); then the baseline's predictions and the files made from them."""
+Send: TypeAlias = "Callable[[LoadedChallenge, list[Planned], str], list[dict[str, Any]]]"  # submit_online, bound
+
+
+def prepare(
+    item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps, send: Send
+) -> tuple[list[Planned], list[dict[str, Any]]]:
+    """A challenge up to its teams' files: built; office-d's pilot sent to the service at once, so that a worker
+    runs it in the sandbox while the organisers' pilot trains and the teams fit their variants (two subprocesses at
+    once); then the baseline's predictions and the files made from them. The planned submissions, the code one
+    last, and the service's first answer to the code one."""
     ensure_built(item, layout.root, steps)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{item.spec.slug}-variants") as pool:
+    code = code_submission(item, layout)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{item.spec.slug}-teams") as pool:
+        code_sent = pool.submit(send, item, [code], f"{item.spec.slug}: {code.team} submits its pilot to the service")
         variants = pool.submit(variant_submissions, item, pilot, layout, steps)
         ensure_trained(pilot, item, layout.root, steps)
         baseline, as_baked, broken = baseline_submissions(item, pilot, layout, steps)
         trivial, *improved = variants.result()
-    return [baseline, as_baked, trivial, broken, *improved, code_submission(item, layout)]
+        return [baseline, as_baked, trivial, broken, *improved, code], code_sent.result()
 
 
 def submit_round(
-    one: Round, root: Path, service: Service, tokens: dict[str, str], steps: Steps, by_hand: ThreadPoolExecutor
+    one: Round,
+    code_sent: list[dict[str, Any]],
+    root: Path,
+    service: Service,
+    tokens: dict[str, str],
+    steps: Steps,
+    by_hand: ThreadPoolExecutor,
 ) -> None:
-    """The teams' files and pilot go to the service; the organisers evaluate theirs by hand in `by_hand`'s thread,
-    so that the next challenge ready is submitted meanwhile (an evaluation waits its turn at the store while the
-    service's workers write to it).
+    """The teams' files go to the service (their pilot went earlier: `code_sent`); the organisers evaluate theirs by
+    hand in `by_hand`'s thread, so that the next challenge ready is submitted meanwhile (an evaluation waits its
+    turn at the store while the service's workers write to it).
 
     The organisers evaluate on their own machine with `codefest evaluate`'s code, recorded in the same ledger: their
     baseline (the service takes only participants' submissions), and the file office-c handed them, which is
     invalid: the service refuses an invalid file at the door (`codefest submit` does, before uploading), so it is
     never recorded as evaluated; `codefest evaluate` records it as `invalid`, problems and all, in MLflow."""
-    one.sent = submit_online(one.item, service, one.online, tokens, steps)
+    files = [s for s in one.online if not s.code]
+    one.sent = submit_online(
+        one.item, files, f"{one.item.spec.slug}: the teams submit to the service", service, tokens, steps
+    )
+    one.sent += code_sent  # the code submission is planned last
     handed = [s for s in one.planned if s.by_hand]
     one.evaluated = by_hand.submit(lambda: [evaluate(one.item, root, s, steps) for s in handed])
 
@@ -692,6 +720,8 @@ class Service:
         self.process: subprocess.Popen[bytes] | None = None
         self.address = ""
         self.answered = False
+        self.signalled = False
+        self._waiting = threading.Lock()  # the challenges' threads all wait for its first answer: one of them polls
 
     @classmethod
     @contextlib.contextmanager
@@ -716,10 +746,11 @@ class Service:
 
     def url(self) -> str:
         """The server's address, once it answers (started and waited for the first time)."""
-        if self.process is None:
-            self.start()
-        if not self.answered:
-            self._wait()
+        with self._waiting:
+            if self.process is None:
+                self.start()
+            if not self.answered:
+                self._wait()
         return self.address
 
     def _wait(self) -> None:
@@ -748,10 +779,17 @@ class Service:
         lines = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-TAIL_LINES:]
         return CodefestError(f"{what}:\n" + "\n".join(lines), f"see its whole log: {self.log}")
 
+    def request_stop(self) -> None:
+        """Ask it to stop (SIGTERM), without waiting: its workers finish what they hold, then it exits."""
+        if self.process is not None and self.process.poll() is None and not self.signalled:
+            self.process.send_signal(signal.SIGTERM)
+            self.signalled = True
+
     def stop(self) -> None:
+        """Stop it and wait until it has, killing it if it takes too long."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.request_stop()
         try:
             with self.steps.step("stopping the event's service"):
                 self.process.wait(timeout=SERVICE_STOP_SECONDS)
@@ -778,7 +816,12 @@ class Decided:
 
 
 def submit_online(
-    item: LoadedChallenge, service: Service, planned: list[Planned], tokens: dict[str, str], steps: Steps
+    item: LoadedChallenge,
+    planned: list[Planned],
+    what: str,
+    service: Service,
+    tokens: dict[str, str],
+    steps: Steps,
 ) -> list[dict[str, Any]]:
     """Each team submits its file or its pilot to the service as `codefest submit` does (validated here first, then
     uploaded), one after the other without waiting: the service's workers take them in turn. The submissions as the
@@ -789,7 +832,7 @@ def submit_online(
 
     slug, address = item.spec.slug, service.url()
     sent: list[dict[str, Any]] = []
-    with steps.step(f"{slug}: the teams submit to the service") as progress:
+    with steps.step(what) as progress:
         for submission in planned:
             client, base = connect(address, tokens[submission.team])
             client.timeout = httpx.Timeout(ANSWER_SECONDS)

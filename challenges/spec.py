@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from codefest.challenges.efficiency import MEASURES, Prices
+from codefest.challenges.efficiency import DEFAULT_TOLERANCE, MEASURES, Prices
 from codefest.core.registry import unknown_key_message
 from codefest.tasks import TASKS, Task, TaskOptions, metric_task
 
@@ -168,6 +168,13 @@ class Challenge(Strict):
     metrics: list[MetricSpec] = Field(min_length=1)
     primary_metric: str
     tie_breakers: list[str] = Field(default_factory=list)
+    efficiency_tolerance: float = Field(
+        default=DEFAULT_TOLERANCE,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="measures in tie_breakers within this share of the best one are equal (noise, not a difference)",
+    )
     final_submission: Literal["best", "selected"] = "best"
     test_split: TestSplitSpec
     phases: list[Phase] = Field(min_length=1)

@@ -7,6 +7,7 @@ chosen entries alone.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -17,15 +18,16 @@ from typing import Any
 import numpy as np
 
 from codefest.challenges.discovery import LoadedChallenge
-from codefest.challenges.efficiency import MEASURES
+from codefest.challenges.efficiency import DEFAULT_TOLERANCE, MEASURES
 from codefest.challenges.spec import Challenge
 from codefest.evaluation.challenge import evaluation_signature
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.records import Part
 from codefest.evaluation.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
 from codefest.leaderboard import scored, significance
-from codefest.leaderboard.efficiency import Efficiency, efficiency, gpus
-from codefest.leaderboard.ranking import chosen, order, ranks
+from codefest.leaderboard.efficiency import Efficiency, efficiency, gpus, text
+from codefest.leaderboard.formatting import number, scale_of
+from codefest.leaderboard.ranking import chosen, deciders, order, ranks
 from codefest.leaderboard.scored import Scores, Submissions
 from codefest.shared_datasets.heldout import built_record
 
@@ -59,6 +61,8 @@ class Entry:
     rank_change: int | None = None  # private view only: public rank minus private rank (positive: moved up)
     breakdown: dict[str, Any] | None = None
     efficiency: Efficiency = field(default_factory=Efficiency)  # what its code run used; empty for a file
+    # the tie-breaker that ranked it below the entry above, whose score is equal; None where the score decided
+    decided_by: str | None = None
 
     def value(self, metric: str) -> float:
         """A metric's value, or a measure's (NaN for an entry without one: it ranks after those with one)."""
@@ -86,6 +90,7 @@ class Board:
     notes: list[str] = field(default_factory=list)
     prices: dict[str, Any] | None = None  # the organisers' compute prices, where set: entries then have a cost
     gpus: int = 0  # GPUs each code run holds, priced for its wall time
+    efficiency_tolerance: float = DEFAULT_TOLERANCE  # measures within this share of the best are equal
 
     @property
     def metric_tie_breakers(self) -> list[str]:
@@ -148,10 +153,11 @@ def build(
         teams, rows, how = chosen(spec, read.found, read.public)
         entries, notes = _entries(spec, read, teams, rows, how, private)
         _measured(spec, opened, read, entries)
-        ordered, found_ranks = _ranked(spec, entries, _scores_of(read.shown, entries))
+        ordered, found_ranks, decided = _ranked(spec, entries, _scores_of(read.shown, entries))
         entries = [entries[i] for i in ordered]
-        for entry, rank in zip(entries, found_ranks, strict=True):
-            entry.rank = rank
+        for entry, rank, by in zip(entries, found_ranks, decided, strict=True):
+            entry.rank, entry.decided_by = rank, by
+        notes += _decided_notes(spec, entries)
         if private:
             _rank_changes(spec, read, entries)
         part = Part.PRIVATE if private else Part.PUBLIC
@@ -174,6 +180,7 @@ def build(
         tie_breakers=list(spec.tie_breakers),
         prices=None if spec.resources.prices is None else spec.resources.prices.model_dump(),
         gpus=gpus(spec),
+        efficiency_tolerance=spec.efficiency_tolerance,
         final_submission=spec.final_submission,
         signature=signature,
         generated_ms=int(time.time() * 1000),
@@ -259,12 +266,38 @@ def _scores_of(scores: Scores, entries: list[Entry]) -> Scores:
     return Scores(scores.metrics, values, values, values)
 
 
-def _ranked(spec: Challenge, entries: list[Entry], scores: Scores) -> tuple[np.ndarray, list[int | None]]:
-    """(the entries' order by `scores` (row i: entries[i]), best first and the baseline last; their ranks in it)."""
+def _ranked(
+    spec: Challenge, entries: list[Entry], scores: Scores
+) -> tuple[np.ndarray, list[int | None], list[str | None]]:
+    """(the entries' order by `scores` (row i: entries[i]), best first and the baseline last; their ranks in it;
+    the tie-breaker that decided each rank below an equal score)."""
     baseline = np.array([e.baseline for e in entries], dtype=bool)
     ordered = order(spec, scores, np.array([e.submitted_ms for e in entries], dtype=np.int64), baseline)
     in_order = Scores(scores.metrics, scores.values[ordered], scores.low[ordered], scores.high[ordered])
-    return ordered, ranks(spec, in_order, baseline[ordered])
+    return ordered, ranks(spec, in_order, baseline[ordered]), deciders(spec, in_order, baseline[ordered])
+
+
+def _decided_notes(spec: Challenge, entries: list[Entry]) -> list[str]:
+    """A note for each rank a tie-breaker decided between equal scores: the board says what broke the tie."""
+    ranked = [e for e in entries if not e.baseline]
+    notes = []
+    for upper, lower in itertools.pairwise(ranked):
+        if lower.decided_by is not None:
+            name = lower.decided_by
+            shown = f"{_shown(name, lower)} vs {_shown(name, upper)}"
+            if name in MEASURES and lower.efficiency.of(name) is None:
+                shown = f"not measured: a predictions file, vs {_shown(name, upper)}"
+            elif name in MEASURES:
+                shown += f", more than {spec.efficiency_tolerance:.0%} apart"
+            notes.append(f"{lower.team} ranks below {upper.team} on an equal score, by {name} ({shown})")
+    return notes
+
+
+def _shown(name: str, entry: Entry) -> str:
+    if name in MEASURES:
+        return text(MEASURES[name], entry.efficiency.of(name))
+    value = entry.value(name)
+    return number(value, scale_of([value]))
 
 
 def _rank_changes(spec: Challenge, read: _Read, entries: list[Entry]) -> None:
@@ -272,7 +305,7 @@ def _rank_changes(spec: Challenge, read: _Read, entries: list[Entry]) -> None:
     row = {id: i for i, id in enumerate(read.found.ids)}
     rows = np.array([row[e.submission_id] for e in entries], dtype=np.intp)
     public = Scores(read.public.metrics, read.public.values[rows], read.public.low[rows], read.public.high[rows])
-    ordered, found = _ranked(spec, entries, public)
+    ordered, found, _ = _ranked(spec, entries, public)
     for i, rank in zip(ordered, found, strict=True):
         entry = entries[i]
         entry.public_rank = rank

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-# How long each column of the table stays as the view narrows: the higher, the longer; 8 and above always stay.
-# The terminal and the page drop columns in this order.
-KEEP = {"rank": 9, "team": 9, "score": 8, "public": 7, "change": 7, "group": 6, "range": 5, "subs": 3, "last": 2}
-KEEP_TIE_BREAKER = 1
-# What code runs used gives way first: memory, then CPU time, then wall time, then the cost; a measure the challenge
-# ranks by stays as long as a tie-breaker.
+# How long each column of the table stays as the view narrows: the higher, the longer; 9 and above always stay.
+# The terminal and the page drop columns in this order. A declared tie-breaker orders entries whose scores are equal,
+# so it stays as long as anything but rank, team and score (and on the page its value then moves under the score).
+KEEP = {"rank": 10, "team": 10, "score": 9, "public": 7, "change": 7, "group": 6, "range": 5, "subs": 3, "last": 2}
+KEEP_TIE_BREAKER = 8
+# What code runs used and is not a tie-breaker gives way first: memory, then CPU time, then wall time, then the cost.
 KEEP_MEASURE = {"code_peak_memory_mb": -3, "code_cpu_seconds": -2, "code_seconds": -1, "cost": 0}
-ALWAYS = 8
+ALWAYS = 9
 
 
 def number(value: float, scale: float = 1.0) -> str:

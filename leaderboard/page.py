@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from codefest.challenges.efficiency import MEASURES
 from codefest.leaderboard import usage_columns
 from codefest.leaderboard.board import Board, Entry
 from codefest.leaderboard.chart import NARROW, WIDE, score_over_time
@@ -31,10 +32,32 @@ from codefest.leaderboard.formatting import (
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# Widths, in CSS px, of the table's text (15 px, system-ui: DejaVu Sans on Debian, among the widest) as the page
-# estimates them to decide which columns fit: generous, so a column is hidden before it would be clipped.
-CHAR_PX = 9.5
-BOLD = 1.12
+# Widths of the table's text as the page estimates them to decide which columns fit: each character's advance in
+# DejaVu Sans (system-ui on Debian, among the widest), in em, rounded up; any other character counts 1 em. Bold is at
+# most 1.23 times as wide for a thin letter, 1.09 for a digit. Measured in chromium: within a few px of the cells.
+FONT_PX = 15  # the table's font size
+GLYPH_EM = {
+    **dict.fromkeys("'ijl", 0.28),
+    **dict.fromkeys("IJ,. ", 0.32),
+    **dict.fromkeys("/:;\\|", 0.34),
+    **dict.fromkeys("f-", 0.37),
+    **dict.fromkeys("()[]t!", 0.40),
+    **dict.fromkeys("r", 0.42),
+    **dict.fromkeys('"*_`', 0.50),
+    **dict.fromkeys("sz?", 0.54),
+    **dict.fromkeys("c", 0.55),
+    **dict.fromkeys("LFk", 0.58),
+    **dict.fromkeys("vxyPTY", 0.62),
+    **dict.fromkeys("oaeE", 0.64),
+    **dict.fromkeys("hnubdgpqS0123456789${}", 0.64),
+    **dict.fromkeys("KAVXZBRC", 0.70),
+    **dict.fromkeys("UNHDGOQ&", 0.79),
+    **dict.fromkeys("w#+<=>^~", 0.84),
+    **dict.fromkeys("M", 0.87),
+    **dict.fromkeys("%", 0.95),
+}
+BOLD = 1.15
+CI_SCALE = 0.85  # the interval's font size, relative to the value's
 PADDING_PX = 16  # a cell's left and right padding
 TEAM_CHARS = 12  # a team name up to this long never wraps; a longer one wraps where it must
 RESERVE_PX = 56  # the page's margins and a vertical scroll bar
@@ -60,9 +83,14 @@ class Column:
         return self.keep >= ALWAYS
 
 
+def text_px(text: str, bold: bool = False) -> float:
+    """The width of a line of the table's text, in CSS px."""
+    return sum(GLYPH_EM.get(c, 1.0) for c in text) * FONT_PX * (BOLD if bold else 1.0)
+
+
 def _px(texts: list[str], bold: bool = False) -> float:
-    longest = max((len(t) for t in texts), default=0)
-    return longest * CHAR_PX * (BOLD if bold else 1.0) + PADDING_PX
+    """The width a column needs for the widest of `texts` on one line, padded."""
+    return max((text_px(t, bold) for t in texts), default=0.0) + PADDING_PX
 
 
 def _header_words(header: str) -> list[str]:
@@ -99,14 +127,16 @@ def columns(board: Board) -> list[Column]:
         _column("range", "rank range", "where the rank falls in 95% of resamples", KEEP["range"], ranges, ranges),
         _column("group", "group", "entries in a group do not differ significantly", KEEP["group"], groups, groups),
         _team_column([e.team for e in entries]),
-        _score_column(board, scale, direction),
     ]
+    extra = []
     for n, name in enumerate(board.metric_tie_breakers):
         values = [number(e.tie_breakers[name], scale_of([e.tie_breakers[name]])) for e in entries]
-        found.append(_column(f"tie{n}", name, f"tie-breaker {n + 1}", KEEP_TIE_BREAKER, values, values))
+        extra.append(_column(f"tie{n}", name, f"tie-breaker {n + 1}", KEEP_TIE_BREAKER, values, values))
     for shown in usage_columns.columns(board):
         key = MEASURE_KEYS.get(shown.key, shown.key)
-        found.append(_column(key, shown.header, shown.meaning, shown.keep, shown.cells, shown.cells))
+        extra.append(_column(key, shown.header, shown.meaning, shown.keep, shown.cells, shown.cells))
+    ties = [c for c in extra if c.keep == KEEP_TIE_BREAKER]
+    found += [_score_column(board, scale, direction, ties), *extra]
     subs = [str(e.submissions) for e in entries]
     found.append(_column("subs", "submissions", "scored submissions of the team", KEEP["subs"], subs, subs))
     last = [when(e.last_submission_ms).removesuffix(" UTC") for e in entries]
@@ -119,15 +149,22 @@ def columns(board: Board) -> list[Column]:
     return found
 
 
-def _score_column(board: Board, scale: float, direction: str) -> Column:
+def _score_column(board: Board, scale: float, direction: str, ties: list[Column]) -> Column:
     """The primary metric and its interval in one cell, which wraps between them (and inside the interval)."""
-    cells, nowrap = [], []
-    for entry in board.entries:
+    cells, widths = [], []
+    for n, entry in enumerate(board.entries):
         value, low, high = (number(v, scale) for v in (entry.score.value, entry.score.ci_low, entry.score.ci_high))
-        cells.append(Markup('<strong>{}</strong> <span class="ci">[{}, {}]</span>').format(value, low, high))
-        nowrap.append(f"{value} [{low}, {high}]")
+        cell = Markup('<strong>{}</strong> <span class="ci">[{}, {}]</span>').format(value, low, high)
+        cells.append(cell + Markup("").join(_under_score(tie, n) for tie in ties))
+        widths.append(text_px(value, bold=True) + text_px(" ") + text_px(f"[{low}, {high}]") * CI_SCALE + PADDING_PX)
     meaning = f"{board.primary_metric}, {direction} is better, with its 95% bootstrap interval"
-    return Column("score", Markup("score"), meaning, KEEP["score"], cells, max(_px(["score"], True), _px(nowrap)))
+    return Column("score", Markup("score"), meaning, KEEP["score"], cells, max([_px(["score"], True), *widths]))
+
+
+def _under_score(tie: Column, n: int) -> Markup:
+    """A tie-breaker's value under the score, shown only where its own column is hidden: it stays as long as the
+    score's interval does."""
+    return Markup('<span class="tb tb-{}">{}: {}</span>').format(tie.key, tie.header, tie.cells[n])
 
 
 def hiding_rules(found: list[Column]) -> list[tuple[float, str]]:
@@ -183,7 +220,10 @@ def render(board: Board) -> str:
             ranked=_rows(board, found, baseline=False),
             baselines=_rows(board, found, baseline=True),
             hidden=hiding_rules(found),
-            measured=usage_columns.columns(board),
+            ties={c.key for c in found if c.keep == KEEP_TIE_BREAKER},
+            measured=[(MEASURE_KEYS.get(m.key, m.key), m) for m in usage_columns.columns(board)],
+            headers={c.key: c.header for c in found},
+            measured_ties=any(name in MEASURES for name in board.tie_breakers),
             compact_px=COMPACT_PX,
             compact_content_px=COMPACT_CONTENT_PX,
             wide_chart_px=WIDE_CHART_PX,

@@ -78,7 +78,7 @@ def table(board: Board, width: int = 200) -> Table:
     title = f"{board.title} — {board.view} leaderboard ({board.primary_metric}, {direction})"
     every = columns(board)
     kept = fitting(every, width)
-    grid = Table(title=title, caption=_caption(board, len(kept) < len(every)))
+    grid = Table(title=title, caption=_caption(board, [c for c in every if c not in kept]))
     for column in kept:
         grid.add_column(column.header, justify="left" if column.left else "right", no_wrap=True)
     for n, entry in enumerate(board.entries):
@@ -88,24 +88,29 @@ def table(board: Board, width: int = 200) -> Table:
     return grid
 
 
-def _caption(board: Board, narrowed: bool) -> str:
+def _caption(board: Board, hidden: list[Column]) -> str:
     lines = [
         f"{board.runs_ranked} scored submissions; each team's {board.final_submission} submission; "
         "equal scores share a rank; entries in one group do not differ significantly (paired bootstrap, 95%); "
         "the baseline is shown for reference, unranked",
         *board.notes,
     ]
-    if board.measured:
-        lines.append(_measures_line(board))
-    if narrowed:
-        lines.append("(a wider terminal shows every column; --format csv or json has them all)")
+    headers = {c.header for c in hidden}
+    shown = [c for c in usage_columns.columns(board) if c.header not in headers]
+    if shown:
+        lines.append(_measures_line(board, shown))
+    if hidden:
+        names = ", ".join(c.header for c in hidden)
+        lines.append(f"(hidden at this width: {names}; a wider terminal shows them, --format csv or json has them all)")
     return "\n".join(lines)
 
 
-def _measures_line(board: Board) -> str:
-    """What the columns of code runs mean, and the prices of the cost."""
-    said = "; ".join(f"{m.header}: {m.meaning}" for m in MEASURES.values())
-    line = f"code submissions: {said}; '-' for a predictions file"
-    if board.prices is not None:
+def _measures_line(board: Board, shown: list[usage_columns.Shown]) -> str:
+    """What the columns of code runs that are shown mean, the tolerance of a measure that breaks ties, the prices."""
+    said = "; ".join(f"{c.header}: {c.meaning}" for c in shown if c.key in MEASURES)
+    line = f"code submissions: {said}; '-' for a predictions file" if said else ""
+    if any(c.key in board.tie_breakers for c in shown):
+        line += f"; a tie-breaker among them counts as equal within {board.efficiency_tolerance:.0%} of the best"
+    if board.prices is not None and any(c.key == "cost" for c in shown):
         line += f"; cost: {prices_text(Prices.model_validate(board.prices))}"
-    return line
+    return line.removeprefix("; ")

@@ -11,10 +11,15 @@ index of the Celery pool process that runs it:
   fixed share whatever the challenge needs;
 - the kernel releases a lock when its process ends, however it ends: a killed worker holds no device after.
 
+A device is one only if its node, /dev/nvidiaN, is a character device (CODEFEST_DEVICE_ROOT names another folder
+for hosts or containers that mount the nodes elsewhere): a run told CUDA_VISIBLE_DEVICES=N without the node would
+run on the CPU and be billed GPU-hours. So every process that runs pilots refuses at start an index without its node
+(`check`), and a run looks again when it takes its devices (`held`), in case one was removed since.
+
 A process with fewer devices than a run needs raises `NoDevices` before anything runs (the submission then waits,
 queued, for a worker with enough); one whose devices are held by other runs waits until enough are free. The run is
 told its devices in its environment (`environment`), and the sandbox shows it only their device nodes
-(`codefest.evaluation.jail.device_nodes`).
+(`codefest.evaluation.jail.device_nodes`, which refuses to start a run whose own node is missing).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Final
 
 from codefest.core.errors import CodefestError
+from codefest.evaluation.jail import DEVICE_ROOT_ENV, character_device, device_root, gpu_node
 
 ENV: Final = "CODEFEST_GPUS"
 LOCKS: Final = "gpus"  # under the workspace: gpus/HOST/N.lock
@@ -46,12 +52,14 @@ def waiting(count: int) -> str:
 
 
 class NoDevices(CodefestError):
-    """This process has fewer devices than a run of the challenge needs: the submission waits for another worker."""
+    """This process has fewer devices than a run of the challenge needs (or some of its devices lost their node):
+    the submission waits for another worker."""
 
-    def __init__(self, slug: str, needed: int, available: int) -> None:
-        self.slug, self.needed, self.available = slug, needed, available
+    def __init__(self, slug: str, needed: int, available: int, absent: Sequence[int] = ()) -> None:
+        self.slug, self.needed, self.available, self.absent = slug, needed, available, tuple(absent)
+        gone = f" ({_gone(absent)})" if absent else ""
         super().__init__(
-            f"the code runs of {slug} need {needed} GPU(s) and this worker has {available}",
+            f"the code runs of {slug} need {needed} GPU(s) and this worker has {available}{gone}",
             "start a worker with enough devices: codefest worker --queues code-gpu --gpus 0,1 (or set CODEFEST_GPUS)",
         )
 
@@ -77,6 +85,47 @@ def parse(text: str) -> tuple[int, ...]:
 def configured() -> tuple[int, ...]:
     """This process's devices, from CODEFEST_GPUS; none when it is unset."""
     return parse(os.environ.get(ENV, ""))
+
+
+def _listed(indices: Sequence[int]) -> str:
+    return ", ".join(str(index) for index in indices)
+
+
+def _gone(indices: Sequence[int]) -> str:
+    """What the organisers' log says of devices whose node was removed: "GPU 2 has no device node any more"."""
+    if len(indices) == 1:
+        return f"GPU {indices[0]} has no device node any more"
+    return f"GPUs {_listed(indices)} have no device node any more"
+
+
+def node(device: int) -> Path:
+    """The device node of the GPU `device` on this host: /dev/nvidiaN, or under CODEFEST_DEVICE_ROOT."""
+    return Path(device_root()) / gpu_node(device)
+
+
+def absent(indices: Sequence[int]) -> tuple[int, ...]:
+    """Those of `indices` whose node is not a character device: not a GPU of this host, or not visible here."""
+    return tuple(index for index in indices if not character_device(str(node(index))))
+
+
+def check(indices: Sequence[int]) -> tuple[int, ...]:
+    """`indices`, each a GPU of this host; CodefestError for one whose node is not a character device, so that a
+    process is refused at start rather than running pilots on the CPU and billing them as GPU runs."""
+    missing = absent(indices)
+    if missing:
+        where = device_root()
+        raise CodefestError(
+            f"the GPU {missing[0]} is not on this host: {where}/{gpu_node(missing[0])} is not a character device",
+            f"give only the GPUs this host has (ls {where}/nvidia*) with --gpus or {ENV}, or set {DEVICE_ROOT_ENV} "
+            "to the folder where the device nodes are mounted",
+        )
+    return tuple(indices)
+
+
+def checked() -> tuple[int, ...]:
+    """This process's devices (CODEFEST_GPUS), each checked to be a GPU of this host: what an embedded worker or
+    `codefest evaluate` calls before it starts."""
+    return check(configured())
 
 
 def environment(devices: Sequence[int]) -> dict[str, str]:
@@ -118,20 +167,32 @@ def held(
     count: int, root: Path, slug: str, devices: Sequence[int] | None = None, poll_seconds: float = POLL_SECONDS
 ) -> Iterator[tuple[int, ...]]:
     """Hold `count` of this process's devices (`devices`, else CODEFEST_GPUS) while the block runs: the first free
-    ones, waiting while other runs hold them. NoDevices when there are fewer than `count`; nothing for 0."""
+    ones whose node is here, waiting while other runs hold them. NoDevices when there are fewer than `count` (with
+    their nodes); nothing for 0."""
     if count == 0:
         yield ()
         return
     mine = configured() if devices is None else tuple(devices)
-    if len(mine) < count:
-        raise NoDevices(slug, count, len(mine))
     folder = lock_folder(root)
     folder.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         told = False
-        while (taken := _try(folder, mine, count, stack)) is None:
+        while (taken := _try(folder, _present(mine, count, slug), count, stack)) is None:
             if not told:
                 log.info("a run of %s waits for %d of the GPUs %s, held by other runs", slug, count, mine)
                 told = True
             time.sleep(poll_seconds)
         yield taken
+
+
+def _present(mine: Sequence[int], count: int, slug: str) -> tuple[int, ...]:
+    """The devices of `mine` whose node is here now, looked at each time a run tries to take some: NoDevices when
+    fewer than `count` are (one removed since the process started, say), so the run waits queued for another
+    worker instead of running on the CPU."""
+    missing = absent(mine)
+    present = tuple(device for device in mine if device not in missing)
+    if len(present) < count:
+        if missing:
+            log.warning("the GPUs %s have no device node in %s: not used", _listed(missing), device_root())
+        raise NoDevices(slug, count, len(present), missing)
+    return present

@@ -39,6 +39,7 @@ INODES_PER_MB = 64  # files the scratch space holds per MB: empty files cost ker
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # the system's programs and libraries
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
 NVIDIA_SHARED = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")  # the driver's, not one GPU's
+DEVICE_ROOT_ENV = "CODEFEST_DEVICE_ROOT"  # the folder of the host's device nodes, when not /dev
 PASSWD = "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 GROUP = "nogroup:x:65534:\n"
 # Runs first in the sandbox, before any of the pilot's code: says the sandbox is built, then becomes the pilot.
@@ -56,6 +57,25 @@ _PR_SET_PDEATHSIG = 1
 
 class SetupError(Exception):
     """The sandbox could not be built: the organiser's machine, not the participant's code, is at fault."""
+
+
+def device_root() -> str:
+    """The folder holding the host's device nodes: CODEFEST_DEVICE_ROOT, else /dev; absolute, as the jail runs in /.
+    Read where a run's spec is made: the jail's own environment holds no setting."""
+    return os.path.abspath(os.environ.get(DEVICE_ROOT_ENV) or "/dev")
+
+
+def gpu_node(device: int) -> str:
+    """The name of the GPU `device`'s own node: nvidiaN."""
+    return f"nvidia{device}"
+
+
+def character_device(path: str) -> bool:
+    """Whether `path` is a character device (a GPU's node), not a file, a folder or nothing."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,7 @@ class JailSpec:
     max_processes: int | None  # a per-user process cap, only when there is no cgroup to count them
     report_fd: int  # where a setup failure is told: the pilot never holds it, so it cannot fake one
     devices: list[int] = field(default_factory=list)  # the GPUs the run holds: their nodes are the only ones shown
+    device_root: str = field(default_factory=device_root)  # where the host's device nodes are found
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -227,31 +248,25 @@ def _depth(path: Path) -> int:
     return len(path.parts)
 
 
-def _character_device(path: str) -> bool:
-    try:
-        return stat.S_ISCHR(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def device_nodes(devices: list[int], dev: str = "/dev") -> list[str]:
+def device_nodes(devices: list[int], dev: str) -> list[str]:
     """The names of the nodes under `dev` a run holding the GPUs `devices` may open: each of its own (nvidiaN) and
-    the driver's shared ones, each only if the host has it as a character device; none for a run without GPUs."""
+    the driver's shared ones the host has as character devices; none for a run without GPUs. SetupError when one
+    of its own is missing (removed since the run took it): a run told its GPU must never run on the CPU."""
     if not devices:
         return []
-    names = [f"nvidia{device}" for device in devices] + list(NVIDIA_SHARED)
-    return [name for name in names if _character_device(os.path.join(dev, name))]
+    absent = [device for device in devices if not character_device(os.path.join(dev, gpu_node(device)))]
+    if absent:
+        names = ", ".join(gpu_node(device) for device in absent)
+        raise SetupError(f"the run holds GPUs whose device node is not a character device in {dev}: {names}")
+    shared = [name for name in NVIDIA_SHARED if character_device(os.path.join(dev, name))]
+    return [gpu_node(device) for device in devices] + shared
 
 
 def bwrap_argv(
-    spec: JailSpec,
-    scratch: Scratch,
-    shown: list[tuple[Path, Path]],
-    links: list[tuple[str, Path]],
-    dev: str = "/dev",
+    spec: JailSpec, scratch: Scratch, shown: list[tuple[Path, Path]], links: list[tuple[str, Path]]
 ) -> list[str]:
     """The pilot's whole view: read-only binds of the allowlist, the scratch space's folders, the device nodes of
-    its own GPUs (found under `dev`), nothing else."""
+    its own GPUs (found in `spec.device_root`, shown as /dev/NAME), nothing else."""
     argv = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
     argv += ["--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     argv += ["--bind", str(scratch.tmp), "/tmp", "--bind", str(scratch.var_tmp), "/var/tmp"]
@@ -269,8 +284,8 @@ def bwrap_argv(
     ]
     argv += ["--bind", str(scratch.pilot), spec.pilot, "--bind", str(scratch.output), spec.output]
     argv += ["--dev", "/dev", "--bind", str(scratch.shm), "/dev/shm", "--proc", "/proc"]
-    for name in device_nodes(spec.devices, dev):
-        argv += ["--dev-bind", os.path.join(dev, name), f"/dev/{name}"]
+    for name in device_nodes(spec.devices, spec.device_root):
+        argv += ["--dev-bind", os.path.join(spec.device_root, name), f"/dev/{name}"]
     argv += ["--chdir", spec.pilot, "--remount-ro", "/", "--remount-ro", "/dev"]
     return argv
 

@@ -12,7 +12,8 @@ workers sweeping at once send a submission once: the ledger decides who sends (`
 A worker with GPUs (`--gpus 0,1`, else CODEFEST_GPUS) listens on `code-gpu` too and tells its pool processes its
 devices through CODEFEST_GPUS, which they inherit; each run holds the ones it uses (`codefest.evaluation.devices`).
 Its processes must never wait for one another's devices: `--concurrency` times the most GPUs a challenge's run needs
-must not exceed its devices, else it refuses to start. `code-gpu` without devices is refused too.
+must not exceed its devices, else it refuses to start. `code-gpu` without devices is refused too, and so is a device
+whose node (/dev/nvidiaN, or under CODEFEST_DEVICE_ROOT) is not a character device: its runs would run on the CPU.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def run(queues: Sequence[str] | None, concurrency: int, loglevel: str = "INFO", 
             f"{broker.ENV} is not set: a worker takes its work from a broker",
             f"{broker.ENV}=redis://127.0.0.1:6379/0 codefest worker   (or let codefest serve run its own workers)",
         )
-    given = devices.parse(os.environ.get(devices.ENV, "") if gpus is None else gpus)
+    given = devices.check(devices.parse(os.environ.get(devices.ENV, "") if gpus is None else gpus))
     chosen = check_queues(default_queues(given) if queues is None else queues)
     held = check_devices(chosen, given, concurrency)
     os.environ[devices.ENV] = ",".join(str(device) for device in held)  # the pool processes inherit it

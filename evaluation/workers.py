@@ -31,10 +31,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from codefest.core.errors import VaultUnavailable
+from codefest.core.errors import CodefestError, VaultUnavailable
 from codefest.core.workspace import home
 from codefest.evaluation.claims import gone, worker_name
-from codefest.evaluation.devices import NoDevices
+from codefest.evaluation.devices import NoDevices, checked
 from codefest.evaluation.ledger import Cost, ItemScores, Ledger
 from codefest.evaluation.ledger.engine import ENV as DATABASE_VARIABLE  # how a worker learns the ledger's URL
 from codefest.evaluation.ledger.statuses import RUNNING
@@ -250,7 +250,9 @@ def record(ledger: Ledger, submission_id: str, worker: str, verdict: Verdict, tr
 def start(root: Path, ledger_url: str | None, name: str | None = None) -> subprocess.Popen[bytes]:
     """A worker process over the workspace `root`, named `name` in the ledger (default: `worker_name()`, which
     lets a restarted server take over what it held); its log goes where ours does. The ledger's URL, which may
-    hold a password, passes in the environment."""
+    hold a password, passes in the environment. CodefestError, before anything starts, when CODEFEST_GPUS names a
+    GPU this host does not have (`codefest serve` says so and exits 2)."""
+    checked()
     env = {**os.environ, "CODEFEST_HOME": str(root), PARENT: str(os.getpid())}
     if ledger_url:
         env[DATABASE_VARIABLE] = ledger_url
@@ -297,6 +299,11 @@ def main(argv: Sequence[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     orphaned(stop, name)
+    try:
+        checked()  # a GPU without its node would run pilots on the CPU: refused before anything is claimed
+    except CodefestError as refused:
+        log.error("%s: %s; fix: %s", name, refused.problem, refused.fix)
+        return 2
     root = home()
     ledger = Ledger.open(None, root)
     try:

@@ -1,18 +1,22 @@
 """Code runs that need GPUs: routed to the `code-gpu` queue's workers, handed their devices, refused elsewhere.
 
-This machine has no GPU: what is tested is the routing (real `codefest worker` processes on a real Redis broker, the
-ledger on PostgreSQL), the devices a run is told (CUDA_VISIBLE_DEVICES, seen by a pilot in the real sandbox), the
-device nodes the sandbox binds (fake nodes made with mknod in a temporary folder), the lock pool that keeps two runs
-off one device, and the embedded default without GPUs. Real CUDA is not: see docs/deploy.md.
+This machine has no GPU. Its device nodes are made with mknod: real character devices with NVIDIA's major number
+(195), in a folder of their own that CODEFEST_DEVICE_ROOT names. So the whole path runs for real: a worker's start
+(refused for an index whose node is not a character device), the routing (real `codefest worker` processes on a real
+Redis broker, the ledger on PostgreSQL), the lock pool that keeps two runs off one device, the jail binding exactly
+the run's nodes as /dev/nvidiaN inside bwrap, and the pilot seeing CUDA_VISIBLE_DEVICES and its node; a node removed
+after the start leaves the submission queued, never run on the CPU. Real CUDA is not tested: see docs/deploy.md.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -44,15 +48,21 @@ from tests.test_distributed import (
     only_row,
 )
 
-pytestmark = pytest.mark.slow  # real brokers, databases, worker processes and sandboxed runs
+pytestmark = [
+    pytest.mark.slow,  # real brokers, databases, worker processes and sandboxed runs
+    pytest.mark.skipif(os.geteuid() != 0, reason="device nodes are made with mknod, which needs root"),
+]
 event = test_distributed.event  # the fixture: a workspace, a PostgreSQL ledger and a Redis broker of the test's own
 
 WAITING = "waiting for a worker with a GPU"
-# Says what the sandbox showed it: its CUDA_VISIBLE_DEVICES and the GPU device nodes it can see.
+NVIDIA_MAJOR = 195  # the major number of NVIDIA's device nodes; nvidiactl is its minor 255
+ROOT = jail.DEVICE_ROOT_ENV
+# Says what the sandbox showed it: its CUDA_VISIBLE_DEVICES and the GPU device nodes it can see, with their numbers.
 GPU_PILOT = """\
 import argparse
 import json
 import os
+import stat
 from pathlib import Path
 
 parser = argparse.ArgumentParser()
@@ -60,10 +70,35 @@ parser.add_argument("--input", type=Path, required=True)
 parser.add_argument("--output", type=Path, required=True)
 args = parser.parse_args()
 print("CUDA_VISIBLE_DEVICES=" + os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"))
-print("nodes=" + ",".join(sorted(name for name in os.listdir("/dev") if name.startswith("nvidia"))))
+def node(name):
+    found = os.stat("/dev/" + name)
+    return f"{name}:{os.major(found.st_rdev)}:{os.minor(found.st_rdev)}" if stat.S_ISCHR(found.st_mode) else name
+
+print("nodes=" + ",".join(node(name) for name in sorted(os.listdir("/dev")) if name.startswith("nvidia")))
 rows = [json.loads(line) for line in args.input.read_text().splitlines() if line.strip()]
 args.output.write_text("".join(json.dumps({"id": r["id"], "labels": ["H04L 9/00"]}) + "\\n" for r in rows))
 """
+
+
+def make_nodes(folder: Path, *gpus: int, shared: tuple[str, ...] = ("nvidiactl",)) -> Path:
+    """Character devices as NVIDIA's driver makes them: nvidiaN (195, N) for each of `gpus`, nvidiactl (195, 255)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for gpu in gpus:
+        os.mknod(folder / f"nvidia{gpu}", stat.S_IFCHR | 0o666, os.makedev(NVIDIA_MAJOR, gpu))
+    for name in shared:
+        os.mknod(folder / name, stat.S_IFCHR | 0o666, os.makedev(NVIDIA_MAJOR, 255))
+    return folder
+
+
+@pytest.fixture
+def dev() -> Iterator[Path]:
+    """An empty folder for device nodes that bwrap, as user nobody, can reach (pytest's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="codefest-dev-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
 
 
 def gpu_challenge(folder: Path, gpus: int) -> None:
@@ -125,8 +160,9 @@ def submit_pilot(event: Event, inbox: Path, team: str) -> None:
 
 @needs_isolation
 def test_a_gpu_run_waits_on_code_gpu_past_a_code_worker_and_a_gpu_worker_runs_it_on_its_device(
-    event: Event, tmp_path: Path
+    event: Event, tmp_path: Path, dev: Path
 ) -> None:
+    make_nodes(dev, 3, 4)  # the host's GPUs 3 and 4, and the driver's nvidiactl
     enrol(event, ["office-g"])
     cpu = event.worker("cpu", "--queues", "code")
     submit_pilot(event, tmp_path / "inbox", "office-g")
@@ -138,18 +174,19 @@ def test_a_gpu_run_waits_on_code_gpu_past_a_code_worker_and_a_gpu_worker_runs_it
     assert queued_messages(event, broker.CODE) == 0 and queued_messages(event, broker.CODE_GPU) >= 1
     assert row.id not in cpu.text()
 
-    gpu = event.worker("gpu", "--queues", "code-gpu", "--gpus", "3")
+    gpu = event.worker("gpu", "--queues", "code-gpu", "--gpus", "3", **{ROOT: str(dev)})
     done = wait_for(lambda: (r := only_row(event)).status in TERMINAL and r, WITHIN, "the submission ending")
     assert (done.status, done.attempts, done.kind) == ("scored", 1, "code"), done.message
     assert holder_pid(done) in descendants(gpu.process.pid)
     printed = stdout_of(event.home, done.public_run_id).splitlines()
-    assert printed == ["CUDA_VISIBLE_DEVICES=3", "nodes="]  # its device, and no node: this host has no GPU
+    # its device, bound as /dev/nvidia3, and the driver's node; not the host's other GPU
+    assert printed == ["CUDA_VISIBLE_DEVICES=3", "nodes=nvidia3:195:3,nvidiactl:195:255"]
     assert code_gpus_tag(event.home, done.public_run_id) == "1"
     assert "Traceback" not in gpu.text() + cpu.text()
 
 
 @needs_isolation
-def test_a_gpu_run_sent_to_a_code_worker_waits_and_goes_on_to_code_gpu(event: Event, tmp_path: Path) -> None:
+def test_a_gpu_run_sent_to_a_code_worker_waits_and_goes_on_to_code_gpu(event: Event, tmp_path: Path, dev: Path) -> None:
     """A message on the wrong queue (the challenge declared its GPU after it was sent) is not run on the CPU."""
     enrol(event, ["office-m"])
     submit_pilot(event, tmp_path / "inbox", "office-m")
@@ -171,24 +208,39 @@ def test_a_gpu_run_sent_to_a_code_worker_waits_and_goes_on_to_code_gpu(event: Ev
     assert (row.status, row.attempts, row.worker) == ("queued", 0, None)
     assert "needs 1 GPU(s) and this worker has 0; sent to the code-gpu queue" in cpu.text()
 
-    gpu = event.worker("gpu", "--queues", "code-gpu", "--gpus", "5")
+    gpu = event.worker("gpu", "--queues", "code-gpu", "--gpus", "5", **{ROOT: str(make_nodes(dev, 5, shared=()))})
     done = wait_for(lambda: (r := only_row(event)).status in TERMINAL and r, WITHIN, "the submission ending")
     assert (done.status, done.attempts) == ("scored", 1), done.message
     assert holder_pid(done) in descendants(gpu.process.pid)
-    assert stdout_of(event.home, done.public_run_id).splitlines()[0] == "CUDA_VISIBLE_DEVICES=5"
+    printed = stdout_of(event.home, done.public_run_id).splitlines()
+    assert printed == ["CUDA_VISIBLE_DEVICES=5", "nodes=nvidia5:195:5"]
 
 
 def worker_refusal(tmp_path: Path, gpus: int, *options: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`codefest worker` with `options` on a host whose GPUs are 0 to 7 (unless `env` says otherwise)."""
     gpu_challenge(tmp_path / "challenges", gpus=gpus)
+    nodes = tmp_path / "dev"
+    if not nodes.exists():
+        make_nodes(nodes, *range(8))
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CODEFEST_")}
     environment |= {
         "CODEFEST_HOME": str(tmp_path / "home"),
         "CODEFEST_CHALLENGES_PATH": str(tmp_path / "challenges"),
         "CODEFEST_BROKER_URL": "redis://127.0.0.1:9/0",  # refused before any connection
+        ROOT: str(nodes),
         **env,
     }
     command = [sys.executable, "-m", "codefest", "worker", *options]
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> str:
+    """The one-line error of a refused command, once its fix line is checked."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "  fix: give only the GPUs this host has" in done.stderr, done.stderr[-3000:]
+    return error
 
 
 @pytest.mark.parametrize(
@@ -215,20 +267,38 @@ def test_a_worker_refuses_to_start_without_enough_gpus_for_its_concurrency(
     assert expected in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_worker_refuses_a_gpu_whose_node_is_not_a_character_device(tmp_path: Path) -> None:
+    """The review's case: a GPU worker on a host without the node would run its pilots on the CPU, billed as GPU."""
+    nodes = make_nodes(tmp_path / "dev", 0)
+    (nodes / "nvidia1").write_text("")  # a file, not a device
+    (nodes / "nvidia2").mkdir()
+    cases = [
+        (["--gpus", "0,3"], 3),
+        (["--gpus", "1"], 1),
+        (["--gpus", "0,2"], 2),
+        (["--queues", "code", "--gpus", "3"], 3),
+    ]
+    for options, missing in cases:  # the last: GPUs a worker leaves unused are checked too
+        error = refused(worker_refusal(tmp_path, 1, *options))
+        assert (
+            error == f"error: the GPU {missing} is not on this host: {nodes}/nvidia{missing} is not a character device"
+        )
+    if Path("/dev/nvidia0").exists():
+        pytest.skip("this host has a GPU 0")
+    done = worker_refusal(tmp_path, 1, **{devices.ENV: "0", ROOT: ""})  # CODEFEST_GPUS=0 and this host's own /dev
+    assert refused(done) == "error: the GPU 0 is not on this host: /dev/nvidia0 is not a character device"
+
+
 # -- what one run is given --------------------------------------------------------------------------------------------
 
 
-def char_device(path: Path) -> None:
-    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # /dev/null's numbers: harmless wherever it is opened
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
-def test_the_sandbox_binds_only_the_runs_own_gpu_nodes_and_the_shared_ones_the_host_has(tmp_path: Path) -> None:
-    dev = tmp_path / "dev"
-    dev.mkdir()
-    for name in ("nvidia3", "nvidia4", "nvidia10", "nvidiactl", "nvidia-uvm"):
-        char_device(dev / name)
+def test_the_sandbox_binds_only_the_runs_own_gpu_nodes_and_the_shared_ones_the_host_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = make_nodes(tmp_path / "dev", 3, 4, 10, shared=("nvidiactl", "nvidia-uvm"))
     (dev / "nvidia-modeset").write_text("")  # not a device node: never bound
+    (dev / "nvidia5").write_text("")
+    monkeypatch.setenv(ROOT, str(dev))  # read where the spec is made, and carried to the jail in it
     spec = jail.JailSpec(
         argv=["python"],
         env={},
@@ -243,13 +313,14 @@ def test_the_sandbox_binds_only_the_runs_own_gpu_nodes_and_the_shared_ones_the_h
         cgroup_procs=[],
         max_processes=None,
         report_fd=2,
-        devices=[3, 10, 5],  # 5: not on this host
+        devices=[3, 10],
     )
+    monkeypatch.delenv(ROOT)
+    spec = jail.JailSpec.from_json(spec.to_json())  # as the jail, whose environment names no folder, reads it
+    assert (spec.device_root, spec.devices) == (str(dev), [3, 10])
 
     def binds(devices: list[int]) -> list[tuple[str, str]]:
-        argv = jail.bwrap_argv(
-            jail.JailSpec(**{**vars(spec), "devices": devices}), jail.Scratch(tmp_path), [], [], str(dev)
-        )
+        argv = jail.bwrap_argv(jail.JailSpec(**{**vars(spec), "devices": devices}), jail.Scratch(tmp_path), [], [])
         return [(argv[i + 1], argv[i + 2]) for i, arg in enumerate(argv) if arg == "--dev-bind"]
 
     assert binds(spec.devices) == [
@@ -259,9 +330,11 @@ def test_the_sandbox_binds_only_the_runs_own_gpu_nodes_and_the_shared_ones_the_h
         (str(dev / "nvidia-uvm"), "/dev/nvidia-uvm"),
     ]
     assert binds([]) == []  # a run without GPUs sees no NVIDIA node, not even the driver's
-    argv = jail.bwrap_argv(spec, jail.Scratch(tmp_path), [], [], str(dev))
+    argv = jail.bwrap_argv(spec, jail.Scratch(tmp_path), [], [])
     assert argv.index("--dev") < argv.index("--dev-bind") < argv.index("--remount-ro")  # inside the fresh /dev
-    assert jail.JailSpec.from_json(spec.to_json()).devices == [3, 10, 5]
+    for lost in (5, 6):  # its own node a file, or gone: the run is not started at all, never without its GPU
+        with pytest.raises(jail.SetupError, match=f"not a character device in {dev}: nvidia{lost}"):
+            binds([3, lost])
 
 
 def test_the_environment_names_the_runs_devices_and_none_for_a_run_without() -> None:
@@ -277,7 +350,15 @@ def test_the_environment_names_the_runs_devices_and_none_for_a_run_without() -> 
     }
 
 
-def test_two_runs_never_hold_one_device_and_a_third_waits_for_one(tmp_path: Path) -> None:
+@pytest.fixture
+def host_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This host's GPUs 0 and 1, as the processes started here see them too."""
+    nodes = make_nodes(tmp_path / "dev", 0, 1)
+    monkeypatch.setenv(ROOT, str(nodes))
+    return nodes
+
+
+def test_two_runs_never_hold_one_device_and_a_third_waits_for_one(tmp_path: Path, host_gpus: Path) -> None:
     with devices.held(1, tmp_path, SLUG, [0, 1]) as first, devices.held(1, tmp_path, SLUG, [0, 1]) as second:
         assert (first, second) == ((0,), (1,))
         got: list[tuple[int, ...]] = []
@@ -298,7 +379,7 @@ def test_two_runs_never_hold_one_device_and_a_third_waits_for_one(tmp_path: Path
         pass
 
 
-def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
+def test_a_lock_dies_with_its_process(tmp_path: Path, host_gpus: Path) -> None:
     """A killed run's devices are free at once: the kernel drops the lock with the process."""
     code = (
         "import sys, time; from pathlib import Path; from codefest.evaluation import devices\n"
@@ -323,6 +404,34 @@ def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_run_takes_no_device_whose_node_is_gone(tmp_path: Path, host_gpus: Path) -> None:
+    """A node removed after the worker started: the run is refused (its submission waits), never run on the CPU."""
+    (host_gpus / "nvidia1").unlink()
+    lost = r"need 2 GPU\(s\) and this worker has 1 \(GPU 1 has no device node any more\)"
+    with pytest.raises(devices.NoDevices, match=lost), devices.held(2, tmp_path, SLUG, [0, 1]):
+        pass
+    with devices.held(1, tmp_path, SLUG, [1, 0]) as taken:
+        assert taken == (0,)  # the one that is still here
+        got: list[BaseException] = []
+
+        def waiting() -> None:
+            try:
+                with devices.held(1, tmp_path, SLUG, [0], poll_seconds=0.05):
+                    got.append(AssertionError("ran without its node"))
+            except devices.NoDevices as refused:
+                got.append(refused)
+
+        waiter = threading.Thread(target=waiting)
+        waiter.start()
+        time.sleep(0.3)
+        assert got == []  # it waits for the device held above ...
+        (host_gpus / "nvidia0").unlink()
+        (host_gpus / "nvidia0").write_text("")  # ... which meanwhile is no longer a device
+    waiter.join(timeout=10)
+    assert [type(error) for error in got] == [devices.NoDevices], got
+    assert devices.absent([0, 1, 2]) == (0, 1, 2)
 
 
 # -- the embedded default -------------------------------------------------------------------------------------------
@@ -361,7 +470,7 @@ def stop(worker: subprocess.Popen[bytes]) -> None:
 
 @needs_isolation
 def test_the_embedded_default_without_gpus_leaves_a_gpu_run_queued_and_goes_on_with_the_rest(
-    embedded: tuple[Path, Ledger], built: dict[str, Path], tmp_path: Path
+    embedded: tuple[Path, Ledger], built: dict[str, Path], tmp_path: Path, dev: Path
 ) -> None:
     home, ledger = embedded
     ledger.add_team("office-e")
@@ -394,10 +503,104 @@ def test_the_embedded_default_without_gpus_leaves_a_gpu_run_queued_and_goes_on_w
     assert text.count(f"submission {code.id} waits for a worker with GPUs") == 1  # given back once, then left
     assert "Traceback" not in text
 
-    gpu_worker = embedded_worker(home, built["challenges"], tmp_path / "gpu-worker.log", CODEFEST_GPUS="2")
+    nodes = {ROOT: str(make_nodes(dev, 2))}
+    gpu_worker = embedded_worker(home, built["challenges"], tmp_path / "gpu-worker.log", CODEFEST_GPUS="2", **nodes)
     try:
         done = wait_for(lambda: (r := ledger.get(code.id)) and r.status in TERMINAL and r, WITHIN, "the code run")
     finally:
         stop(gpu_worker)
     assert done.status == "scored", done.message
-    assert stdout_of(home, str(done.public_run_id)).splitlines()[0] == "CUDA_VISIBLE_DEVICES=2"
+    printed = stdout_of(home, str(done.public_run_id)).splitlines()
+    assert printed == ["CUDA_VISIBLE_DEVICES=2", "nodes=nvidia2:195:2,nvidiactl:195:255"]
+
+
+def ready(log: Path, worker: subprocess.Popen[bytes]) -> None:
+    wait_for(lambda: ": ready" in log.read_text(errors="replace") or worker.poll() is not None, WITHIN, "ready")
+    assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+
+
+@needs_isolation
+def test_an_embedded_worker_whose_gpu_node_is_removed_leaves_the_run_queued_never_on_the_cpu(
+    embedded: tuple[Path, Ledger], built: dict[str, Path], tmp_path: Path, dev: Path
+) -> None:
+    home, ledger = embedded
+    ledger.add_team("office-r")
+    nodes = {ROOT: str(make_nodes(dev, 2)), devices.ENV: "2"}
+    log = tmp_path / "worker.log"
+    worker = embedded_worker(home, built["challenges"], log, **nodes)
+    try:
+        ready(log, worker)  # it started with its GPU ...
+        (dev / "nvidia2").unlink()  # ... which is then taken from the host (or the container)
+        queue_only = Evaluator(load(SLUG), home, ledger=ledger, enqueue=lambda row: None)  # received, left to workers
+        code = queue_only.code("office-r", write_pilot(tmp_path / "pilot")).submission_id
+        given_back = f"submission {code} waits for a worker with GPUs"
+        wait_for(lambda: given_back in log.read_text(errors="replace"), WITHIN, "the run given back")
+        later = queue_only.predictions("office-r", right_every(home, SLUG, tmp_path / "run.jsonl", 2)).submission_id
+        scored = wait_for(lambda: (r := ledger.get(str(later))) and r.status in TERMINAL and r, WITHIN, "scoring")
+        assert scored.status == "scored"  # it goes on with the rest
+    finally:
+        stop(worker)
+    row = ledger.get(str(code))
+    assert row is not None
+    assert (row.status, row.attempts, row.worker, row.message, row.public_run_id) == ("queued", 0, None, WAITING, None)
+    text = log.read_text(errors="replace")
+    assert text.count(given_back) == 1 and "has 0 (GPU 2 has no device node any more)" in text
+    assert "Traceback" not in text
+
+    make_nodes(dev, 2, shared=())  # the GPU is back: a worker with it runs the submission on it
+    log = tmp_path / "gpu-worker.log"
+    gpu_worker = embedded_worker(home, built["challenges"], log, **nodes)
+    try:
+        done = wait_for(lambda: (r := ledger.get(str(code))) and r.status in TERMINAL and r, WITHIN, "the code run")
+    finally:
+        stop(gpu_worker)
+    assert (done.status, done.attempts) == ("scored", 1), done.message
+    printed = stdout_of(home, str(done.public_run_id)).splitlines()
+    assert printed == ["CUDA_VISIBLE_DEVICES=2", "nodes=nvidia2:195:2,nvidiactl:195:255"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_embedded_workers_serve_and_evaluate_refuse_a_gpu_without_its_node(
+    embedded: tuple[Path, Ledger], built: dict[str, Path], tmp_path: Path
+) -> None:
+    home, ledger = embedded
+    ledger.add_team("office-n")
+    nodes = make_nodes(tmp_path / "dev", 0)
+    (nodes / "nvidia2").write_text("")  # not a device
+    setting = {ROOT: str(nodes), devices.ENV: "0,2"}
+    expected = f"the GPU 2 is not on this host: {nodes}/nvidia2 is not a character device"
+
+    log = tmp_path / "worker.log"
+    worker = embedded_worker(home, built["challenges"], log, **setting)
+    assert worker.wait(timeout=120) == 2
+    [line] = [line for line in log.read_text(errors="replace").splitlines() if "ERROR" in line]
+    assert line.endswith(
+        f"{expected}; fix: give only the GPUs this host has (ls {nodes}/nvidia*) with --gpus or "
+        f"{devices.ENV}, or set {ROOT} to the folder where the device nodes are mounted"
+    )
+
+    base = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    port = str(free_port())
+    serve = subprocess.run(
+        [sys.executable, "-m", "codefest", "serve", "--port", port],
+        env=base | setting,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused(serve) == f"error: {expected}"
+    pilot = write_pilot(tmp_path / "pilot")
+    evaluate = [sys.executable, "-m", "codefest", "evaluate", SLUG, "--team", "office-n", "--code", str(pilot)]
+    if not Path("/dev/nvidia0").exists():  # the review's case: CODEFEST_GPUS=0 on a host without /dev/nvidia0
+        done = subprocess.run(
+            evaluate, env=base | {devices.ENV: "0", ROOT: ""}, capture_output=True, text=True, timeout=300
+        )
+        assert refused(done) == "error: the GPU 0 is not on this host: /dev/nvidia0 is not a character device"
+    done = subprocess.run(evaluate, env=base | setting, capture_output=True, text=True, timeout=300)
+    assert refused(done) == f"error: {expected}"
+    assert ledger.submissions(SLUG) == []  # nothing received, nothing run

@@ -34,7 +34,7 @@ def evaluate(
     CODEFEST_BROKER_URL set, the entries of --inbox are queued in the ledger and sent to the broker's workers."""
     from codefest.challenges.discovery import load
     from codefest.core.workspace import home
-    from codefest.evaluation import broker
+    from codefest.evaluation import broker, devices
     from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
     from codefest.evaluation.roster import open_ledger
 
@@ -44,10 +44,12 @@ def evaluate(
             "give --team with --predictions or --code, or give --inbox alone",
             f"codefest evaluate {slug} --team office-a --predictions test-predictions.jsonl",
         )
+    queued = inbox is not None and broker.configured() is not None
+    if not queued:
+        devices.checked()  # it runs pilots itself: a GPU of CODEFEST_GPUS without its node is refused at once
     with err.status(f"{slug}: starting") as status:
         root = home()
         ledger = open_ledger(root)
-        queued = inbox is not None and broker.configured() is not None
         enqueue = (lambda row: broker.enqueue(ledger, row.id, row.kind)) if queued else None
         progress = lambda step: status.update(f"{slug}: {step}")  # noqa: E731
         evaluator = Evaluator(load(slug), root, progress, ledger, enqueue)

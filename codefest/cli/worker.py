@@ -20,7 +20,8 @@ def worker(
     gpus: Annotated[
         str | None,
         typer.Option(
-            help="The GPUs code runs may use, by index (the N of /dev/nvidiaN), comma-separated: 0,1.",
+            help="The GPUs code runs may use, by index (the N of /dev/nvidiaN, which must be a character device; "
+            "CODEFEST_DEVICE_ROOT names another folder than /dev), comma-separated: 0,1.",
             envvar="CODEFEST_GPUS",
             show_default=False,
         ),

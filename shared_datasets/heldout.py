@@ -21,9 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from datasets import DatasetDict
+from typing import TYPE_CHECKING, Any, Literal
 
 from codefest import __version__
 from codefest.challenges.calendar import record_opening, utc_today
@@ -33,8 +31,11 @@ from codefest.core.errors import CodefestError, VaultUnavailable
 from codefest.core.workspace import Workspace
 from codefest.shared_datasets.builders import BuildContext, Builder, all_builders
 from codefest.shared_datasets.files import rows, sha256_file, write_json, write_jsonl, write_qrels
-from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
+from codefest.shared_datasets.schema import FEATURES, SPLITS, corpus_features
 from codefest.tasks import TASKS
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 Progress = Callable[[str], None]
 CARD_FILE = "DATASET_CARD.md"
@@ -433,7 +434,9 @@ def _checked_labels(data: DatasetDict, spec: Challenge) -> DatasetDict:
 
 def _check_schema(data: DatasetDict, task: str, builder: str) -> None:
     """A builder that returns other columns is a bug in that builder; say which one."""
-    expected = {split: FEATURES[task] for split in SPLITS} | ({"corpus": CORPUS} if TASKS.get(task).corpus else {})
+    expected = {split: FEATURES[task] for split in SPLITS} | (
+        {"corpus": corpus_features()} if TASKS.get(task).corpus else {}
+    )
     if set(data) != set(expected):
         raise CodefestError(f"builder '{builder}' returned splits {sorted(data)}, expected {sorted(expected)}")
     for split, features in expected.items():
@@ -469,7 +472,7 @@ def write_splits(data: DatasetDict, task: str, bundle: Path, vault: Path) -> dic
         record(folder, path.name)
 
     if info.corpus:
-        jsonl(bundle, "corpus.jsonl", "corpus", CORPUS)
+        jsonl(bundle, "corpus.jsonl", "corpus", corpus_features())
     for split in ("train", "dev"):
         jsonl(bundle, f"{split}.jsonl", split, info.inputs if qrels_gold else [*info.inputs, *info.labels])
         if qrels_gold:

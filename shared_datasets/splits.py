@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datasets import Dataset, DatasetDict
+from typing import TYPE_CHECKING
 
 from codefest.core.errors import CodefestError
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
 
 
 def three_way(data: Dataset, dev_fraction: float, test_fraction: float, seed: int) -> DatasetDict:
     """Split one dataset into train, dev and test; the same seed gives the same split."""
+    from datasets import DatasetDict  # not at import: see schema
+
     if len(data) < 3:
         raise CodefestError(
             f"the dataset has {len(data)} items; it needs at least 3 for train, dev and test",

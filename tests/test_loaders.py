@@ -22,7 +22,7 @@ from datasets import Dataset, DatasetDict
 
 from codefest.core.errors import CodefestError
 from codefest.shared_datasets.builders import BuildContext, all_builders
-from codefest.shared_datasets.schema import CORPUS, FEATURES, SPLITS
+from codefest.shared_datasets.schema import FEATURES, SPLITS, corpus_features
 
 BUILDERS = all_builders()
 FIXTURES = Path(__file__).parent / "fixtures" / "corpora"
@@ -101,7 +101,7 @@ def test_splits_and_columns_follow_the_schema(name: str, options: dict, task: st
         assert list(data[split].column_names) == list(FEATURES[task])
         assert data[split].features == FEATURES[task]
     if task == "search":
-        assert data["corpus"].features == CORPUS
+        assert data["corpus"].features == corpus_features()
     assert sum(len(data[split]) for split in SPLITS) == total
     assert len(items(data)) == total
 

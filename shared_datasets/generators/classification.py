@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import DatasetDict
 from pydantic import Field
 
 from codefest.shared_datasets.builders import BuildContext, builder
 from codefest.shared_datasets.generators import patent_text
 from codefest.shared_datasets.generators.common import GeneratorOptions, split_rows
 from codefest.shared_datasets.ipc_scheme import MainGroup, Scheme, Subclass, load_scheme
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 FURTHER_COUNTS = (0, 1, 2, 3)
 FURTHER_WEIGHTS = (0.35, 0.35, 0.2, 0.1)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import Dataset, DatasetDict
 from pydantic import Field
 
 from codefest.shared_datasets.builders import BuilderOptions
 from codefest.shared_datasets.schema import FEATURES
 from codefest.shared_datasets.splits import three_way
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 MAX_SIZE = 1_000_000
 
@@ -25,5 +27,7 @@ class GeneratorOptions(BuilderOptions):
 
 def split_rows(rows: dict[str, list[Any]], task: str, options: GeneratorOptions) -> DatasetDict:
     """Typed columns in, seeded train/dev/test out."""
+    from datasets import Dataset  # not at import: see schema
+
     data = Dataset.from_dict(rows, features=FEATURES[task])
     return three_way(data, options.dev_fraction, options.test_fraction, options.seed)

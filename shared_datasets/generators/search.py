@@ -9,9 +9,8 @@ retrieval room to improve.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import Dataset, DatasetDict
 from pydantic import Field, model_validator
 
 from codefest.shared_datasets.builders import BuildContext, builder
@@ -19,8 +18,11 @@ from codefest.shared_datasets.generators import patent_text
 from codefest.shared_datasets.generators.classification import DocumentSampler
 from codefest.shared_datasets.generators.common import GeneratorOptions
 from codefest.shared_datasets.ipc_scheme import MODIFIERS, PARAPHRASES, Scheme, Subclass, load_scheme
-from codefest.shared_datasets.schema import CORPUS, FEATURES
+from codefest.shared_datasets.schema import FEATURES, corpus_features
 from codefest.shared_datasets.splits import three_way
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 HIGHLY_RELEVANT, RELEVANT, JUDGED_NOT_RELEVANT = 2, 1, 0
 DOCS_PER_TOPIC = 16  # the collection needs room for background art beyond each topic's judged documents
@@ -127,6 +129,8 @@ def generate(options: SearchOptions) -> tuple[dict[str, list[Any]], dict[str, li
 )
 def build(options: SearchOptions, context: BuildContext) -> DatasetDict:
     """A patent collection with topics and graded qrels (2 highly relevant, 1 relevant, 0 near-miss)."""
+    from datasets import Dataset, DatasetDict  # not at import: see schema
+
     corpus, topics = generate(options)
     splits = three_way(
         Dataset.from_dict(topics, features=FEATURES["search"]),
@@ -134,4 +138,4 @@ def build(options: SearchOptions, context: BuildContext) -> DatasetDict:
         options.test_fraction,
         options.seed,
     )
-    return DatasetDict(corpus=Dataset.from_dict(corpus, features=CORPUS), **splits)
+    return DatasetDict(corpus=Dataset.from_dict(corpus, features=corpus_features()), **splits)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import DatasetDict
 from pydantic import Field
 
 from codefest.core.errors import CodefestError
@@ -32,6 +31,9 @@ from codefest.shared_datasets.loaders.files import (
     text_field,
 )
 from codefest.shared_datasets.schema import FEATURES
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 NAME = "bigpatent"
 SECTIONS = frozenset("abcdefghy")

@@ -10,9 +10,8 @@ import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import Dataset, DatasetDict
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -35,7 +34,10 @@ from codefest.shared_datasets.loaders.files import (
     split_file_lists,
     text_field,
 )
-from codefest.shared_datasets.schema import CORPUS, FEATURES
+from codefest.shared_datasets.schema import FEATURES, corpus_features
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
 
 NAME = "clef-ip-trec"
 COLLECTION_PATTERNS = ("*.jsonl", "*.json", "*.gz", "*.sgml", "*.sgm", "*.trec", "*.txt", "*.xml")
@@ -119,7 +121,7 @@ def is_json(path: Path) -> bool:
 def read_collection(path: Path) -> Dataset:
     files = find_files(path, COLLECTION_PATTERNS, "collection")
     docs = (doc for file in files for doc in (json_documents(file) if is_json(file) else sgml_documents(file)))
-    return rows_to_dataset(docs, CORPUS, f"CLEF-IP collection {path}", "")
+    return rows_to_dataset(docs, corpus_features(), f"CLEF-IP collection {path}", "")
 
 
 def strip_prefix(name: str, value: str) -> str:
@@ -232,6 +234,8 @@ def fetch(options: ClefIpOptions, context: BuildContext, relative: str, what: st
 @builder(NAME, task="search", kind="loader", options=ClefIpOptions, card="clef-ip-trec.md")
 def build(options: ClefIpOptions, context: BuildContext) -> DatasetDict:
     """CLEF-IP prior-art search: collection (JSON Lines or TREC SGML), TREC topics and graded qrels."""
+    from datasets import Dataset  # not at import: see schema
+
     corpus = read_collection(fetch(options, context, options.collection, "CLEF-IP collection"))
     topic_files = {
         split: [fetch(options, context, name, "CLEF-IP topic file") for name in names]

@@ -7,9 +7,8 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from datasets import Dataset, DatasetDict, Features, concatenate_datasets
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -17,6 +16,9 @@ from codefest.core.errors import CodefestError
 from codefest.shared_datasets.builders import BuilderOptions
 from codefest.shared_datasets.schema import SPLITS
 from codefest.shared_datasets.splits import three_way
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict, Features
 
 log = logging.getLogger("codefest.shared_datasets.loaders")
 
@@ -200,6 +202,8 @@ def rows_to_dataset(
     rows: Iterable[dict[str, Any] | None], features: Features, source: str, skip_reason: str
 ) -> Dataset:
     """Typed rows in the schema's column order (None: skip the record); says how many were skipped."""
+    from datasets import Dataset  # not at import: see schema
+
     kept: list[dict[str, Any]] = []
     skipped = 0
     for row in rows:
@@ -229,6 +233,8 @@ def check_unique_ids(parts: Mapping[str, Dataset], source: str) -> None:
 
 def arrange(parts: Mapping[str, Dataset], options: LoaderOptions, source: str) -> DatasetDict:
     """Keep a source's own train/dev/test; otherwise pool what it gave and split that with the seed."""
+    from datasets import DatasetDict, concatenate_datasets  # not at import: see schema
+
     named: dict[str, list[Dataset]] = {}
     for name, data in parts.items():
         named.setdefault(SPLIT_NAMES.get(name.lower(), name), []).append(data)
@@ -291,6 +297,8 @@ def finish_search(
     corpus: Dataset, topics: Mapping[str, Dataset], options: LoaderOptions, keep_unjudged: bool, source: str
 ) -> DatasetDict:
     """Drop (or keep) unjudged topics, split the rest, and put the collection alongside as 'corpus'."""
+    from datasets import DatasetDict  # not at import: see schema
+
     kept: dict[str, Dataset] = {}
     for split, data in topics.items():
         judged = data if keep_unjudged else data.filter(lambda item: len(item["qrels"]) > 0)

@@ -11,9 +11,8 @@ import csv
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from datasets import Dataset, DatasetDict, load_dataset
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -38,7 +37,10 @@ from codefest.shared_datasets.loaders.files import (
     split_file_lists,
     unique,
 )
-from codefest.shared_datasets.schema import CORPUS, FEATURES
+from codefest.shared_datasets.schema import CORPUS_COLUMNS, FEATURES, corpus_features
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
 
 Format = Literal["csv", "tsv", "json", "parquet"]
 EXTENSIONS: dict[str, Format] = {
@@ -130,7 +132,7 @@ class SearchFilesOptions(FilesOptions):
     @field_validator("corpus_columns")
     @classmethod
     def _corpus_columns(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_columns(value, list(CORPUS))
+        return check_columns(value, list(CORPUS_COLUMNS))
 
 
 # reading
@@ -156,6 +158,8 @@ def load_files(
     context: BuildContext, spec: SplitFiles, fmt: Format | None, what: str, delimiter: str | None = None
 ) -> dict[str, Dataset]:
     """Each split's files loaded by `datasets`; a failure names the file, and the line where it can tell."""
+    from datasets import load_dataset  # not at import: see schema
+
     paths = {
         split: [file for name in names for file in expand(resolve(context.base_dir, name, what))]
         for split, names in split_file_lists(spec).items()
@@ -244,7 +248,7 @@ def load_corpus(options: SearchFilesOptions, context: BuildContext) -> Dataset:
         loaded = load_files(context, options.corpus_files, options.format, "corpus file", options.delimiter)
         data, label = loaded[POOLED], f"corpus files {options.corpus_files}"
     rows = rows_of(data, options.corpus_columns, "corpus", label, corpus_row)
-    return rows_to_dataset(rows, CORPUS, label, "")
+    return rows_to_dataset(rows, corpus_features(), label, "")
 
 
 # mapping columns
@@ -258,7 +262,7 @@ def rows_of(
     convert: Callable[[dict[str, Any], str], dict[str, Any] | None],
 ) -> Iterator[dict[str, Any] | None]:
     """Rows under the schema's names, each converted with a 'where' naming its source and row."""
-    names = list(CORPUS if schema == "corpus" else FEATURES[schema])
+    names = list(CORPUS_COLUMNS if schema == "corpus" else FEATURES[schema])
     present = {}
     for name in names:
         column = columns.get(name, name)

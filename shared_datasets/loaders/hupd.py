@@ -7,9 +7,8 @@ labels assembled anyway.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from datasets import DatasetDict
 from pydantic import Field
 
 from codefest.core.errors import CodefestError
@@ -30,6 +29,9 @@ from codefest.shared_datasets.loaders.files import (
     unique,
 )
 from codefest.shared_datasets.schema import FEATURES
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 NAME = "hupd-json"
 LABEL_FIELDS = {"ipc": ("main_ipcr_label", "ipcr_labels"), "cpc": ("main_cpc_label", "cpc_labels")}

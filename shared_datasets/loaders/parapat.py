@@ -12,9 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import DatasetDict
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -32,6 +31,9 @@ from codefest.shared_datasets.loaders.files import (
     rows_to_dataset,
 )
 from codefest.shared_datasets.schema import FEATURES
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 NAME = "parapat-tsv"
 SKIP_REASON = "empty source or target"

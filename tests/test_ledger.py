@@ -86,6 +86,29 @@ def test_the_migrations_make_exactly_the_models_schema(ledger: Ledger) -> None:
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
 
 
+def test_head_is_the_newest_migration_and_an_up_to_date_ledger_skips_alembic(ledger: Ledger, tmp_path: Path) -> None:
+    """Opening a ledger at HEAD loads no Alembic (its ~0.4 s start-up is paid by every command); an older one is
+    still migrated (test_a_first_ledger_is_migrated_and_keeps_its_rows)."""
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from codefest.evaluation.ledger.migrate import HEAD, config
+
+    assert ScriptDirectory.from_config(config()).get_current_head() == HEAD
+    if ledger.engine.dialect.name != "sqlite":
+        return
+    probe = (
+        "import sys; from codefest.evaluation.ledger import Ledger; "
+        f"Ledger.open({ledger.engine.url.render_as_string(hide_password=False)!r}, {str(tmp_path)!r}); "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))"
+    )
+    opened = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip() == "[]"
+
+
 def test_a_first_ledger_is_migrated_and_keeps_its_rows(url: str, tmp_path: Path) -> None:
     """A ledger made by 0001 gains the signature, the selections and the breakdowns; its submissions stay."""
     from alembic import command

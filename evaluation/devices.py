@@ -108,6 +108,13 @@ def absent(indices: Sequence[int]) -> tuple[int, ...]:
     return tuple(index for index in indices if not character_device(str(node(index))))
 
 
+def present() -> tuple[int, ...]:
+    """This process's devices whose nodes are here now: one removed after the start no longer counts."""
+    mine = configured()
+    gone = set(absent(mine))
+    return tuple(index for index in mine if index not in gone)
+
+
 def check(indices: Sequence[int]) -> tuple[int, ...]:
     """`indices`, each a GPU of this host; CodefestError for one whose node is not a character device, so that a
     process is refused at start rather than running pilots on the CPU and billing them as GPU runs."""

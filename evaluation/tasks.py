@@ -109,7 +109,7 @@ def evaluate_once(
         ledger.note(submission_id, message, trust_seconds=after + broker.requeue_seconds())  # no sweep sends it twice
         return after
     needed = broker.gpus_for(row.challenge) if row.kind == Kind.CODE else 0
-    if needed > len(devices.configured()):
+    if needed > len(devices.present()):
         _to_gpu_workers(ledger, submission_id, row.challenge, name, needed)
         return None
     dead = [row.worker] if row.status == statuses.RUNNING and row.worker and gone(row.worker) else []
@@ -144,7 +144,7 @@ def _to_gpu_workers(ledger: Ledger, submission_id: str, slug: str, name: str, ne
         submission_id,
         slug,
         needed,
-        len(devices.configured()),
+        len(devices.present()),
         broker.CODE_GPU,
         after,
     )

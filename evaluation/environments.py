@@ -5,12 +5,15 @@ codefest's base interpreter, from wheels only (`--no-build`: no participant's bu
 the organisers' sources: uv's cache and the wheel folder CODEFEST_WHEELS by default (`--offline`), the package index
 CODEFEST_PACKAGE_INDEX as the only index when the organisers set one. uv runs in a session of its own, with an
 environment holding nothing of the organiser's (no workspace path, no credential), in an empty folder, under the
-challenge's time limit; the size of what it installed is checked afterwards.
+challenge's time limit, and stopped as soon as its folders (the environment, and when an index is reached the build's
+own throwaway uv cache) hold more than the challenge's environment_mb or MAX_FILES files.
 
 The environment is kept in `<workspace>/environments/<key>/`, the key a hash of everything that defines it (the
 interpreter, the sorted requirements, the sources), so that submissions with the same dependencies share one. It is
 built in a temporary sibling and renamed into place, under a lock per key held across processes, so two workers
-that need the same environment build it once. The sandbox shows it to the pilot read-only.
+that need the same environment build it once; its record is written beside it (`<key>.json`), where no package
+writes. A failed build is remembered (`<key>.failed`) for FAILED_SECONDS: the same declaration sent again fails at
+once. The sandbox shows the environment to the pilot read-only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import stat
@@ -28,16 +32,22 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from codefest.evaluation.requirements import LOCK, Declared, EnvironmentFailure, checked, declared, logical_lines
 
-FORMAT = 1  # of the key's record: a change here builds every environment anew
-RECORD = "codefest-environment.json"
+FORMAT = 2  # of the key's record: a change here builds every environment anew
+RECORD = ".json"  # suffix of the record beside the environment, `<key>.json`: never inside, where a package writes
+FAILED = ".failed"  # suffix of a failed build's record, `<key>.failed`: the same declaration fails at once
+FAILED_SECONDS = 15 * 60  # how long a failed build is remembered
+MAX_FILES = 100_000  # files an environment may hold (numpy, scipy and torch together hold about 30,000)
+WATCH_SECONDS = 0.25  # between two measures of a build's folder
 WHEELS_ENV = "CODEFEST_WHEELS"  # the organisers' folder of pre-seeded wheels (offline events)
 INDEX_ENV = "CODEFEST_PACKAGE_INDEX"  # a package index (e.g. https://pypi.org/simple): the only one used
 UV_CACHE_ENV = "CODEFEST_UV_CACHE"  # uv's cache, when not uv's default
@@ -46,6 +56,7 @@ DEFAULT_MB = 4096
 EXPORT_SECONDS = 60.0
 TAIL_LINES = 15  # of uv's error output, in the message
 TAIL_CHARS = 3000
+LINE_CHARS = 200  # of each of uv's lines, in the message
 MAX_WHEELS = 10_000  # files of the wheel folder read into the key
 LOCKS = ".locks"
 BUILDING = ".building-"  # prefix of a temporary sibling; left behind only by a killed process
@@ -166,26 +177,47 @@ def key(requirements: list[str], sources: Sources) -> str:
 
 # --- running uv --------------------------------------------------------------------------------------------
 
+INDEX_SHOWN = "<package index>"  # the team learns it was the organisers' index, never its address or credentials
+
 
 @dataclass(frozen=True)
 class _Place:
     """The paths a uv run knows, and how each is shown in a message to the team."""
 
     shown: dict[str, str]
+    patterns: tuple[tuple[re.Pattern[str], str], ...] = ()
 
     def redact(self, text: str) -> str:
+        for pattern, name in self.patterns:
+            text = pattern.sub(name, text)
         for path, name in sorted(self.shown.items(), key=lambda pair: -len(pair[0])):
             text = text.replace(path, name)
         return text
 
 
-def _uv_environment(home: Path, sources: Sources) -> dict[str, str]:
+def _index_place(index: str | None) -> tuple[dict[str, str], tuple[tuple[re.Pattern[str], str], ...]]:
+    """The index's address as uv may print it: with or without its credentials, any path below it; its host, and
+    its user name and password alone, wherever they appear."""
+    if not index:
+        return {}, ()
+    parts = urlsplit(index)
+    shown = {index: INDEX_SHOWN}
+    for secret in (parts.netloc, parts.hostname, parts.username, parts.password):
+        if secret and len(secret) > 2:
+            shown[secret] = INDEX_SHOWN if secret in (parts.netloc, parts.hostname) else "<credentials>"
+    if not parts.hostname:
+        return shown, ()
+    address = rf"[A-Za-z][A-Za-z0-9+.-]*://([^\s/@]*@)?{re.escape(parts.hostname)}(:\d+)?[^\s'\"`<>]*"
+    return shown, ((re.compile(address, re.IGNORECASE), INDEX_SHOWN),)
+
+
+def _uv_environment(home: Path, sources: Sources, uv_cache: Path | None = None) -> dict[str, str]:
     """Nothing of the organiser's environment but what reaching the index needs, when there is one."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "UV_CACHE_DIR": str(sources.uv_cache),
+        "UV_CACHE_DIR": str(uv_cache or sources.uv_cache),
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NO_PROGRESS": "1",
         "NO_COLOR": "1",
@@ -195,13 +227,69 @@ def _uv_environment(home: Path, sources: Sources) -> dict[str, str]:
     return env
 
 
+def _cut(line: str) -> str:
+    return line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + " [...]"
+
+
 def _tail(stderr: str, place: _Place) -> str:
-    lines = [line for line in place.redact(stderr).strip().splitlines() if line.strip()]
+    lines = [_cut(line) for line in place.redact(stderr).strip().splitlines() if line.strip()]
     return "\n".join(lines[-TAIL_LINES:])[-TAIL_CHARS:]
 
 
-def _run_uv(arguments: list[str], cwd: Path, env: dict[str, str], deadline: float) -> tuple[int, str, str]:
-    """uv in a session of its own, killed with all it started at the deadline: (exit code, stdout, stderr)."""
+@dataclass(frozen=True)
+class _Budget:
+    """What a build's folders may hold while uv runs: bytes and entries (files, links and folders)."""
+
+    folders: tuple[Path, ...]
+    max_bytes: int
+    max_files: int
+
+    def over(self) -> str | None:
+        """What is over the budget, measured now (stopping as soon as it is), else None."""
+        found, total, seen = 0, 0, set()
+        for folder in self.folders:
+            for parent, dirs, files in os.walk(folder):
+                found += len(dirs) + len(files)
+                if found > self.max_files:
+                    return f"over {self.max_files:,} files"
+                for name in files:
+                    with contextlib.suppress(OSError):  # uv moves files while it works
+                        info = os.lstat(os.path.join(parent, name))
+                        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+                            seen.add((info.st_dev, info.st_ino))
+                            total += info.st_size
+                if total > self.max_bytes:
+                    return f"over {self.max_bytes // 1024**2:,} MB"
+        return None
+
+
+class _Watcher(threading.Thread):
+    """Measures the build's folders every WATCH_SECONDS (or twice as long as a measure takes), and kills uv's
+    process group once they are over the budget: uv is stopped while it unpacks, not after."""
+
+    def __init__(self, pid: int, budget: _Budget) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.budget = pid, budget
+        self.done = threading.Event()
+        self.found: str | None = None
+
+    def run(self) -> None:
+        pause = WATCH_SECONDS
+        while not self.done.wait(pause):
+            started = time.monotonic()
+            self.found = self.budget.over()
+            if self.found is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                return
+            pause = max(WATCH_SECONDS, 2 * (time.monotonic() - started))
+
+
+def _run_uv(
+    arguments: list[str], cwd: Path, env: dict[str, str], deadline: float, budget: _Budget | None = None
+) -> tuple[int, str, str]:
+    """uv in a session of its own, killed with all it started at the deadline, or once its folders are over
+    `budget` (EnvironmentFailure): (exit code, stdout, stderr)."""
     process = subprocess.Popen(
         [uv_binary(), *arguments],
         cwd=cwd,
@@ -214,6 +302,9 @@ def _run_uv(arguments: list[str], cwd: Path, env: dict[str, str], deadline: floa
         process_group=0,
         umask=0o022,
     )
+    watcher = _Watcher(process.pid, budget) if budget is not None else None
+    if watcher is not None:
+        watcher.start()
     try:
         out, err = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
     except subprocess.TimeoutExpired:
@@ -221,7 +312,22 @@ def _run_uv(arguments: list[str], cwd: Path, env: dict[str, str], deadline: floa
             os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise
+    finally:
+        if watcher is not None:
+            watcher.done.set()
+            watcher.join()
+    if watcher is not None and watcher.found is not None:
+        raise _too_large(watcher.found, budget)
     return process.returncode, out, err
+
+
+def _too_large(what: str, budget: _Budget | None) -> EnvironmentFailure:
+    megabytes = budget.max_bytes // 1024**2 if budget else 0
+    files = budget.max_files if budget else MAX_FILES
+    return EnvironmentFailure(
+        f"the pilot's dependencies were stopped while installing: {what} (limits {megabytes:,} MB, {files:,} files)",
+        "depend on fewer or smaller packages (a CPU-only build of a large library, say)",
+    )
 
 
 # --- reading what the pilot declares -----------------------------------------------------------------------
@@ -272,16 +378,18 @@ def _locked(cache: Path, key: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _size(folder: Path) -> int:
-    """Bytes of the environment's files, each file once however many links it has."""
-    seen, total = set(), 0
-    for parent, _, files in os.walk(folder):
+def _size(folder: Path) -> tuple[int, int]:
+    """Bytes of the environment's files, each file once however many links it has; and its entries (files, links,
+    folders)."""
+    seen, total, entries = set(), 0, 0
+    for parent, dirs, files in os.walk(folder):
+        entries += len(dirs) + len(files)
         for name in files:
             info = os.lstat(os.path.join(parent, name))
             if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
                 seen.add((info.st_dev, info.st_ino))
                 total += info.st_size
-    return total
+    return total, entries
 
 
 def _readable(folder: Path) -> None:
@@ -299,72 +407,169 @@ def _readable(folder: Path) -> None:
     folder.chmod(0o755)
 
 
-def _install(target: Path, requirements: list[str], sources: Sources, limits: tuple[float, int]) -> None:
-    """A virtual environment at `target` holding `requirements`, or EnvironmentFailure with uv's own words."""
+def _venv_files(target: Path) -> tuple[bytes, str]:
+    """What `uv venv` wrote that decides which interpreter runs and what it sees: pyvenv.cfg and bin/python's link."""
+    python = target / "bin" / "python"
+    if not python.is_symlink():
+        raise EnvironmentFailure(
+            "a package overwrote the environment's bin/python", "depend on packages that install no interpreter"
+        )
+    return (target / "pyvenv.cfg").read_bytes(), os.readlink(python)
+
+
+def _check_venv(target: Path, made: tuple[bytes, str]) -> None:
+    """pyvenv.cfg and bin/python as uv made them: a wheel's data folder installs at the environment's root and
+    could point it at another interpreter or at the host's site-packages."""
+    try:
+        now = _venv_files(target)
+    except FileNotFoundError:
+        now = (b"", "")
+    for name, before, after in zip(("pyvenv.cfg", "bin/python"), made, now, strict=True):
+        if before != after:
+            raise EnvironmentFailure(
+                f"a package overwrote the environment's {name}",
+                "depend on packages that install nothing at the environment's root (a wheel's .data/data folder)",
+            )
+
+
+class _Unreachable(EnvironmentFailure):
+    """The index could not be reached: the organisers' network, not the declaration; not remembered."""
+
+
+UNREACHABLE = "the organisers' package index could not be reached: send the pilot again later, or tell the organisers"
+
+
+def _uv_fix(said: str) -> str:
+    """The fix that matches what uv said."""
+    lowered = said.lower()
+    if any(word in lowered for word in ("failed to fetch", "error sending request", "connect", "dns", "timed out")):
+        return UNREACHABLE
+    if any(word in lowered for word in ("no version of", "no versions of", "only the following versions")):
+        return "ask for a version that exists (check the version specifiers against the package registry)"
+    if any(word in lowered for word in ("source distribution", "no-build", "no usable wheel", "building source")):
+        return (
+            "depend only on packages that have wheels for this Python on the package registry or in the organisers' "
+            "wheel folder (codefest builds no source distribution); ask the organisers to add a wheel"
+        )
+    if "not found" in lowered:
+        return (
+            "check the package's name; if it is not on the package registry, ask the organisers to add its wheel, "
+            "then send the pilot again"
+        )
+    return "check the dependencies with uv against a fresh environment (see docs/code-submissions.md)"
+
+
+def _install(target: Path, work: Path, requirements: list[str], sources: Sources, limits: tuple[float, int]) -> None:
+    """A virtual environment at `target` holding `requirements`, or EnvironmentFailure with uv's own words.
+
+    uv works in `work`, which holds uv's cache too when an index is reached: what a build downloads and unpacks
+    is thrown away with `work` (the environment's files are links or copies, they stay), and counts in the budget
+    while uv runs. Offline, uv's shared cache holds only the organisers' wheels and is not counted."""
     seconds, megabytes = limits
     deadline = time.monotonic() + seconds
-    with tempfile.TemporaryDirectory(prefix="codefest-uv-") as folder:
-        work = Path(folder)
-        env = _uv_environment(work, sources)
-        place = _Place(
-            {
-                str(target): "<environment>",
-                folder: "<build folder>",
-                str(sources.uv_cache): "<uv cache>",
-                **({str(sources.wheels): "<wheel folder>"} if sources.wheels else {}),
-                **({sources.index: "<package index>"} if sources.index else {}),  # it may hold a token
-                str(Path(sys.base_prefix)): "<python>",
-            }
-        )
-        venv = ["venv", "--relocatable", "--no-python-downloads", "--python", str(base_python()), "--no-config"]
-        steps = [[*venv, "--quiet", str(target)]]
-        if requirements:
-            (work / "requirements.txt").write_text("".join(line + "\n" for line in requirements), "utf-8")
-            install = ["pip", "install", "--python", str(target / "bin" / "python"), "--no-build", "--no-config"]
-            steps.append([*install, *sources.arguments(), "-r", "requirements.txt"])
-        for step in steps:
-            try:
-                code, _, err = _run_uv(step, work, env, deadline)
-            except subprocess.TimeoutExpired:
-                raise EnvironmentFailure(
-                    f"installing the pilot's dependencies took over the limit of {seconds:g} s",
-                    "depend on fewer or smaller packages, or ask the organisers about the limit",
-                ) from None
-            if code != 0:
-                raise EnvironmentFailure(
-                    f"the pilot's dependencies could not be installed; uv said:\n{_tail(err, place)}",
-                    "depend only on packages that have wheels for this Python on the package registry or in the "
-                    "organisers' wheel folder (codefest builds no source distribution); ask the organisers to add a "
-                    "wheel, then send the pilot again",
-                )
-    size = _size(target)
-    if size > megabytes * 1024**2:
-        raise EnvironmentFailure(
-            f"the pilot's dependencies take {size / 1024**2:,.0f} MB installed, over the limit of {megabytes} MB",
-            "depend on fewer or smaller packages (a CPU-only build of a large library, say)",
-        )
+    uv_cache = work / "uv-cache" if sources.index else sources.uv_cache
+    env = _uv_environment(work, sources, uv_cache)
+    index_shown, patterns = _index_place(sources.index)
+    place = _Place(
+        {
+            str(target): "<environment>",
+            str(uv_cache): "<uv cache>",
+            str(work): "<build folder>",
+            str(sources.uv_cache): "<uv cache>",
+            **({str(sources.wheels): "<wheel folder>"} if sources.wheels else {}),
+            **index_shown,
+            str(Path(sys.base_prefix)): "<python>",
+        },
+        patterns,
+    )
+    budget = _Budget((target, work), megabytes * 1024**2, MAX_FILES)
+    venv = ["venv", "--relocatable", "--no-python-downloads", "--python", str(base_python()), "--no-config"]
+    steps = [[*venv, "--quiet", str(target)]]
+    if requirements:
+        (work / "requirements.txt").write_text("".join(line + "\n" for line in requirements), "utf-8")
+        install = ["pip", "install", "--python", str(target / "bin" / "python"), "--no-build", "--no-config"]
+        steps.append([*install, *sources.arguments(), "-r", "requirements.txt"])
+    made: tuple[bytes, str] | None = None
+    for step in steps:
+        try:
+            code, _, err = _run_uv(step, work, env, deadline, budget)
+        except subprocess.TimeoutExpired:
+            raise EnvironmentFailure(
+                f"installing the pilot's dependencies took over the limit of {seconds:g} s",
+                "depend on fewer or smaller packages, or ask the organisers about the limit",
+            ) from None
+        if code != 0:
+            said = _tail(err, place)
+            fix = _uv_fix(said)
+            failure = _Unreachable if fix == UNREACHABLE else EnvironmentFailure
+            raise failure(f"the pilot's dependencies could not be installed; uv said:\n{said}", fix)
+        made = made or _venv_files(target)
+    if made is not None:
+        _check_venv(target, made)
+    size, files = _size(target)
+    if size > megabytes * 1024**2 or files > MAX_FILES:
+        raise _over_limits(size, files, megabytes)
 
 
-def _record(path: Path) -> dict | None:
+def _over_limits(size: int, files: int, megabytes: int) -> EnvironmentFailure:
+    return EnvironmentFailure(
+        f"the pilot's dependencies take {size / 1024**2:,.0f} MB in {files:,} files installed, over the limit of "
+        f"{megabytes:,} MB or {MAX_FILES:,} files",
+        "depend on fewer or smaller packages (a CPU-only build of a large library, say)",
+    )
+
+
+def _record(cache: Path, key_: str) -> dict | None:
+    """The record beside a whole environment, else None (never built, or damaged: built again)."""
     try:
-        found = json.loads((path / RECORD).read_text(encoding="utf-8"))
+        found = json.loads((cache / f"{key_}{RECORD}").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return found if isinstance(found, dict) else None
+    return found if isinstance(found, dict) and (cache / key_).is_dir() else None
+
+
+def _write_json(path: Path, content: dict) -> None:
+    """Written whole or not at all (a temporary sibling renamed)."""
+    partial = path.with_name(f"{BUILDING}{path.name}")
+    partial.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    partial.chmod(0o644)
+    os.replace(partial, path)
+
+
+def _failed(cache: Path, key_: str) -> EnvironmentFailure | None:
+    """The failure of this key's build in the last FAILED_SECONDS: the same declaration, the same verdict."""
+    try:
+        found = json.loads((cache / f"{key_}{FAILED}").read_text(encoding="utf-8"))
+        problem, fix, when = str(found["problem"]), str(found["fix"] or ""), float(found["time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    left = when + FAILED_SECONDS - time.time()
+    if not 0 < left <= FAILED_SECONDS:
+        return None
+    again = f"the same dependencies are refused without a new build for {left / 60:.0f} more min"
+    return EnvironmentFailure(problem, f"{fix}; {again}" if fix else again)
+
+
+def _remember(cache: Path, key_: str, failure: EnvironmentFailure) -> None:
+    with contextlib.suppress(OSError):
+        _write_json(cache / f"{key_}{FAILED}", {"problem": failure.problem, "fix": failure.fix, "time": time.time()})
 
 
 def _build(
     cache: Path, key_: str, requirements: list[str], source: str, sources: Sources, limits: tuple[float, int]
-) -> int:
-    """Build in a temporary sibling, write the record, rename it into place: the key's folder is whole or absent."""
+) -> dict:
+    """Build in a temporary sibling, rename it into place, then write its record beside it: an environment with a
+    record is whole. uv's work folder (and throwaway cache) is a sibling too, removed whatever happens."""
     started = time.monotonic()
     for left in cache.glob(f"{BUILDING}{key_}-*"):  # a killed builder's: this process holds the key's lock now
         shutil.rmtree(left, ignore_errors=True)
     building = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-", dir=cache))
+    work = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-uv-", dir=cache))
     try:
-        _install(building, requirements, sources, limits)
+        _install(building, work, requirements, sources, limits)
+        shutil.rmtree(work)
         _readable(building)
-        size = _size(building)
+        size, files = _size(building)
         record = {
             "format": FORMAT,
             "key": key_,
@@ -374,39 +579,52 @@ def _build(
             "wheels": [name for name, _ in sources.wheel_files()],
             "build_seconds": round(time.monotonic() - started, 3),
             "size_bytes": size,
+            "files": files,
         }
-        (building / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        (building / RECORD).chmod(0o644)
         if (cache / key_).exists():  # a folder without its record was never handed out: damaged, replaced whole
             shutil.rmtree(cache / key_)
         os.rename(building, cache / key_)
-        return size
+        _write_json(cache / f"{key_}{RECORD}", record)
+        return record
+    except OSError as err:  # a package's files that the environment cannot take, or the disk
+        raise EnvironmentFailure(
+            f"the pilot's environment could not be written ({err.strerror or type(err).__name__})",
+            "depend on packages that install only ordinary files and folders, or tell the organisers",
+        ) from None
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(building, ignore_errors=True)
+
+
+def _reusable(record: dict, megabytes: int) -> None:
+    """An environment built under another challenge's limits is refused under this one's, not reused."""
+    size, files = int(record.get("size_bytes", 0)), int(record.get("files", 0))
+    if size > megabytes * 1024**2 or files > MAX_FILES:
+        raise _over_limits(size, files, megabytes)
 
 
 def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabytes: int = DEFAULT_MB) -> Environment:
     """The pilot's environment: found in `cache`, else built (once, whoever else needs it meanwhile).
 
-    Raises EnvironmentFailure, whose message the team reads, when the declaration is refused or uv fails.
+    Raises EnvironmentFailure, whose message the team reads, when the declaration is refused, uv fails, or the same
+    declaration failed in the last FAILED_SECONDS (remembered in `<key>.failed`: a resent pilot costs no build).
     """
     started = time.monotonic()
     sources = Sources.current()
     source, requirements = requirements_of(pilot, sources, min(seconds, EXPORT_SECONDS))
     key_ = key(requirements, sources)
-    path = cache / key_
     cache.mkdir(parents=True, exist_ok=True)
-    record = _record(path)
+    record = _record(cache, key_)
     reused = record is not None
     if record is None:
         with _locked(cache, key_):
-            record = _record(path)
+            record = _record(cache, key_)
             reused = record is not None
             if record is None:
-                size = _build(cache, key_, requirements, source, sources, (seconds, megabytes))
-                record = {"size_bytes": size}
+                record = _built(cache, key_, requirements, source, sources, (seconds, megabytes))
+    _reusable(record, megabytes)
     return Environment(
-        path=path,
+        path=cache / key_,
         key=key_,
         requirements=tuple(requirements),
         source=source,
@@ -414,3 +632,19 @@ def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabyte
         seconds=time.monotonic() - started,
         size_bytes=int(record.get("size_bytes", 0)),
     )
+
+
+def _built(
+    cache: Path, key_: str, requirements: list[str], source: str, sources: Sources, limits: tuple[float, int]
+) -> dict:
+    """Built now, or the failure remembered from a build of the same key a short while ago."""
+    failed = _failed(cache, key_)
+    if failed is not None:
+        raise failed
+    try:
+        return _build(cache, key_, requirements, source, sources, limits)
+    except _Unreachable:
+        raise
+    except EnvironmentFailure as failure:
+        _remember(cache, key_, failure)
+        raise

@@ -119,7 +119,19 @@ def _copy_file(source: Path, target: Path) -> None:
         if not stat.S_ISREG(os.fstat(reader).st_mode):  # replaced since the walk
             raise CodefestError(f"{source} changed while it was copied", "submit a folder that nobody is changing")
         shutil.copyfileobj(src, dst, 1024**2)
+        uncached(dst.fileno())
     shutil.copystat(source, target, follow_symlinks=False)
+
+
+def uncached(fd: int) -> None:
+    """The copy's pages written out and dropped from the page cache: codefest copied them, so its own memory group
+    would hold them, and a pilot that maps the file would find it resident, uncharged to its run. Dropped, they are
+    read again by the run, charged to the run's memory group, and count in its peak."""
+    if os.fstat(fd).st_size == 0:
+        return
+    os.fdatasync(fd)
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def copy(root: Path, entries: list[Entry], target: Path) -> None:

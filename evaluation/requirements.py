@@ -29,6 +29,8 @@ MAX_REQUIREMENTS = 1000
 SHOWN_CHARS = 120  # of a refused line, in the message
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a project name (PEP 508)
 _COMMENT = re.compile(r"(^|\s)#.*$")
+_LEADING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+_ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
 DOCS = "docs/code-submissions.md"
 
 
@@ -132,12 +134,33 @@ def _shown(line: str) -> str:
 
 
 def _refusal(source: str, number: int, line: str, reason: str, fix: str) -> EnvironmentFailure:
-    where = f"dependency {number} of [project] dependencies" if source == PYPROJECT else f"line {number}"
+    if source == LOCK:  # the line is one of uv's export, not of the lock file: the package names it
+        named = _LEADING_NAME.match(line)
+        where = f"the entry {named.group(0)!r}" if named and not _looks_like_path(line) else "an entry"
+    else:
+        where = f"dependency {number} of [project] dependencies" if source == PYPROJECT else f"line {number}"
     return EnvironmentFailure(f"{where} of the pilot's {source} ({_shown(line)!r}) {reason}", fix)
+
+
+def _looks_like_path(line: str) -> bool:
+    """A local file or folder given for a requirement: `./libs/x`, `/abs/x.whl`, `x-1.0.tar.gz`, `-e ./x`."""
+    first = line.removeprefix("-e").removeprefix("--editable").strip().split(";")[0].split()[0] if line else ""
+    return first.startswith((".", "/", "~", "file:")) or "/" in first or first.endswith(_ARCHIVES)
+
+
+def _direct_reference(source: str, number: int, line: str, name: str | None) -> EnvironmentFailure:
+    package = f'"{name}"' if name else "the package"
+    fix = (
+        f"depend on {package} by name and versions; if it is not on the package registry, ask the organisers to add "
+        "its wheel"
+    )
+    return _refusal(source, number, line, "is a direct reference (a URL, a VCS checkout or a path)", fix)
 
 
 def checked_line(source: str, number: int, line: str) -> str:
     """One requirement as a plain PEP 508 string in its canonical spelling, or the refusal naming the line."""
+    if _looks_like_path(line):
+        raise _direct_reference(source, number, line, None)
     if line.startswith("-"):
         fix = f"remove it: codefest installs only named packages, from the organisers' sources (see {DOCS})"
         raise _refusal(source, number, line, "is an option line, which codefest does not follow", fix)
@@ -146,14 +169,10 @@ def checked_line(source: str, number: int, line: str) -> str:
     try:
         requirement = Requirement(line)
     except InvalidRequirement as err:
-        reason = f"is not a requirement ({str(err).splitlines()[0]})"
+        reason = f"is not a requirement ({_shown(str(err).splitlines()[0])})"
         raise _refusal(source, number, line, reason, 'write it as a name and versions, e.g. "numpy>=1.26"') from None
     if requirement.url is not None:
-        fix = (
-            f'depend on "{requirement.name}" by name and versions; if it is not on the package registry, ask the '
-            "organisers to add its wheel"
-        )
-        raise _refusal(source, number, line, "is a direct reference (a URL, a VCS checkout or a path)", fix)
+        raise _direct_reference(source, number, line, requirement.name)
     return canonical(requirement)
 
 

@@ -244,6 +244,8 @@ def _copy_inputs(inputs: list[Path], folder: Path) -> None:
         if target.exists():
             raise CodefestError(f"two input files are named {path.name}", "give inputs with distinct names")
         shutil.copyfile(path, target)
+        with open(target, "rb") as copied:
+            pilot_tree.uncached(copied.fileno())
         target.chmod(0o644)
 
 

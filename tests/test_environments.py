@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import importlib.util
 import io
 import json
@@ -18,9 +19,11 @@ import re
 import sys
 import tarfile
 import textwrap
+import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -172,6 +175,20 @@ def evaluator(event: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Evalua
     return Evaluator(load("env-code"), event["home"])
 
 
+def _built(cache: Path) -> list[Path]:
+    """The environments in `cache`: folders, not the records beside them nor the lock folder."""
+    return sorted(path for path in cache.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
+def _record(environment: Path) -> Path:
+    return environment.with_name(environment.name + environments.RECORD)
+
+
+def _left(cache: Path) -> list[str]:
+    """What a failed build left in `cache`: the lock folder and the failure's record, nothing half-built."""
+    return sorted(path.name if not path.name.endswith(environments.FAILED) else "<failed>" for path in cache.iterdir())
+
+
 def _tags(evaluator: Evaluator, run_id: str | None) -> dict[str, str]:
     assert run_id is not None
     return MlflowClient(tracking_uri=tracking_uri(evaluator.root)).get_run(run_id).data.tags
@@ -199,11 +216,11 @@ def test_a_pilot_depending_on_a_package_codefest_lacks_is_scored_and_the_next_re
     assert "cf_widget 1.0 from <environment>/lib/" in stdout  # its own environment, the path not spelled
 
     cache = evaluator.root / "environments"
-    built = [path for path in cache.iterdir() if not path.name.startswith(".")]
+    built = _built(cache)
     assert len(built) == 1
-    record = json.loads((built[0] / environments.RECORD).read_text())
+    record = json.loads(_record(built[0]).read_text())
     assert record["requirements"] == ["cf-widget==1.0"] and record["source"] == "pyproject.toml"
-    stamp = (built[0] / environments.RECORD).stat().st_mtime_ns
+    stamp = _record(built[0]).stat().st_mtime_ns
 
     # Another pilot, the same dependencies spelled differently: the same environment, not built again.
     second_pilot = write_pilot(tmp_path / "second", WIDGET_PILOT + "\n# another pilot\n", ["CF-Widget == 1.0"])
@@ -212,8 +229,8 @@ def test_a_pilot_depending_on_a_package_codefest_lacks_is_scored_and_the_next_re
     tags = [_tags(evaluator, outcome.run_id) for outcome in (first, second)]
     assert [t[Tag.ENVIRONMENT_REUSED] for t in tags] == ["false", "true"]
     assert tags[0][Tag.ENVIRONMENT_KEY] == tags[1][Tag.ENVIRONMENT_KEY] == built[0].name[:12]
-    assert [path.name for path in cache.iterdir() if not path.name.startswith(".")] == [built[0].name]
-    assert (built[0] / environments.RECORD).stat().st_mtime_ns == stamp
+    assert _built(cache) == built
+    assert _record(built[0]).stat().st_mtime_ns == stamp
     build_seconds, reuse_seconds = (float(t[Tag.ENVIRONMENT_SECONDS]) for t in tags)
     print(f"environment: built in {build_seconds:.3f} s, reused in {reuse_seconds:.3f} s")  # benchmarks/ times it
 
@@ -252,14 +269,15 @@ def test_a_direct_reference_is_refused_naming_the_line(evaluator: Evaluator, whe
 @pytest.mark.parametrize(
     ("listed", "line", "reason"),
     [
-        ("cf-widget\n-e .\n", 2, "option line"),
+        ("cf-widget\n-e .\n", 2, "direct reference"),
         ("--index-url https://example.org/simple\ncf-widget\n", 1, "option line"),
         ("cf-widget\n--extra-index-url https://example.org/simple\n", 2, "option line"),
         ("-f /srv/wheels\n", 1, "option line"),
         ("-r other.txt\n", 1, "option line"),
         ("-c constraints.txt\n", 1, "option line"),
-        ("git+https://example.org/repo.git\n", 1, "is not a requirement"),
-        ("./local-package\n", 1, "is not a requirement"),
+        ("git+https://example.org/repo.git\n", 1, "direct reference"),
+        ("./local-package\n", 1, "direct reference"),
+        ("libs/cf_widget-1.0-py3-none-any.whl\n", 1, "direct reference"),
         ("cf-widget @ file:///srv/cf_widget-1.0-py3-none-any.whl\n", 1, "direct reference"),
         ("cf-widget @ git+https://example.org/cf-widget.git@main\n", 1, "direct reference"),
         ("cf-widget==1.0 \\\n    --hash=sha256:00\n", 1, "is not a requirement"),
@@ -395,7 +413,8 @@ def test_concurrent_builds_of_one_key_build_once(tmp_path: Path, wheels: Path) -
         worker.join(30)
     assert sorted(reused for reused, _ in results) == [False, True, True, True]  # one built, three found it
     assert len({path for _, path in results}) == 1
-    assert sorted(path.name for path in cache.iterdir()) == [environments.LOCKS, Path(results[0][1]).name]
+    built = Path(results[0][1]).name
+    assert sorted(path.name for path in cache.iterdir()) == [environments.LOCKS, built, built + environments.RECORD]
 
 
 def _ends(pid: int, marker: str, seconds: float = 10.0) -> bool:
@@ -432,15 +451,15 @@ def test_a_build_over_its_time_is_stopped_with_all_it_started(
         environments._uv_cache.cache_clear()
     for pid in map(int, pids.read_text().split()):
         assert _ends(pid, str(slow)), f"process {pid} of the stand-in outlived the build"
-    assert [path.name for path in (tmp_path / "envs").iterdir()] == [environments.LOCKS]  # nothing half-built
+    assert _left(tmp_path / "envs") == [environments.LOCKS, "<failed>"]  # nothing half-built
 
 
 def test_an_environment_over_its_size_is_refused(tmp_path: Path, wheels: Path) -> None:
     write_wheel(wheels, "cf-heavy", "1.0", {"cf_heavy/__init__.py": "", "cf_heavy/model.bin": os.urandom(3 * 1024**2)})
     pilot = write_pilot(tmp_path / "pilot", "", ["cf-heavy"])
-    with pytest.raises(EnvironmentFailure, match=r"take 3 MB installed, over the limit of 2 MB"):
+    with pytest.raises(EnvironmentFailure, match=r"over (the limit of )?2 MB"):
         environments.prepare(pilot, tmp_path / "envs", megabytes=2)
-    assert [path.name for path in (tmp_path / "envs").iterdir()] == [environments.LOCKS]
+    assert _left(tmp_path / "envs") == [environments.LOCKS, "<failed>"]
 
 
 def test_a_lock_file_is_exported_and_wins_over_the_other_declarations(tmp_path: Path, wheels: Path) -> None:
@@ -455,6 +474,22 @@ def test_a_lock_file_is_exported_and_wins_over_the_other_declarations(tmp_path: 
         "src",
         "uv.lock",
     ]
+
+
+def test_a_refused_lock_entry_is_named_by_its_package_and_uv_s_long_lines_are_cut(tmp_path: Path, wheels: Path) -> None:
+    pilot = write_pilot(tmp_path / "pilot", "", ["cf-widget"])
+    git = 'source = { git = "https://example.org/cf-widget.git?rev=main#' + "0" * 40 + '" }'
+    wheels_listed = LOCK[LOCK.index("wheels = [") : LOCK.index("]\n", LOCK.index("wheels = [")) + 2]
+    (pilot / "uv.lock").write_text(
+        LOCK.replace('source = { registry = "https://pypi.org/simple" }', git).replace(wheels_listed, "")
+    )
+    with pytest.raises(EnvironmentFailure, match=r"the entry 'cf-widget' of the pilot's uv.lock \(.*direct reference"):
+        environments.prepare(pilot, tmp_path / "envs")
+
+    (pilot / "uv.lock").write_text('version = 1\n\n[[package]]\nname = "' + "x" * 5000 + "\n")  # uv echoes the line
+    with pytest.raises(EnvironmentFailure, match="uv could not read") as unreadable:
+        environments.prepare(pilot, tmp_path / "envs")
+    assert max(len(line) for line in str(unreadable.value).splitlines()) <= 210  # each of uv's lines, cut
 
 
 LOCK = """\
@@ -573,8 +608,187 @@ def test_an_environment_without_its_record_is_built_again(tmp_path: Path, wheels
     write_widget(wheels)
     pilot = write_pilot(tmp_path / "pilot", "", ["cf-widget"])
     first = environments.prepare(pilot, tmp_path / "envs")
-    (first.path / environments.RECORD).unlink()  # a copy cut short, or emptied by hand
+    _record(first.path).unlink()  # a copy cut short, or emptied by hand
     again = environments.prepare(pilot, tmp_path / "envs")
     assert (again.reused, again.path) == (False, first.path)
-    assert json.loads((again.path / environments.RECORD).read_text())["requirements"] == ["cf-widget"]
+    assert json.loads(_record(again.path).read_text())["requirements"] == ["cf-widget"]
     assert environments.prepare(pilot, tmp_path / "envs").reused
+
+
+# --- what a hostile package cannot do to the build ----------------------------------------------------------
+
+
+@pytest.fixture
+def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
+    """A package index (PEP 503's simple pages) on this host, set as CODEFEST_PACKAGE_INDEX, with credentials in its
+    address; the shared uv cache is a folder of the test's. Yields (the folder its wheels go in, its address)."""
+    root = tmp_path / "index"
+    files = root / "files"
+    files.mkdir(parents=True)
+
+    class Pages(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            parts = self.path.strip("/").split("/")
+            if parts[0] == "simple" and len(parts) == 2:
+                name = parts[1].replace("-", "_")
+                if name == "cf_broken":  # an index that fails: uv names the address it asked
+                    self.send_error(500)
+                    return
+                links = [f'<a href="/files/{w.name}">{w.name}</a>' for w in files.glob(f"{name}-*.whl")]
+                if not links:
+                    self.send_error(404)
+                    return
+                body = ("<html><body>" + "".join(links) + "</body></html>").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    address = f"http://cf-user:s3cr3t-pw@127.0.0.1:{server.server_address[1]}/simple"
+    monkeypatch.setenv(environments.INDEX_ENV, address)
+    monkeypatch.delenv(environments.WHEELS_ENV, raising=False)
+    monkeypatch.setenv(environments.UV_CACHE_ENV, str(tmp_path / "shared-uv-cache"))
+    environments._uv_cache.cache_clear()
+    try:
+        yield files, address
+    finally:
+        environments._uv_cache.cache_clear()
+        server.shutdown()
+        server.server_close()
+
+
+def _files_in(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def test_a_build_from_the_index_leaves_nothing_in_uv_s_shared_cache(tmp_path: Path, index: tuple[Path, str]) -> None:
+    write_widget(index[0])
+    found = environments.prepare(write_pilot(tmp_path / "pilot", "", ["cf-widget"]), tmp_path / "envs")
+    assert (found.path / "lib").is_dir() and list(found.path.glob("lib/python*/site-packages/cf_widget/__init__.py"))
+    assert _files_in(tmp_path / "shared-uv-cache") == 0  # the build's own cache, thrown away with its folder
+    assert sorted(p.name for p in (tmp_path / "envs").iterdir() if p.name.startswith(environments.BUILDING)) == []
+
+
+def test_a_wheel_of_zeros_is_stopped_while_it_unpacks_and_its_failure_is_remembered(
+    tmp_path: Path, index: tuple[Path, str]
+) -> None:
+    """A small wheel that unpacks to 600 MB: uv is killed once the build's folders pass the limit, its cache goes
+    with it, and the same declaration sent again fails at once; a new wheel (a new key) is built."""
+    write_wheel(index[0], "cf-zeros", "1.0", {"cf_zeros/__init__.py": "", "cf_zeros/zeros.bin": bytes(600 * 1024**2)})
+    pilot, cache = write_pilot(tmp_path / "pilot", "", ["cf-zeros"]), tmp_path / "envs"
+    started = time.monotonic()
+    with pytest.raises(EnvironmentFailure, match=r"stopped while installing: over 20 MB") as first:
+        environments.prepare(pilot, cache, megabytes=20)
+    assert _left(cache) == [environments.LOCKS, "<failed>"]
+    assert _files_in(tmp_path / "shared-uv-cache") == 0
+    print(f"stopped after {time.monotonic() - started:.1f} s")
+
+    started = time.monotonic()
+    with pytest.raises(EnvironmentFailure) as again:
+        environments.prepare(pilot, cache, megabytes=20)
+    assert time.monotonic() - started < 1.0  # no build, no uv
+    assert again.value.problem == first.value.problem and "without a new build" in str(again.value.fix)
+
+
+def test_a_wheel_of_many_empty_files_is_refused(tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(environments, "MAX_FILES", 500)
+    write_wheel(wheels, "cf-many", "1.0", {f"cf_many/f{n}.txt": "" for n in range(2000)})
+    with pytest.raises(EnvironmentFailure, match=r"500 files"):
+        environments.prepare(write_pilot(tmp_path / "pilot", "", ["cf-many"]), tmp_path / "envs")
+    assert _built(tmp_path / "envs") == []
+
+
+def test_an_index_s_address_and_credentials_are_not_shown(tmp_path: Path, index: tuple[Path, str]) -> None:
+    with pytest.raises(EnvironmentFailure) as failed:
+        environments.prepare(write_pilot(tmp_path / "broken", "", ["cf-broken==1.0"]), tmp_path / "envs")
+    shown = str(failed.value)
+    assert "uv said" in shown and "<package index>" in shown and "could not be reached" in shown, shown
+    for secret in ("127.0.0.1", "cf-user", "s3cr3t-pw", index[1].split("@")[1]):
+        assert secret not in shown, shown
+    assert _left(tmp_path / "envs") == [environments.LOCKS]  # the index's failure, not the pilot's: not remembered
+
+
+def test_the_fix_follows_what_uv_said(tmp_path: Path, index: tuple[Path, str]) -> None:
+    write_widget(index[0])
+    for requirement, fix in [("cf-nowhere==1.0", "check the package's name"), ("cf-widget==0.0.1", "a version")]:
+        with pytest.raises(EnvironmentFailure) as failed:
+            environments.prepare(write_pilot(tmp_path / requirement, "", [requirement]), tmp_path / "envs")
+        assert fix in str(failed.value.fix) and "source distribution" not in str(failed.value.fix), str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "overwrote"),
+    [
+        ("pyvenv.cfg", "home = /usr/bin\ninclude-system-site-packages = true\n", "pyvenv.cfg"),
+        ("codefest-environment.json/boom", "x", None),  # once the record's place, inside the environment
+    ],
+)
+def test_a_wheel_writing_at_the_environment_s_root_cannot_change_it(
+    tmp_path: Path, wheels: Path, path: str, content: str, overwrote: str | None
+) -> None:
+    write_wheel(wheels, "cf-root", "1.0", {"cf_root/__init__.py": "", f"cf_root-1.0.data/data/{path}": content})
+    pilot = write_pilot(tmp_path / "pilot", "", ["cf-root"])
+    if overwrote is None:
+        found = environments.prepare(pilot, tmp_path / "envs")
+        assert json.loads(_record(found.path).read_text())["requirements"] == ["cf-root"]
+        return
+    with pytest.raises(EnvironmentFailure, match=f"a package overwrote the environment's {overwrote}"):
+        environments.prepare(pilot, tmp_path / "envs")
+    assert _built(tmp_path / "envs") == []
+
+
+def test_a_file_error_while_building_is_the_environment_failure(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(folder: Path) -> None:
+        raise IsADirectoryError(21, "Is a directory", str(folder / "x"))
+
+    monkeypatch.setattr(environments, "_readable", refuse)
+    write_widget(wheels)
+    with pytest.raises(EnvironmentFailure, match=r"could not be written \(Is a directory\)") as failed:
+        environments.prepare(write_pilot(tmp_path / "pilot", "", ["cf-widget"]), tmp_path / "envs")
+    assert str(tmp_path) not in str(failed.value)
+
+
+def test_an_environment_over_this_challenge_s_size_is_not_reused(tmp_path: Path, wheels: Path) -> None:
+    write_wheel(wheels, "cf-heavy", "1.0", {"cf_heavy/__init__.py": "", "cf_heavy/model.bin": os.urandom(3 * 1024**2)})
+    pilot = write_pilot(tmp_path / "pilot", "", ["cf-heavy"])
+    assert not environments.prepare(pilot, tmp_path / "envs", megabytes=100).reused
+    with pytest.raises(EnvironmentFailure, match=r"take 3 MB .* over the limit of 2 MB"):
+        environments.prepare(pilot, tmp_path / "envs", megabytes=2)
+
+
+MAPPING_PILOT = """import mmap
+data = Path(__file__).with_name("weights.bin")
+with open(data, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+    total = sum(mapped[offset] for offset in range(0, len(mapped), 4096))  # every page, touched
+args.output.write_text("".join(json.dumps({"id": i, "labels": ["A01B"]}) + "\\n" for i in ids))
+"""
+
+
+def test_a_pilot_mapping_its_own_file_is_charged_for_its_pages(tmp_path: Path) -> None:
+    """codefest copies the pilot; the copy's pages are dropped from the page cache, so a pilot that maps its file
+    reads them in itself, charged to its run: the peak shows them. A mapping larger than the limit is refused
+    (each process's address space is limited too): the run ends `memory`."""
+    pilot = write_pilot(tmp_path / "pilot", MAPPING_PILOT)
+    (pilot / "src" / "office_pilot" / "weights.bin").write_bytes(bytes(300 * 1024**2))
+    limits = CodeLimits(wall_time_seconds=60, memory_mb=1024)
+    result = run_pilot(pilot, [_inputs(tmp_path)], limits, [], tmp_path / "run")
+    assert result.status == "ok", result.message
+    assert result.peak_memory_bytes is not None and result.peak_memory_bytes > 250 * 1024**2, result.peak_memory_bytes
+
+    small = CodeLimits(wall_time_seconds=60, memory_mb=128)
+    capped = run_pilot(pilot, [_inputs(tmp_path)], small, [], tmp_path / "run-small")
+    assert capped.status == "memory", capped.message

@@ -134,6 +134,14 @@ def _environment_tags(run: CodeRun) -> dict[str, str]:
     }
 
 
+# On the private run only: in public, the same key would tell a team that another team declared the same set.
+PRIVATE_ONLY = frozenset({Tag.ENVIRONMENT_KEY, Tag.ENVIRONMENT_REUSED})
+
+
+def _public(tags: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in tags.items() if name not in PRIVATE_ONLY}
+
+
 def _cost(tags: dict[str, str]) -> Cost | None:
     """A code run's cost for the ledger, read back from the tags it was recorded with."""
     if Tag.CODE_SECONDS not in tags:
@@ -365,7 +373,7 @@ class Evaluator:
         return Verdict(**{**vars(verdict), "message": private}), raw
 
     def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Verdict:
-        from codefest.evaluation.sandbox import CodeLimits, run_pilot
+        from codefest.evaluation.sandbox import CodeLimits, CodeRun, environment_for, run_pilot
 
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
         resources = self.spec.resources
@@ -376,18 +384,24 @@ class Evaluator:
             environment_mb=resources.environment_mb,
         )
         gpus = self.spec.resources.gpus
+        held: tuple[int, ...] = ()
         with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
+            # The environment first: a build holds no GPU that another challenge's run could use meanwhile.
+            prepared = environment_for(pilot, limits, Workspace(self.root).environments)
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
-            with devices.held(gpus, self.root, self.spec.slug) as held:  # NoDevices when too few here: it waits
-                run = run_pilot(
-                    pilot,
-                    inputs,
-                    limits,
-                    hidden=[self.root],
-                    workdir=Path(work),
-                    devices=held,
-                    environments_folder=Workspace(self.root).environments,
-                )
+            if isinstance(prepared, CodeRun):  # the environment failed: nothing to run
+                run = prepared
+            else:
+                with devices.held(gpus, self.root, self.spec.slug) as held:  # NoDevices when too few: it waits
+                    run = run_pilot(
+                        pilot,
+                        inputs,
+                        limits,
+                        hidden=[self.root],
+                        workdir=Path(work),
+                        devices=held,
+                        environment=prepared,
+                    )
             logs = {"stdout.txt": run.stdout, "stderr.txt": run.stderr}
             extra = {Tag.CODE_SECONDS: f"{run.seconds:.1f}", Tag.ISOLATED: str(run.isolated).lower(), **tags}
             extra |= {Tag.CODE_GPUS: str(len(held))} if held else {}
@@ -438,15 +452,18 @@ class Evaluator:
                 message = CodefestError(invalid.problem, fix).render()
             return Verdict(Status.INVALID, message, public_run_id=run_id, cost=_cost(extra))
         sign = evaluation_signature(spec, self.dataset_sha256)
-        tags = {**self._tags(team, kind), Tag.SIGNATURE: sign, **extra, **_price_tags(spec, extra, len(ids))}
+        shown = _public(extra)
+        tags = {**self._tags(team, kind), Tag.SIGNATURE: sign, **shown, **_price_tags(spec, extra, len(ids))}
         public_run = self.tracker.start(tags)
         faults.point(faults.SCORING)
         self.progress(f"{team}: bootstrap intervals for the public and private parts")
         parts = {Part.PUBLIC: self.public_ids, Part.PRIVATE: self.private_ids}
         groups = item_groups(spec, self._gold(), ids)
         scored = {part: self._part(ids, metrics, members, groups) for part, members in parts.items()}
-        # The file's hash only where participants cannot read: in public it would tell who sent the same file.
-        private_tags = {**tags, Tag.PART: Part.PRIVATE, Tag.PUBLIC_RUN_ID: public_run, Tag.SUBMISSION_SHA256: sha}
+        # The file's hash (and the environment's key) only where participants cannot read: in public it would tell
+        # who sent the same file (declared the same dependencies).
+        private_tags = {**tags, **extra, Tag.PART: Part.PRIVATE, Tag.PUBLIC_RUN_ID: public_run}
+        private_tags[Tag.SUBMISSION_SHA256] = sha
         private_run = self.tracker.start(private_tags, private=True)
         self._log_part(private_run, scored[Part.PRIVATE], logs)
         self._log_per_item(private_run, Artifact.PUBLIC_PER_ITEM, scored[Part.PUBLIC])  # which ids are public: private
@@ -539,7 +556,8 @@ class Evaluator:
         problems: str = "",
     ) -> str:
         """A run that never reaches the leaderboard, so that nothing evaluated goes unrecorded in MLflow."""
-        run_id = self.tracker.start({**self._tags(team, kind), **extra, Tag.MESSAGE: message[:TAG_VALUE_LIMIT]})
+        shown = {**self._tags(team, kind), **_public(extra), Tag.MESSAGE: message[:TAG_VALUE_LIMIT]}
+        run_id = self.tracker.start(shown)
         if problems:
             self.tracker.log_text(run_id, Artifact.PROBLEMS, problems + "\n")
         self._log_logs(run_id, logs)

@@ -686,6 +686,18 @@ def _verdict(ran: _Ran, stderr: str, layout: _Layout, limits: CodeLimits) -> tup
     return "ok", f"your code finished and wrote {PREDICTIONS}", predictions
 
 
+def environment_for(
+    pilot: Path, limits: CodeLimits, environments_folder: Path | None = None
+) -> environments.Environment | CodeRun:
+    """The pilot's environment, found in `environments_folder` (the current workspace's by default) else built
+    there; or, when it cannot be built, the run that ends `environment` without running."""
+    folder = environments_folder or Workspace.current().environments
+    try:
+        return environments.prepare(pilot.resolve(), folder, limits.environment_seconds, limits.environment_mb)
+    except environments.EnvironmentFailure as failure:
+        return CodeRun(Status.ENVIRONMENT, failure.render(), None, 0.0, "", "", isolation_available())
+
+
 def run_pilot(
     pilot: Path,
     inputs: list[Path],
@@ -694,21 +706,22 @@ def run_pilot(
     workdir: Path,
     devices: Sequence[int] = (),
     environments_folder: Path | None = None,
+    environment: environments.Environment | None = None,
 ) -> CodeRun:
     """Run the pilot's entry point on `inputs` in `workdir`, unable to see `hidden` or the network, with the GPUs
-    `devices` (held by the caller: `devices.held`) as its only devices, in the environment of its declared
-    dependencies: found in `environments_folder` (the current workspace's by default), else built there. A pilot
-    whose environment cannot be built ends `environment`, without running."""
+    `devices` (held by the caller: `devices.held`) as its only devices, in `environment`, else the environment of
+    its declared dependencies (`environment_for`). A pilot whose environment cannot be built ends `environment`,
+    without running."""
     pilot, workdir = pilot.resolve(), workdir.resolve()
     module = entry_point(pilot)
     entries = pilot_tree.walk(pilot)  # bounded, and refused before anything is copied
     secrets = [path.resolve() for path in hidden]
     _check_places(workdir, secrets)
-    folder = environments_folder or Workspace.current().environments
-    try:
-        environment = environments.prepare(pilot, folder, limits.environment_seconds, limits.environment_mb)
-    except environments.EnvironmentFailure as failure:
-        return CodeRun(Status.ENVIRONMENT, failure.render(), None, 0.0, "", "", isolation_available())
+    if environment is None:
+        prepared = environment_for(pilot, limits, environments_folder)
+        if isinstance(prepared, CodeRun):
+            return prepared
+        environment = prepared
     layout = _prepare(pilot, entries, inputs, workdir, environment.path)
     started = time.monotonic()
     ran = _run(_command(module, layout), layout, limits, list(devices))

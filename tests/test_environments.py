@@ -8,6 +8,7 @@ offline, as it does by default.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.server
 import importlib.util
@@ -226,13 +227,40 @@ def test_a_pilot_depending_on_a_package_codefest_lacks_is_scored_and_the_next_re
     second_pilot = write_pilot(tmp_path / "second", WIDGET_PILOT + "\n# another pilot\n", ["CF-Widget == 1.0"])
     second = evaluator.code("widgets-2", second_pilot)
     assert second.status == Status.SCORED, second.message
-    tags = [_tags(evaluator, outcome.run_id) for outcome in (first, second)]
+    public = [_tags(evaluator, outcome.run_id) for outcome in (first, second)]
+    tags = [_tags(evaluator, shown[Tag.PRIVATE_RUN_ID]) for shown in public]
     assert [t[Tag.ENVIRONMENT_REUSED] for t in tags] == ["false", "true"]
     assert tags[0][Tag.ENVIRONMENT_KEY] == tags[1][Tag.ENVIRONMENT_KEY] == built[0].name[:12]
+    for shown in public:  # a team reading its run would learn that another team declared the same set
+        assert Tag.ENVIRONMENT_KEY not in shown and Tag.ENVIRONMENT_REUSED not in shown
+        assert Tag.ENVIRONMENT_SECONDS in shown
     assert _built(cache) == built
     assert _record(built[0]).stat().st_mtime_ns == stamp
     build_seconds, reuse_seconds = (float(t[Tag.ENVIRONMENT_SECONDS]) for t in tags)
     print(f"environment: built in {build_seconds:.3f} s, reused in {reuse_seconds:.3f} s")  # benchmarks/ times it
+
+
+def test_the_environment_is_built_before_the_devices_are_taken(
+    evaluator: Evaluator, wheels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build holds no GPU: when the devices are taken, the environment is there."""
+    from codefest.evaluation import evaluate
+
+    found: list[list[str]] = []
+    taking = evaluate.devices.held
+
+    @contextlib.contextmanager
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found.append(sorted(p.name for p in (evaluator.root / "environments").glob(f"*{environments.RECORD}")))
+        with taking(*args, **kwargs) as devices:
+            yield devices
+
+    monkeypatch.setattr(evaluate.devices, "held", held)
+    write_wheel(wheels, "cf-first", "1.0", {"cf_first/__init__.py": ""})
+    outcome = evaluator.code("widgets-2", write_pilot(tmp_path / "pilot", "import cf_first\n", ["cf-first"]))
+    assert outcome.status == "no-output", outcome.message  # it ran, and wrote nothing
+    key = environments.key(["cf-first"], environments.Sources.current())
+    assert len(found) == 1 and f"{key}{environments.RECORD}" in found[0]
 
 
 def test_an_unresolvable_dependency_ends_environment_uses_no_quota_and_may_be_sent_again(

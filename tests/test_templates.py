@@ -386,8 +386,10 @@ def _codefest_wheel(root: Path) -> Path:
 
 def test_the_next_line_of_codefest_new_works_as_written_on_a_fresh_workspace(tmp_path: Path) -> None:
     """`codefest new` ends with what to type next; on a fresh workspace that builds the bundle first, then nox trains,
-    predicts and scores. Offline: nox's environments install codefest from a local wheel and find the registry's
-    packages in this environment (PYTHONPATH), so nothing is downloaded. The challenge is a small copy of
+    predicts and scores. Offline: nox's environments (uv's, as uv is installed here) install codefest from a local
+    wheel and the registry's packages from uv's cache, so nothing is downloaded; uv itself, which ./run installs with
+    pip and so is not in that cache, is left out (no session runs it). Without uv, nox falls back to venv and pip,
+    which find the registry's packages in this environment (PYTHONPATH). The challenge is a small copy of
     ipc-classification, for speed."""
     import sysconfig
 
@@ -414,7 +416,10 @@ def test_the_next_line_of_codefest_new_works_as_written_on_a_fresh_workspace(tmp
         "PYTHONPATH": sysconfig.get_paths()["purelib"],
         "PIP_NO_INDEX": "1",
         "PIP_NO_BUILD_ISOLATION": "0",  # pip reads the negative flag inverted: 0 builds without isolation (offline)
+        "UV_OFFLINE": "1",
+        "UV_EXCLUDE": str(tmp_path / "not-from-the-cache.txt"),
     }
+    (tmp_path / "not-from-the-cache.txt").write_text("uv\n")
     ran = subprocess.run(
         ["bash", "-ec", line.removeprefix("next: ")],
         cwd=here,
@@ -426,6 +431,7 @@ def test_the_next_line_of_codefest_new_works_as_written_on_a_fresh_workspace(tmp
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-6000:]
     for session in ("check_bundle", "train", "predict", "score"):
         assert f"Session {session} was successful" in ran.stderr, ran.stderr[-4000:]
+    assert "Creating virtual environment (uv)" in ran.stderr  # uv, being there
     assert "top_prediction@subclass" in ran.stdout and "Traceback" not in ran.stdout + ran.stderr
     assert (pilot / "predictions" / "test.jsonl").is_file()
     again = subprocess.run(new, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

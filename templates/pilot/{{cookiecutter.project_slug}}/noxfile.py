@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+nox.options.default_venv_backend = "uv|venv"  # uv when it is installed (seconds from its cache), else venv and pip
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "tests"]
 CHALLENGE = "{{ cookiecutter.challenge }}"

@@ -1,6 +1,6 @@
 """The pilot template, tested by baking it for each task: the tree, the answers, and inside each pilot its lint,
-tests, training on the bundled challenge, predictions the harness accepts, and a code submission. Its hook and filter
-are tested as code in test_template_hooks."""
+tests, training on a small copy of the bundled challenge, predictions the harness accepts, and a code submission.
+Its hook and filter are tested as code in test_template_hooks."""
 
 from __future__ import annotations
 
@@ -53,12 +53,20 @@ TREE = [
 ]
 
 
+SMALL_COPIES = "small-challenges"  # beside the workspace: the bundled challenges' small copies
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The three bundled challenges, built as organisers build them."""
-    root = tmp_path_factory.mktemp("workspace")
-    for slug in CHALLENGE.values():
-        build(load(slug), root)
+    """Small copies of the three bundled challenges (same spec, a small dataset: training on the full ones took
+    minutes), built as organisers build them."""
+    root = tmp_path_factory.mktemp("templates") / "workspace"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODEFEST_CHALLENGES_PATH", str(root.parent / SMALL_COPIES))
+        for slug in CHALLENGE.values():
+            small_copy(root.parent / SMALL_COPIES, slug)
+            build(load(f"small-{slug}"), root)
     return root
 
 
@@ -114,7 +122,7 @@ def test_lint_and_the_pilots_own_tests_pass(pilot: Path) -> None:
 def test_the_baseline_trains_on_the_bundled_challenge_and_predicts_valid_files(pilot: Path, workspace: Path) -> None:
     task = _task(pilot)
     package = json.loads((pilot / ".cookiecutter.json").read_text())["package_name"]
-    bundle = workspace / "bundles" / CHALLENGE[task]
+    bundle = workspace / "bundles" / f"small-{CHALLENGE[task]}"
     result = _run(pilot, sys.executable, "-m", f"{package}.train", "--bundle", str(bundle))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("trained ")
@@ -136,7 +144,7 @@ def test_the_baseline_trains_on_the_bundled_challenge_and_predicts_valid_files(p
         str(output),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    vault = workspace / "vault" / CHALLENGE[task]
+    vault = workspace / "vault" / f"small-{CHALLENGE[task]}"
     gold = vault / ("test.qrels" if task == "search" else "test-labels.jsonl")
     assert score_files(task, gold, output, resamples=0).n_items > 0  # validated, or it raises
 
@@ -194,16 +202,20 @@ def test_nox_submit_runs_codefest_submit_with_the_server_and_token_of_the_enviro
         submit(Recorded())
 
 
-def test_a_freshly_baked_pilot_is_a_valid_code_submission(tmp_path: Path, workspace: Path) -> None:
+def test_a_freshly_baked_pilot_is_a_valid_code_submission(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tomllib
 
     from codefest.core.workspace import Workspace
     from codefest.evaluation.environments import RECORD
     from codefest.evaluation.evaluate import Evaluator
 
-    pilot = bake("search", tmp_path, no_input=True, answers={"codefest_home": str(workspace)})
+    monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(workspace.parent / SMALL_COPIES))
+    answers = {"codefest_home": str(workspace), "challenge": "small-prior-art-search"}
+    pilot = bake("search", tmp_path, no_input=True, answers=answers)
     roster.add(workspace, ["fresh-pilot"])
-    outcome = Evaluator(load("prior-art-search"), workspace).code("fresh-pilot", pilot)
+    outcome = Evaluator(load("small-prior-art-search"), workspace).code("fresh-pilot", pilot)
     assert outcome.status == "scored", outcome.message
     assert outcome.public["map"].value > 0.05
     declared = tomllib.loads((pilot / "pyproject.toml").read_text())["project"]["dependencies"]

@@ -219,7 +219,7 @@ def test_a_freshly_baked_pilot_is_a_valid_code_submission(
     assert outcome.status == "scored", outcome.message
     assert outcome.public["map"].value > 0.05
     declared = tomllib.loads((pilot / "pyproject.toml").read_text())["project"]["dependencies"]
-    built = [json.loads(p.read_text()) for p in Workspace(workspace).environments.glob(f"*/{RECORD}")]
+    built = [json.loads(p.read_text()) for p in Workspace(workspace).environments.glob(f"*{RECORD}")]
     assert sorted(declared) in [record["requirements"] for record in built]  # run in an environment of its own
 
 

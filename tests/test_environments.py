@@ -820,3 +820,31 @@ def test_a_pilot_mapping_its_own_file_is_charged_for_its_pages(tmp_path: Path) -
     small = CodeLimits(wall_time_seconds=60, memory_mb=128)
     capped = run_pilot(pilot, [_inputs(tmp_path)], small, [], tmp_path / "run-small")
     assert capped.status == "memory", capped.message
+
+
+TWO_MAPPINGS_PILOT = """\
+import mmap
+import subprocess
+
+TOUCH = (
+    "import mmap, sys\\n"
+    "with open(sys.argv[1], 'rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:\\n"
+    "    print(sum(m[o] for o in range(0, len(m), 4096)))\\n"
+)
+here = Path(__file__).parent
+children = [subprocess.Popen([sys.executable, "-c", TOUCH, str(here / name)]) for name in ("a.bin", "b.bin")]
+assert all(child.wait() == 0 for child in children)
+args.output.write_text("".join(json.dumps({"id": i, "labels": ["A01B"]}) + "\\n" for i in ids))
+"""
+
+
+def test_mapped_file_pages_over_the_whole_run_s_limit_are_reclaimed_not_killed_for(tmp_path: Path) -> None:
+    """Two processes map 150 MB each under a 256 MB limit: clean pages of a file are reclaimed (read again when
+    touched), so the run ends ok with its peak at the limit, as docs/code-submissions.md says."""
+    pilot = write_pilot(tmp_path / "pilot", TWO_MAPPINGS_PILOT)
+    for name in ("a.bin", "b.bin"):
+        (pilot / "src" / "office_pilot" / name).write_bytes(os.urandom(1024**2) * 150)
+    result = run_pilot(pilot, [_inputs(tmp_path)], CodeLimits(60, 256), [], tmp_path / "run")
+    assert result.status == "ok", result.message
+    peak = result.peak_memory_bytes
+    assert peak is not None and 200 * 1024**2 < peak <= 257 * 1024**2, peak

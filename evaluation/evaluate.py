@@ -373,7 +373,7 @@ class Evaluator:
         return Verdict(**{**vars(verdict), "message": private}), raw
 
     def _run_code(self, team: str, pilot: Path, sha: str, tags: dict[str, str]) -> Verdict:
-        from codefest.evaluation.sandbox import CodeLimits, CodeRun, environment_for, run_pilot
+        from codefest.evaluation.sandbox import CodeLimits, CodeRun, entry_point, environment_for, run_pilot
 
         inputs = sorted(p for p in self.bundle.iterdir() if p.is_file())  # the public bundle: test inputs, no labels
         resources = self.spec.resources
@@ -386,7 +386,9 @@ class Evaluator:
         gpus = self.spec.resources.gpus
         held: tuple[int, ...] = ()
         with tempfile.TemporaryDirectory(prefix="codefest-run-") as work:
-            # The environment first: a build holds no GPU that another challenge's run could use meanwhile.
+            entry_point(pilot)  # a pilot codefest cannot run (no entry point, a broken pyproject) is refused first
+            # The environment next: a build holds no GPU that another challenge's run could use meanwhile.
+            self.progress(f"{team}: preparing the pilot's environment")
             prepared = environment_for(pilot, limits, Workspace(self.root).environments)
             self.progress(f"{team}: running the pilot (limits {limits.wall_time_seconds} s, {limits.memory_mb} MB)")
             if isinstance(prepared, CodeRun):  # the environment failed: nothing to run

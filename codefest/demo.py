@@ -346,9 +346,18 @@ def ensure_built(item: LoadedChallenge, root: Path, steps: Steps) -> None:
     if is_built(item, root):
         steps.say(f"{slug}: bundle and vault already built with the declared dataset; reused")
         return
+    forget_derived(slug, Layout(root))
     with steps.step(f"{slug}: building its bundle and vault") as progress:
         result = build(item, root, progress)
     steps.console.print(tagged("built", "green", f"{slug} (dataset id {result.dataset_sha256})"))
+
+
+def forget_derived(slug: str, layout: Layout) -> None:
+    """The demo's files made from an earlier build of the challenge (another version, or a damaged bundle): the
+    teams' files would name test ids the new build lacks, and the trained models learnt from other data."""
+    shutil.rmtree(layout.submissions(slug), ignore_errors=True)
+    for team in (ORGANISERS, CODE_TEAM):
+        shutil.rmtree(layout.pilots / f"{team}-{slug}" / "models", ignore_errors=True)
 
 
 # -- pilots ---------------------------------------------------------------------------------------------------

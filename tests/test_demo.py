@@ -6,6 +6,7 @@ the second must reuse all of it: the same files are duplicates, nothing is score
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from rich.console import Console
 
 from codefest.challenges.discovery import LoadedChallenge, load
-from codefest.demo import is_built
+from codefest.console import Steps
+from codefest.demo import Layout, ensure_built, is_built
 from codefest.evaluation.records import Artifact, Kind, Status, Tag, where
 from codefest.evaluation.tracking import Tracker, run_address, runs_address, tracking_uri
 from codefest.leaderboard.board import Board, build
@@ -245,3 +248,28 @@ def test_a_built_challenge_is_reused_only_while_it_holds_the_declared_data(tmp_p
     qrels = home / "vault" / "tiny-search" / "test.qrels"
     qrels.write_text(qrels.read_text() + "PAC-X 0 DOC-X 1\n")
     assert not is_built(item, home)
+
+
+def test_a_rebuilt_challenge_drops_the_demo_files_made_from_the_earlier_build(tmp_path: Path, challenges: Path) -> None:
+    small_copy(challenges, "prior-art-search", "tiny-search")
+    item, home = load("tiny-search"), tmp_path / "home"
+    layout = Layout(home)
+    made = [
+        layout.submissions("tiny-search") / "office-a" / "template.jsonl",
+        layout.pilots / "organisers-tiny-search" / "models" / "model.bin",
+        layout.pilots / "office-d-tiny-search" / "models" / "model.bin",
+    ]
+    kept = [layout.pilots / "organisers-tiny-search" / "README.md", layout.submissions("other") / "x.jsonl"]
+    for path in made + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("from the earlier build\n")
+    steps = Steps(Console(file=io.StringIO()))
+    ensure_built(item, home, steps)  # not built yet: whatever the demo made before is from other data
+    assert [path.exists() for path in made + kept] == [False, False, False, True, True]
+
+    made[0].parent.mkdir(parents=True)
+    made[0].write_text("from this build\n")
+    ensure_built(item, home, steps)  # built with the declared data: reused, and the files with it
+    assert made[0].read_text() == "from this build\n"
+    ensure_built(_declaring(item, options={**item.spec.dataset.options, "seed": 6}), home, steps)  # another dataset
+    assert not made[0].exists()

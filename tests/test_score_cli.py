@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from codefest.challenges.discovery import load
 from tests.helpers import small_copy
 from tests.test_cli import assert_clean_failure, codefest
 
@@ -43,7 +44,8 @@ def test_perfect_dev_predictions_score_one(built: dict[str, str], tmp_path: Path
     assert out["task"] == "classification" and out["n_items"] == len(dev)
     assert next(iter(out["metrics"])) == "top_prediction@subclass"  # the challenge's metrics, in its order
     assert out["metrics"]["top_prediction@group"] == {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}
-    assert "challenge:tiny-ipc-classification:1.0|dataset:" in out["signature"]
+    version = load("ipc-classification").spec.version  # the small copy keeps the bundled challenge's version
+    assert f"challenge:tiny-ipc-classification:{version}|dataset:" in out["signature"]
     assert "split:dev|bootstrap:1000:12345|set:top:3" in out["signature"]
 
 

@@ -6,6 +6,9 @@ every leaderboard entry comparable, while the package version is still recorded 
 
 from __future__ import annotations
 
+from functools import cache
+from importlib.metadata import version
+
 SCORING_VERSION = "1"
 """Raised (1, 2, ...) when a score for the same files, options and libraries would change, and only then.
 
@@ -23,3 +26,11 @@ def signature(task: str, provenance: dict[str, str], options: dict[str, str]) ->
 def _nested(value: str) -> str:
     """A library's own signature inside ours: '{case:mixed,tok:13a}', so '|' still separates our fields."""
     return "{" + value.replace("|", ",") + "}" if "|" in value else value
+
+
+@cache
+def library_version(distribution: str) -> str:
+    """A scoring library's installed version, from its package metadata rather than its `__version__`: signing a
+    board needs the version alone, and importing scikit-learn to read it costs every `codefest leaderboard` seconds
+    of CPU. tests/test_startup.py checks that both say the same."""
+    return version(distribution)

@@ -9,10 +9,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure  # a Figure without pyplot needs no display back end
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from codefest.leaderboard.board import Board
 from codefest.leaderboard.formatting import when
@@ -64,7 +61,15 @@ def time_axis(board: Board) -> TimeAxis:
 
 
 def score_over_time(board: Board, shape: Shape = WIDE) -> str:
-    """SVG markup: each submission as a point, each team's best so far as a step line; the baseline dashed."""
+    """SVG markup: each submission as a point, each team's best so far as a step line; the baseline dashed.
+
+    matplotlib is imported here, not with the module: the page module, and through it every `codefest leaderboard`,
+    imports this one, and only a page that is written or published draws a chart.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure  # a Figure without pyplot needs no display back end
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     with matplotlib.rc_context(
         {"svg.fonttype": "none", "svg.hashsalt": f"codefest-{shape.name}", "font.size": shape.font_size}
     ):

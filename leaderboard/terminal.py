@@ -34,7 +34,7 @@ class Column:
 
     @property
     def width(self) -> int:
-        return max(len(self.header), *(len(c) for c in self.cells)) + BORDER
+        return max([len(self.header), *(len(c) for c in self.cells)]) + BORDER  # a board may have no entries yet
 
 
 def columns(board: Board) -> list[Column]:

@@ -56,13 +56,12 @@ def leaderboard(
         )
     from codefest.leaderboard import board as boards
     from codefest.leaderboard.export import as_csv, as_json
-    from codefest.leaderboard.page import render
     from codefest.leaderboard.terminal import table
 
     with err.status(f"{slug}: building the leaderboard") as status:
         built = boards.build(load(slug), home(), private=private, progress=lambda s: status.update(f"{slug}: {s}"))
         publish = publish or reveal  # reading never writes; publishing is asked for
-        page = render(built) if publish or format is Format.html else ""  # the chart costs matplotlib
+        page = _page(built) if publish or format is Format.html else ""  # the chart costs matplotlib
         if publish:
             _publish(built, page, as_json(built), reveal, forced=force)
     if format is Format.table and out_file is None:
@@ -76,6 +75,14 @@ def leaderboard(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(rendered, encoding="utf-8")
     err.print(tagged("wrote", "green", rel(out_file)))
+
+
+def _page(built: Board) -> str:
+    """The board's HTML page; its module (jinja2, and matplotlib for the chart) is imported only for a page that is
+    written or published."""
+    from codefest.leaderboard.page import render
+
+    return render(built)
 
 
 def _plain_table(built: Board) -> str:

@@ -14,12 +14,15 @@ reported with its reason and NaN, never as a 0 that no submission could improve.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import sparse
-from sklearn.metrics import f1_score
 
 from codefest.evaluation.metrics.base import ItemStats, mean_metric
 from codefest.tasks.classification.symbols import LEVELS, SET_LEVEL, Reach, truncate
+
+if TYPE_CHECKING:  # scipy and scikit-learn are imported by the F1 functions alone: see f1_measures
+    from scipy import sparse
 
 __all__ = ["SET_LEVEL", "Encoded", "f1_measures", "precision_at", "wipo_measures"]
 
@@ -131,8 +134,12 @@ def precision_at(encoded: Encoded, k: int) -> ItemStats:
 def f1_measures(gold: list[list[str]], chosen: list[list[str]], reach: Reach | None = None) -> list[ItemStats]:
     """Micro and macro F1 (scikit-learn) over main groups, with per-item counts for the bootstrap.
 
-    `reach`: Reach.of(gold), when the caller has it already.
+    `reach`: Reach.of(gold), when the caller has it already. scipy and scikit-learn are imported here, not with the
+    module: the scorer is loaded to sign every leaderboard, which computes no metric, and scikit-learn alone (with
+    the pandas and scipy.stats it loads) costs seconds of CPU.
     """
+    from scipy import sparse
+
     reason = (reach or Reach.of(gold)).unreached("f1_micro")
     if reason is not None:
         return [not_computable(name, reason, len(gold)) for name in ("f1_micro", "f1_macro")]
@@ -157,6 +164,8 @@ def f1_measures(gold: list[list[str]], chosen: list[list[str]], reach: Reach | N
 def _indicator(rows: list[list[str]], code: dict[str, int], classes: int) -> sparse.csr_matrix:
     """items x classes, 1.0 where an item has a symbol of the class: what MultiLabelBinarizer gives for the sets
     of main groups, built from integer codes in one pass rather than a set per item."""
+    from scipy import sparse
+
     lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     codes = np.fromiter((code.get(s, -1) for row in rows for s in row), dtype=np.int64, count=int(lengths.sum()))
     items = np.repeat(np.arange(len(rows)), lengths)
@@ -180,6 +189,9 @@ def _sklearn_f1(y_true: sparse.csr_matrix, y_pred: sparse.csr_matrix, average: s
     One empty column is appended, left out by `labels`, so that a single main group is still a multilabel target:
     scikit-learn reads a one-column target as binary, which it refuses sparse.
     """
+    from scipy import sparse
+    from sklearn.metrics import f1_score
+
     classes = y_true.shape[1]
     empty = sparse.csr_matrix((y_true.shape[0], 1))
     padded = [sparse.hstack([m, empty]).tocsr() for m in (y_true, y_pred)]

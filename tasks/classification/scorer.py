@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sklearn
-
 from codefest.evaluation.metrics.base import ItemStats
 from codefest.evaluation.problems import Problems
 from codefest.evaluation.reading import Limits, PublicItems
 from codefest.evaluation.scorers import ScoringOptions
+from codefest.evaluation.signature import library_version
 from codefest.tasks.classification.formats import Prediction, gold_items, read_gold, read_inputs, read_predictions
 from codefest.tasks.classification.metrics import SET_LEVEL, Encoded, f1_measures, precision_at, wipo_measures
 
@@ -62,7 +61,7 @@ class ClassificationScorer:
 
     def signature(self, options: ScoringOptions) -> dict[str, str]:
         rule = f"threshold:{options.threshold}" if options.threshold is not None else f"top:{options.top_k}"
-        return {"set": rule, "set_level": SET_LEVEL, "sklearn": sklearn.__version__}
+        return {"set": rule, "set_level": SET_LEVEL, "sklearn": library_version("scikit-learn")}
 
 
 SCORER = ClassificationScorer()

@@ -164,11 +164,10 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
     tokens: dict[str, str] = {}  # each team's token, issued once a run
     with stopped_by_sigterm(), Steps(err) as steps, Service.started(layout, steps) as service:
         pilots = {item.spec.slug: bake_pilots(item, layout, steps) for item in challenges}  # one at a time: chdir
-        open_store(challenges, layout.root, steps)
-        service.start()  # it answers a few seconds later; meanwhile the challenges are prepared
         rounds: list[Round] = []
         by_hand = ThreadPoolExecutor(max_workers=1, thread_name_prefix="organisers")  # one evaluation at a time
-        enrolled = by_hand.submit(enrol_teams, layout.root, TEAMS, tokens, steps)  # while the challenges build
+        opened = by_hand.submit(open_store, challenges, layout.root, steps, service)  # while the challenges build
+        enrolled = by_hand.submit(enrol_teams, layout.root, TEAMS, tokens, steps)
 
         def send(item: LoadedChallenge, planned: list[Planned], what: str) -> list[dict[str, Any]]:
             enrolled.result()  # the teams have their tokens
@@ -176,7 +175,8 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
 
         with by_hand, ThreadPoolExecutor(max_workers=len(challenges), thread_name_prefix="demo") as pool:
             prepared = {
-                pool.submit(prepare, item, pilots[item.spec.slug], layout, steps, send): item for item in challenges
+                pool.submit(prepare, item, pilots[item.spec.slug], layout, steps, send, opened): item
+                for item in challenges
             }
             try:
                 for future in as_completed(prepared):  # the first ready is the first submitted
@@ -206,31 +206,34 @@ def bake_pilots(item: LoadedChallenge, layout: Layout, steps: Steps) -> Path:
     return pilot
 
 
-def open_store(challenges: list[LoadedChallenge], root: Path, steps: Steps) -> None:
+def open_store(challenges: list[LoadedChallenge], root: Path, steps: Steps, service: Service) -> None:
     """The workspace's MLflow store and the challenges' experiments, made here before the trainings and the
-    service's workers write to it at once (a new store is made by one process)."""
+    service's workers write to it at once (a new store is made by one process); then the service is started, which
+    answers a few seconds later. Both while the challenges are built."""
     from codefest.evaluation.tracking import Tracker
 
     with steps.step("opening the workspace's MLflow store"):
         for item in challenges:
             Tracker(item.spec.slug, root)
+    service.start()
 
 
 Send: TypeAlias = "Callable[[LoadedChallenge, list[Planned], str], list[dict[str, Any]]]"  # submit_online, bound
 
 
 def prepare(
-    item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps, send: Send
+    item: LoadedChallenge, pilot: Path, layout: Layout, steps: Steps, send: Send, opened: Future[None]
 ) -> tuple[list[Planned], list[dict[str, Any]]]:
     """A challenge up to its teams' files: built; office-d's pilot sent to the service at once, so that a worker
-    runs it in the sandbox while the organisers' pilot trains and the teams fit their variants (two subprocesses at
-    once); then the baseline's predictions and the files made from them. The planned submissions, the code one
-    last, and the service's first answer to the code one."""
+    runs it in the sandbox while the organisers' pilot trains (once the store is `opened`: it logs there) and the
+    teams fit their variants (two subprocesses at once); then the baseline's predictions and the files made from
+    them. The planned submissions, the code one last, and the service's first answer to the code one."""
     ensure_built(item, layout.root, steps)
     code = code_submission(item, layout)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{item.spec.slug}-teams") as pool:
         code_sent = pool.submit(send, item, [code], f"{item.spec.slug}: {code.team} submits its pilot to the service")
         variants = pool.submit(variant_submissions, item, pilot, layout, steps)
+        opened.result()
         ensure_trained(pilot, item, layout.root, steps)
         baseline, as_baked, broken = baseline_submissions(item, pilot, layout, steps)
         trivial, *improved = variants.result()

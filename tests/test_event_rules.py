@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.selection import select_submission
 from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, right_every, write_challenge
-from tests.test_cli import assert_clean_failure, codefest
+from tests.test_cli import assert_clean_failure, codefest, codefest_many
 
-pytestmark = pytest.mark.slow  # builds two challenges and evaluates in MLflow for each test
+pytestmark = pytest.mark.slow  # builds two challenges and evaluates in MLflow
 
 SLUG = "rules-ipc"
 CODE_SLUG = "rules-code"
@@ -38,18 +39,31 @@ def _spec(slug: str, **changes: object) -> dict:
     return spec | changes
 
 
+@pytest.fixture(scope="module")
+def _built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two small challenges built into a workspace, three teams enrolled, once for the module: `event` copies it."""
+    base = tmp_path_factory.mktemp("rules")
+    with pytest.MonkeyPatch.context() as patch:  # a module fixture has no monkeypatch of its own
+        patch.setenv("CODEFEST_CHALLENGES_PATH", str(base / "challenges"))
+        write_challenge(base / "challenges", _spec(SLUG))
+        code = _spec(CODE_SLUG, resources={"wall_time_seconds": 3, "memory_mb": 600})
+        write_challenge(base / "challenges", code)
+        for slug in (SLUG, CODE_SLUG):
+            build(load(slug), base / "home")
+        roster.add(base / "home", TEAMS)
+    return base
+
+
 @pytest.fixture
-def event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Two small challenges built into a fresh workspace, three teams enrolled; returns the workspace."""
+def event(_built: Path, _empty_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The two small challenges built into a workspace of the test's own, three teams enrolled, an empty MLflow
+    store; returns the workspace. A copy of `_built`: tests add challenges, runs and teams."""
     home = tmp_path / "home"
+    shutil.copytree(_built / "challenges", tmp_path / "challenges")
+    shutil.copytree(_built / "home", home)
+    shutil.copyfile(_empty_store, home / "mlflow.db")  # its schema in place: migrating a new one costs seconds
     monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
     monkeypatch.setenv("CODEFEST_HOME", str(home))
-    write_challenge(tmp_path / "challenges", _spec(SLUG))
-    code = _spec(CODE_SLUG, resources={"wall_time_seconds": 3, "memory_mb": 600})
-    write_challenge(tmp_path / "challenges", code)
-    for slug in (SLUG, CODE_SLUG):
-        build(load(slug), home)
-    roster.add(home, TEAMS)
     return home
 
 
@@ -96,22 +110,27 @@ def test_an_unknown_team_is_refused_with_the_fix(event: Path, tmp_path: Path) ->
 
 
 def test_the_teams_commands_enrol_and_list(event: Path) -> None:
-    added = codefest("teams", "add", "office-d", "office-e", "team-a", env=_env(event))
+    added, listed, bad, one, renewed, nobody = codefest_many(  # one after the other, in one process
+        ["teams", "add", "office-d", "office-e", "team-a"],
+        ["teams", "list"],
+        ["teams", "add", "bad name!"],
+        ["teams", "add", "office-f"],
+        ["teams", "token", "OFFICE-F"],
+        ["teams", "token", "nobody"],
+        env=_env(event),
+    )
     assert added.returncode == 0, added.stderr
     assert "enrolled office-d" in added.stderr and "already enrolled team-a" in added.stderr
-    listed = codefest("teams", "list", env=_env(event))
     assert listed.stdout.split() == [*TEAMS, "office-d", "office-e"]
-    assert_clean_failure(codefest("teams", "add", "bad name!", env=_env(event)), "is not allowed")
+    assert_clean_failure(bad, "is not allowed")
     tokens = dict(line.split() for line in added.stdout.splitlines())
     assert set(tokens) == {"office-d", "office-e"} and "shown once" in added.stderr
-    one = codefest("teams", "add", "office-f", env=_env(event))
-    token = one.stdout.splitlines()[-1]
-    renewed = codefest("teams", "token", "OFFICE-F", env=_env(event)).stdout.splitlines()[-1]
+    token, new_token = one.stdout.splitlines()[-1], renewed.stdout.splitlines()[-1]
     ledger = roster.open_ledger(event)
-    assert ledger.team_for_token(tokens["office-d"]) == "office-d" and ledger.team_for_token(renewed) == "office-f"
+    assert ledger.team_for_token(tokens["office-d"]) == "office-d" and ledger.team_for_token(new_token) == "office-f"
     assert token.startswith("cf_") and ledger.team_for_token(token) is None  # revoked by the new one
     ledger.close()
-    assert_clean_failure(codefest("teams", "token", "nobody", env=_env(event)), "not on the event's roster")
+    assert_clean_failure(nobody, "not on the event's roster")
 
 
 def test_an_old_roster_file_is_enrolled_once_in_an_empty_ledger(tmp_path: Path) -> None:
@@ -175,9 +194,9 @@ def test_selection_closes_with_the_last_phase(event: Path, tmp_path: Path) -> No
 
 def test_reveal_before_the_end_needs_force(event: Path, tmp_path: Path) -> None:
     _evaluator(event).predictions("team-a", _file(event, tmp_path / "a.jsonl"))
-    early = codefest("leaderboard", SLUG, "--private", "--reveal", env=_env(event))
+    reveal = ["leaderboard", SLUG, "--private", "--reveal"]
+    early, forced = codefest_many(reveal, [*reveal, "--force"], env=_env(event))  # one after the other, one process
     assert_clean_failure(early, "has not ended, so its private leaderboard stays private", "--reveal --force")
-    forced = codefest("leaderboard", SLUG, "--private", "--reveal", "--force", env=_env(event))
     assert forced.returncode == 0, forced.stderr
     client = MlflowClient(tracking_uri=tracking_uri(event))
     public = client.get_experiment_by_name(SLUG).experiment_id
@@ -257,11 +276,14 @@ def test_a_crashed_code_run_uses_quota_unless_the_challenge_says_not(event: Path
 def test_workspace_files_are_owner_only(event: Path, tmp_path: Path) -> None:
     home = tmp_path / "fresh"
     env = {**_env(event), "CODEFEST_HOME": str(home)}
-    assert codefest("data", "build", SLUG, env=env).returncode == 0
-    assert codefest("teams", "add", "team-a", env=env).returncode == 0
-    result = codefest(
-        "evaluate", SLUG, "--team", "team-a", "--predictions", str(_file(event, tmp_path / "a.jsonl")), env=env
+    predictions = str(_file(event, tmp_path / "a.jsonl"))
+    built, enrolled, result = codefest_many(  # one after the other, in one process
+        ["data", "build", SLUG],
+        ["teams", "add", "team-a"],
+        ["evaluate", SLUG, "--team", "team-a", "--predictions", predictions],
+        env=env,
     )
+    assert built.returncode == 0 and enrolled.returncode == 0, built.stderr + enrolled.stderr
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     loose = [

@@ -1,7 +1,7 @@
 """Faults an event meets, made real: evaluations started at once, evaluations killed midway, a read-only workspace
 and a full disk, each with `codefest evaluate` processes against a SQLite store.
 
-The 21 evaluations started at once are the slow part: they start before the module's other tests and are checked
+The 7 evaluations started at once are the slow part: they start before the module's other tests and are checked
 last. The disk faults need root and `unshare` (a mount namespace holds the read-only mount or the small tmpfs, so
 nothing outside the test sees them); they are skipped elsewhere.
 """
@@ -39,11 +39,14 @@ from codefest.shared_datasets.heldout import build
 from tests.helpers import bundled_spec, write_challenge
 from tests.test_cli import assert_clean_failure
 
-pytestmark = pytest.mark.slow  # starts some 26 evaluation processes
+pytestmark = pytest.mark.slow  # starts some 12 evaluation processes
 
 SLUG = "fault-search"
 PRIMARY = "map"
-TEAMS = 20
+# Teams evaluated at once by the `crowd` below, plus team-0 a second time: 7 interpreters, each loading MLflow for
+# seconds, on the 2 to 4 cores a test runner has, so they run over one another and race to create the store and to
+# record their runs, as 20 did (the proof is the overlap, not the count; each one more cost some 4.5 CPU-s).
+TEAMS = 6
 CAN_MOUNT = sys.platform == "linux" and os.geteuid() == 0 and shutil.which("unshare") is not None
 
 
@@ -51,7 +54,7 @@ CAN_MOUNT = sys.platform == "linux" and os.geteuid() == 0 and shutil.which("unsh
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small search challenge (60 test topics); its bundle and vault, built once, are copied into each workspace.
 
-    Search, because its scorer loads fastest: the module starts some 26 evaluation processes.
+    Search, because its scorer loads fastest: the module starts some 12 evaluation processes.
     """
     base = tmp_path_factory.mktemp("faults")
     spec = bundled_spec("prior-art-search") | {"slug": SLUG}
@@ -69,9 +72,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"challenges": base / "challenges", "built": base / "built"}
 
 
-def _fresh_home(built: dict[str, Path], where: Path) -> Path:
-    """A workspace with the challenge's data and no store yet: the first evaluation creates the database."""
+def _fresh_home(built: dict[str, Path], where: Path, store: Path | None = None) -> Path:
+    """A workspace with the challenge's data and no store yet: the first evaluation creates the database. Or, given
+    `store` (conftest's `_empty_store`), a copy of that empty store: creating one costs seconds of migrations."""
     shutil.copytree(built["built"], where)
+    if store is not None:
+        shutil.copyfile(store, where / "mlflow.db")
     return where
 
 
@@ -192,10 +198,10 @@ class Crowd:
 def crowd(
     request: pytest.FixtureRequest, built: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Crowd | None]:
-    """20 teams evaluated at once against a workspace without a store yet, and team-0's file a second time.
+    """TEAMS teams evaluated at once against a workspace without a store yet, and team-0's file a second time.
 
-    The slowest part of the module (21 interpreters loading MLflow), so it starts before the other tests and runs
-    while they do; not at all when none of its tests is selected.
+    The slowest part of the module (TEAMS + 1 interpreters loading MLflow), so it starts before the other tests and
+    runs while they do; not at all when none of its tests is selected.
     """
     if not any(item.name.startswith(CROWD_TESTS) for item in request.session.items):
         yield None
@@ -289,9 +295,9 @@ def _killed(command: list[str], env: dict[str, str], ready: str) -> None:
 
 
 def test_an_evaluation_killed_at_any_point_is_completed_once_by_the_next_run(
-    built: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    built: dict[str, Path], _empty_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = _fresh_home(built, tmp_path / "home")
+    home = _fresh_home(built, tmp_path / "home", _empty_store)
     inbox = tmp_path / "inbox"
     (inbox / "killed").mkdir(parents=True)
     entry = _predictions(home, inbox / "killed" / "run.jsonl", 3)
@@ -379,9 +385,9 @@ def _snapshot(home: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def recorded(built: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def recorded(built: dict[str, Path], _empty_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace where two submissions are already scored."""
-    home = _fresh_home(built, tmp_path_factory.mktemp("recorded") / "home")
+    home = _fresh_home(built, tmp_path_factory.mktemp("recorded") / "home", _empty_store)
     os.environ["CODEFEST_CHALLENGES_PATH"] = str(built["challenges"])
     try:
         evaluator = Evaluator(load(SLUG), home)
@@ -434,11 +440,11 @@ LOCKED = "(sqlite3.OperationalError) database is locked"
 
 
 def test_a_locked_database_is_waited_for_and_no_write_is_dropped(
-    built: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    built: dict[str, Path], _empty_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite refuses a writer that meets another with "database is locked": the call is tried again, and a
     database that stays locked stops the evaluation with a message, before anything is half-recorded."""
-    home = _fresh_home(built, tmp_path / "home")
+    home = _fresh_home(built, tmp_path / "home", _empty_store)
     monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(built["challenges"]))
     monkeypatch.setattr(tracking, "FIRST_WAIT", 0.0)
     evaluator = Evaluator(load(SLUG), home)

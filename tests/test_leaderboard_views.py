@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from codefest.leaderboard.page import render
 from codefest.leaderboard.terminal import table
 from tests.events import SLUG, Event
 from tests.helpers import bundle_test_ids, vault_test_labels
-from tests.test_cli import assert_clean_failure, codefest
+from tests.test_cli import assert_clean_failure, codefest, codefest_many
 
 pytestmark = pytest.mark.slow  # evaluates an event and publishes its pages to MLflow
 
@@ -95,22 +96,35 @@ def test_the_private_view_shows_private_scores_and_rank_changes(evaluated: Event
     assert client.get_experiment(private_run.info.experiment_id).name == f"{SLUG}/private"
 
 
-def test_reading_the_leaderboard_writes_nothing_to_mlflow(evaluated: Event) -> None:
+Runs = list[tuple[str, int | None]]
+Read = tuple[Runs, list[subprocess.CompletedProcess[str]], Runs]  # runs before, the reads, runs after
+
+
+@pytest.fixture(scope="module")
+def read(evaluated: Event) -> Read:
+    """The runs in MLflow, then `codefest leaderboard` read as csv, public and private, and as the table, one command
+    after the other in one process (MLflow loaded once), then the runs again."""
     client = MlflowClient(tracking_uri=tracking_uri(evaluated.home))
     experiments = [client.get_experiment_by_name(name).experiment_id for name in (SLUG, f"{SLUG}/private")]
 
-    def runs() -> list[tuple[str, int | None]]:
+    def runs() -> Runs:
         return sorted((r.info.run_id, r.info.end_time) for r in client.search_runs(experiments))
 
     before = runs()
-    for view in ([], ["--private"]):
-        result = codefest("leaderboard", SLUG, *view, "--format", "csv", env=evaluated.env())
+    commands = [["leaderboard", SLUG, *view, "--format", "csv"] for view in ([], ["--private"])]
+    results = codefest_many(*commands, ["leaderboard", SLUG, "--no-publish"], env=evaluated.env())
+    return before, results, runs()
+
+
+def test_reading_the_leaderboard_writes_nothing_to_mlflow(read: Read) -> None:
+    before, results, after = read
+    for result in results[:2]:
         assert result.returncode == 0 and "published" not in result.stderr, result.stderr
-    assert runs() == before
+    assert after == before
 
 
-def test_the_table_names_every_team_and_marks_the_baseline(evaluated: Event) -> None:
-    result = codefest("leaderboard", SLUG, "--no-publish", env=evaluated.env())
+def test_the_table_names_every_team_and_marks_the_baseline(read: Read) -> None:
+    result = read[1][2]
     assert result.returncode == 0, result.stderr
     for text in ("office-a", "office-b", "office-c", "organisers (baseline)", "public leaderboard"):
         assert text in result.stdout

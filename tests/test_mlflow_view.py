@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,7 +81,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
+def event(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> Iterator[Event]:
     base = tmp_path_factory.mktemp("view")
     spec = bundled_spec("ipc-classification") | {"slug": SLUG}
     spec["dataset"] = {"builder": "synthetic-ipc", "version": "1", "options": {"size": 200, "seed": 5}}
@@ -94,6 +95,7 @@ def event(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Event]:
         env.setenv("CODEFEST_CHALLENGES_PATH", str(base / "challenges"))
         home = base / "home"
         build(load(SLUG), home)
+        shutil.copyfile(_empty_store, home / "mlflow.db")  # an empty store: creating one costs seconds of migrations
         roster.add(home, sorted({team for team, _ in SUBMISSIONS}))
         evaluator = Evaluator(load(SLUG), home)
         for i, (team, every) in enumerate(SUBMISSIONS):

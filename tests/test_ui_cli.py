@@ -71,11 +71,12 @@ def _gone(port: int) -> bool:
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_ctrl_c_stop_the_server_quietly(tmp_path: Path, signal_number: signal.Signals) -> None:
+def test_sigterm_and_ctrl_c_stop_the_server_quietly(home: Path, signal_number: signal.Signals) -> None:
     """A service manager's SIGTERM to codefest, or a terminal's Ctrl+C to its group: the MLflow server's whole
-    process group ends, nothing but codefest's own line reaches the terminal, and MLflow's notices are in the log."""
+    process group ends, nothing but codefest's own line reaches the terminal, and MLflow's notices are in the log.
+    Over the test's workspace, whose store conftest copies in: the server need not spend seconds creating one."""
     port = _free_port()
-    ui = _started(port, tmp_path / "home")
+    ui = _started(port, home)
     (server,) = children(ui.pid)  # `mlflow server`, in a session of its own, with its uvicorn worker
     assert len(members(server)) >= 2, "the server's worker did not start"
     if signal_number == signal.SIGINT:
@@ -90,8 +91,7 @@ def test_sigterm_and_ctrl_c_stop_the_server_quietly(tmp_path: Path, signal_numbe
         time.sleep(0.2)
     assert not members(server), f"left behind after {signal_number.name}: {members(server)}"
     assert stdout == "" and stderr.splitlines() == [
-        f"MLflow UI on http://127.0.0.1:{port} over {tmp_path / 'home'}; its log: {tmp_path / 'home' / 'ui.log'} "
-        "(Ctrl+C stops it)"
+        f"MLflow UI on http://127.0.0.1:{port} over {home}; its log: {home / 'ui.log'} (Ctrl+C stops it)"
     ]
-    log = (tmp_path / "home" / "ui.log").read_text()
+    log = (home / "ui.log").read_text()
     assert "uvicorn" in log.lower() or "INFO" in log  # the server's notices went to its log

@@ -9,7 +9,7 @@ import pytest
 
 from codefest.challenges.discovery import load
 from tests.helpers import small_copy
-from tests.test_cli import assert_clean_failure, codefest
+from tests.test_cli import assert_clean_failure, codefest, codefest_many
 
 pytestmark = pytest.mark.slow  # builds three challenges, then scores through the command line
 
@@ -152,13 +152,14 @@ def test_predictions_of_another_split_are_named_once(built: dict[str, str], tmp_
     """Test predictions scored against dev: one message naming the split, not "not a test item" for every id."""
     fields, _, _ = PREDICTION[slug]
     test = _predictions(tmp_path / "test.jsonl", _ids(built, slug, "test"), fields)
-    result = codefest("score", f"tiny-{slug}", str(test), env=built)
+    dev = _predictions(tmp_path / "dev.jsonl", _ids(built, slug, "dev"), fields)
+    result, train = codefest_many(  # one after the other, in one process
+        ["score", f"tiny-{slug}", str(test)], ["score", f"tiny-{slug}", str(dev), "--split", "train"], env=built
+    )
     assert_clean_failure(result, f"{test} predicts the test items", "against the dev split's labels")
     assert f"codefest submit tiny-{slug} {test}" in result.stderr
     assert "not a test" not in result.stderr and "quota" not in result.stderr
     assert result.stderr.count("error:") == 1 and "Error" not in result.stderr
-    dev = _predictions(tmp_path / "dev.jsonl", _ids(built, slug, "dev"), fields)
-    train = codefest("score", f"tiny-{slug}", str(dev), "--split", "train", env=built)
     assert_clean_failure(train, f"{dev} predicts the dev items", f"add --split dev: codefest score tiny-{slug}")
 
 

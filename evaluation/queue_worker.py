@@ -23,14 +23,14 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from codefest.core.errors import CodefestError
 from codefest.core.workspace import home
 from codefest.evaluation import broker, devices
-from codefest.evaluation.ledger import Ledger
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy, a second of imports) is loaded by `run`, once the options are checked
+    from codefest.evaluation.ledger import Ledger
 
 log = logging.getLogger("codefest.worker")
 
@@ -90,6 +90,7 @@ def default_queues(gpus: Sequence[int]) -> list[str]:
 
 def sweeper(ledger: Ledger, stop: threading.Event, seconds: float) -> threading.Thread:
     """A thread that sweeps the ledger now and every `seconds` until `stop` is set."""
+    from sqlalchemy.exc import SQLAlchemyError
 
     def run() -> None:
         while True:
@@ -118,10 +119,6 @@ def _warm_pool_process(**_: Any) -> None:
 def run(queues: Sequence[str] | None, concurrency: int, loglevel: str = "INFO", gpus: str | None = None) -> int:
     """Run a worker on CODEFEST_BROKER_URL's `queues` (default: `default_queues`) with `concurrency` pool processes,
     and the GPUs `gpus` ("0,1"; default: CODEFEST_GPUS), until it is stopped; its exit code."""
-    from celery.signals import worker_process_init
-
-    from codefest.evaluation.workers import warm
-
     url = broker.configured()
     if url is None:
         raise CodefestError(
@@ -131,6 +128,12 @@ def run(queues: Sequence[str] | None, concurrency: int, loglevel: str = "INFO", 
     given = devices.check(devices.parse(os.environ.get(devices.ENV, "") if gpus is None else gpus))
     chosen = check_queues(default_queues(given) if queues is None else queues)
     held = check_devices(chosen, given, concurrency)
+    # loaded once the options are checked: a refused start (a GPU this host lacks) answers in half the time
+    from celery.signals import worker_process_init
+
+    from codefest.evaluation.ledger import Ledger
+    from codefest.evaluation.workers import warm
+
     os.environ[devices.ENV] = ",".join(str(device) for device in held)  # the pool processes inherit it
     logging.basicConfig(level=loglevel, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s")
     root = home()

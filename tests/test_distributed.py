@@ -47,10 +47,12 @@ SLUG = "queue-ipc"
 TEAMS = 20
 WITHIN = 150.0  # seconds any wait here may take on a loaded machine; an evaluation takes about one
 needs_isolation = pytest.mark.skipif(not isolation_available(), reason="needs root on Linux with bubblewrap")
+REQUEUE = "CODEFEST_REQUEUE_SECONDS"
+VISIBILITY = "CODEFEST_VISIBILITY_TIMEOUT"
 FAST = {  # the broker's timings, short: a killed worker's message is given out again within seconds
-    "CODEFEST_VISIBILITY_TIMEOUT": "12",
+    VISIBILITY: "12",
     "CODEFEST_LEASE_SECONDS": "9",
-    "CODEFEST_REQUEUE_SECONDS": "8",
+    REQUEUE: "8",
     "CODEFEST_SWEEP_SECONDS": "1",
     "CODEFEST_NO_VAULT_RETRY_SECONDS": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -65,7 +67,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--input", type=Path, required=True)
 parser.add_argument("--output", type=Path, required=True)
 args = parser.parse_args()
-time.sleep(6)
+time.sleep(4)
 rows = [json.loads(line) for line in args.input.read_text().splitlines() if line.strip()]
 args.output.write_text("".join(json.dumps({"id": r["id"], "labels": ["H04L 9/00"]}) + "\\n" for r in rows))
 """
@@ -111,6 +113,8 @@ class Event:
     database: str
     redis: RedisServer
     started: list[Process] = field(default_factory=list)
+    timings: dict[str, str] = field(default_factory=dict)  # a test's own changes to FAST, for every process
+    _reader: Ledger | None = field(default=None, repr=False)  # for `rows`, which the waits below ask every 0.2 s
 
     def env(self, home: Path | None = None, **more: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != faults.PAUSE_AT and not k.startswith("CODEFEST_")}
@@ -120,6 +124,7 @@ class Event:
             "CODEFEST_DATABASE_URL": self.database,
             "CODEFEST_BROKER_URL": self.redis.url,
             **FAST,
+            **self.timings,
         }
         return env | more
 
@@ -129,6 +134,13 @@ class Event:
 
     def worker(self, name: str, *options: str, home: Path | None = None, **more: str) -> Process:
         """`codefest worker` in its own process group, its log in a file; returned once its pool is ready."""
+        return self.ready(self.start_worker(name, *options, home=home, **more))
+
+    def workers(self, *names: str, options: tuple[str, ...] = ()) -> list[Process]:
+        """Workers started at once, returned once each is ready: they warm up side by side."""
+        return [self.ready(started) for started in [self.start_worker(name, *options) for name in names]]
+
+    def start_worker(self, name: str, *options: str, home: Path | None = None, **more: str) -> Process:
         log = self.base / f"worker-{name}.log"
         command = [sys.executable, "-m", "codefest", "worker", *options]
         with log.open("w") as sink:
@@ -142,7 +154,11 @@ class Event:
             )
         started = Process(process, log)
         self.started.append(started)
-        wait_for(lambda: ": ready" in started.text() or process.poll() is not None, WITHIN, f"worker {name} ready")
+        return started
+
+    def ready(self, started: Process) -> Process:
+        process, name = started.process, started.log.stem
+        wait_for(lambda: ": ready" in started.text() or process.poll() is not None, WITHIN, f"{name} ready")
         assert process.poll() is None, started.text()[-3000:]
         return started
 
@@ -150,11 +166,21 @@ class Event:
         return Ledger.open(self.database, self.home)
 
     def rows(self) -> dict[str, Any]:
-        ledger = self.ledger()
-        try:
-            return {row.id: row for row in ledger.submissions(SLUG, limit=1000)}
-        finally:
-            ledger.close()
+        """The submissions, read through one ledger kept open (its pool pings a connection before using it, so a
+        dropped one is replaced): opening one for each of a wait's many looks costs a connection and a schema check
+        each time."""
+        if self._reader is None:
+            self._reader = self.ledger()
+        return {row.id: row for row in self._reader.submissions(SLUG, limit=1000)}
+
+    def close(self) -> None:
+        """Kill the processes the test started, with their children; close the reads' ledger."""
+        for started in self.started:
+            if started.process.poll() is None:
+                os.killpg(started.process.pid, signal.SIGKILL)
+                started.process.wait()
+        if self._reader is not None:
+            self._reader.close()
 
 
 @pytest.fixture
@@ -169,10 +195,7 @@ def event(built: dict[str, Path], tmp_path: Path, postgres_server: str) -> Itera
         try:
             yield event
         finally:
-            for started in event.started:
-                if started.process.poll() is None:
-                    os.killpg(started.process.pid, signal.SIGKILL)
-                    started.process.wait()
+            event.close()
 
 
 def enrol(event: Event, teams: list[str], home: Path | None = None) -> dict[str, str]:
@@ -241,7 +264,7 @@ def test_two_workers_score_forty_submissions_once_and_the_boards_match_the_embed
     command = [sys.executable, "-m", "codefest", "evaluate", SLUG, "--inbox", str(inbox)]
     alone = subprocess.Popen(command, env=event.env(**local), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    workers = [event.worker(name) for name in ("a", "b")]
+    workers = event.workers("a", "b")
     done = event.codefest("evaluate", SLUG, "--inbox", str(inbox), "--wait")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("scored") >= 2 * TEAMS and "Traceback" not in done.stderr
@@ -310,10 +333,11 @@ def only_row(event: Event) -> Any:
 
 def test_a_worker_killed_while_scoring_hands_the_submission_to_the_other_worker(event: Event, tmp_path: Path) -> None:
     enrol(event, ["office-k"])
-    paused = event.worker("paused", **{faults.PAUSE_AT: faults.SCORING})
+    paused = event.start_worker("paused", **{faults.PAUSE_AT: faults.SCORING})  # warms up while the file is sent
     inbox = inbox_of(event, tmp_path / "inbox", ["office-k"], per_team=1)
     sent = event.codefest("evaluate", SLUG, "--inbox", str(inbox))
     assert sent.returncode == 0 and "queued" in sent.stderr, sent.stderr[-3000:]
+    event.ready(paused)
     wait_for(lambda: f"paused at {faults.SCORING}" in paused.text(), WITHIN, "the worker pausing mid-scoring")
     held = only_row(event)
     assert (held.status, held.attempts) == ("running", 1)
@@ -334,8 +358,12 @@ def test_a_worker_killed_while_scoring_hands_the_submission_to_the_other_worker(
 def test_a_worker_killed_during_a_code_run_hands_the_submission_to_the_other_worker(
     event: Event, tmp_path: Path
 ) -> None:
+    # the killed worker's message comes back once the visibility timeout has passed since it was delivered: sooner
+    # than FAST's. The survivor's run may outlast it, and its message come back meanwhile: the ledger, which this
+    # checks too, makes that second delivery do nothing.
+    event.timings[VISIBILITY] = "6"
     enrol(event, ["office-c"])
-    workers = [event.worker(name, "--queues", "code") for name in ("a", "b")]
+    workers = event.workers("a", "b", options=("--queues", "code"))
     inbox = tmp_path / "inbox"
     write_pilot(inbox / "office-c" / "pilot")
     sent = event.codefest("evaluate", SLUG, "--inbox", str(inbox))
@@ -412,12 +440,14 @@ def test_work_resumes_after_the_broker_was_down_and_restarted_and_the_database_d
     """Three uploads while Redis is down (queued in the ledger), Redis back empty, nine more queued by
     `codefest evaluate --inbox --wait`, then Redis restarted empty again and every ledger connection dropped,
     mid-queue: every submission is scored once, none is lost, none is left running."""
+    # the messages the restart loses are sent again by a sweep once their mark expires: soon, rather than in 8 s
+    event.timings[REQUEUE] = "3"
     teams = [f"office-{n}" for n in range(6)]
     tokens = enrol(event, teams)
     served = serve(event)
     assert "submissions go to the workers of redis://" in served.log.read_text()
     assert not children(served.process.pid)  # no in-process worker with a broker
-    workers = [event.worker(name) for name in ("a", "b")]
+    workers = event.workers("a", "b")
 
     event.redis.stop()
     uploads = inbox_of(event, tmp_path / "uploads", teams[:3], per_team=1)
@@ -440,7 +470,7 @@ def test_work_resumes_after_the_broker_was_down_and_restarted_and_the_database_d
     waiting = subprocess.Popen(command, env=event.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(event.rows()) == 12, WITHIN, "the inbox's nine entries queued")
     event.redis.restart()  # no persistence: the queue's messages are gone
-    dropped = [drop_connections(postgres_server, event.database) for _ in range(3) if not time.sleep(1)]
+    dropped = [drop_connections(postgres_server, event.database) for _ in range(3) if not time.sleep(0.5)]
     assert sum(dropped) > 0
 
     _, stderr = waiting.communicate(timeout=600)
@@ -462,10 +492,14 @@ def test_a_worker_without_the_vault_leaves_the_submission_queued_with_a_clear_me
     enrol(event, ["office-v"])
     bare = tmp_path / "bare"
     shutil.copytree(event.home, bare, ignore=shutil.ignore_patterns("vault"))
-    without = event.worker("without-vault", home=bare)
+    # its retries 1.3 s apart, not a whole second: Redis gives a message to the worker that has waited longest, and
+    # kombu asks again every second, so this worker's ask, renewed a second after the retry it held, would come
+    # first almost every time (the worker with the vault took it after some 16 retries)
+    without = event.start_worker("without-vault", home=bare, CODEFEST_NO_VAULT_RETRY_SECONDS="1.3")
     inbox = inbox_of(event, tmp_path / "inbox", ["office-v"], per_team=1)
     sent = event.codefest("evaluate", SLUG, "--inbox", str(inbox))
     assert sent.returncode == 0, sent.stderr[-3000:]
+    event.ready(without)
 
     waiting = f"waiting for a worker that holds the held-out data of {SLUG}"
     row = wait_for(lambda: waiting in (r := only_row(event)).message and r, WITHIN, "the waiting message")

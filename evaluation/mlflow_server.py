@@ -17,8 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
+from codefest.core.offline import stay_offline
 from codefest.core.workspace import Workspace
-from codefest.evaluation.tracking import tracking_uri
 
 STORE_ENV = "CODEFEST_MLFLOW_STORE_URI"  # the server's store when not the workspace's SQLite file
 LEAN = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -53,11 +53,16 @@ def mlflow_server(store_uri: str, artifacts: Path, host: str, port: int, *extra:
 
 
 def server_command(root: Path, host: str, port: int) -> list[str]:
+    """The workspace's server. The tracking module (with MLflow's client, seconds of imports) is loaded here rather
+    than with this module: `codefest serve` imports it only to check its port."""
+    from codefest.evaluation.tracking import tracking_uri
+
     return mlflow_server(tracking_uri(root), Workspace(root).artifacts, host, port)
 
 
 def server_environment() -> dict[str, str]:
-    return {**os.environ, **LEAN}  # the offline defaults are already set: importing tracking sets them
+    stay_offline()
+    return {**os.environ, **LEAN}
 
 
 def port_free(host: str, port: int) -> bool:

@@ -131,3 +131,14 @@ def test_modules_that_sign_or_show_a_board_import_no_heavy_library(module: str) 
     done = subprocess.run([sys.executable, "-c", code, json.dumps(HEAVY)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [], f"importing {module} imported {done.stdout.strip()}"
+
+
+def test_the_event_service_process_loads_no_mlflow() -> None:
+    """`codefest serve` answers participants from the ledger; MLflow (two seconds of imports) is its workers' work.
+    Checking its port once imported the tracking client with the MLflow server's helpers."""
+    modules = "codefest.cli.serve, codefest.service.app, codefest.evaluation.mlflow_server, codefest.evaluation.workers"
+    code = f"import json, sys, {modules}\nprint(json.dumps(sorted(set(json.loads(sys.argv[1])) & set(sys.modules))))"
+    heavy = ["mlflow", "sklearn", "scipy", "pandas", "pyarrow", "datasets", "matplotlib"]
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(heavy)], capture_output=True, text=True, timeout=99)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [], f"the service's modules imported {done.stdout.strip()}"

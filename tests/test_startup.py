@@ -123,22 +123,27 @@ def test_the_classification_signature_imports_no_scikit_learn_and_names_its_vers
     assert found["signed"]["sklearn"] == found["version"]
 
 
+def heavy_imported_by(modules: list[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of `heavy` a fresh interpreter has loaded once it has imported `modules`."""
+    code = f"import json, sys, {', '.join(modules)}\n"
+    code += "print(json.dumps(sorted(set(json.loads(sys.argv[1])) & set(sys.modules))))"
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(heavy)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
 @pytest.mark.parametrize("module", ["codefest.leaderboard.page", "codefest.tasks.classification.scorer"])
 def test_modules_that_sign_or_show_a_board_import_no_heavy_library(module: str) -> None:
     """Their libraries are imported where a metric is computed or a chart drawn, not with the module: the page module
     and the scorer stay cheap to import wherever a board is signed or a page may be rendered."""
-    code = f"import json, sys, {module}\nprint(json.dumps(sorted(set(json.loads(sys.argv[1])) & set(sys.modules))))"
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(HEAVY)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [], f"importing {module} imported {done.stdout.strip()}"
+    heavy = heavy_imported_by([module])
+    assert heavy == [], f"importing {module} imported {heavy}"
 
 
 def test_the_event_service_process_loads_no_mlflow() -> None:
     """`codefest serve` answers participants from the ledger; MLflow (two seconds of imports) is its workers' work.
     Checking its port once imported the tracking client with the MLflow server's helpers."""
-    modules = "codefest.cli.serve, codefest.service.app, codefest.evaluation.mlflow_server, codefest.evaluation.workers"
-    code = f"import json, sys, {modules}\nprint(json.dumps(sorted(set(json.loads(sys.argv[1])) & set(sys.modules))))"
-    heavy = ["mlflow", "sklearn", "scipy", "pandas", "pyarrow", "datasets", "matplotlib"]
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(heavy)], capture_output=True, text=True, timeout=99)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [], f"the service's modules imported {done.stdout.strip()}"
+    modules = ["codefest.cli.serve", "codefest.service.app", "codefest.evaluation.mlflow_server"]
+    scoring = ("mlflow", "sklearn", "scipy", "pandas", "pyarrow", "datasets", "matplotlib")  # it serves: web libraries
+    heavy = heavy_imported_by([*modules, "codefest.evaluation.workers"], scoring)
+    assert heavy == [], f"the service's modules imported {heavy}"

@@ -166,10 +166,12 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
         pilots = {item.spec.slug: bake_pilots(item, layout, steps) for item in challenges}  # one at a time: chdir
         rounds: list[Round] = []
         by_hand = ThreadPoolExecutor(max_workers=1, thread_name_prefix="organisers")  # one evaluation at a time
-        opened = by_hand.submit(open_store, challenges, layout.root, steps, service)  # while the challenges build
+        opened = by_hand.submit(open_store, challenges, layout.root, steps)  # while the challenges build
+        serving = by_hand.submit(service.start_after, opened)  # it answers a few seconds later
         enrolled = by_hand.submit(enrol_teams, layout.root, TEAMS, tokens, steps)
 
         def send(item: LoadedChallenge, planned: list[Planned], what: str) -> list[dict[str, Any]]:
+            serving.result()
             enrolled.result()  # the teams have their tokens
             return submit_online(item, planned, what, service, tokens, steps)
 
@@ -206,16 +208,14 @@ def bake_pilots(item: LoadedChallenge, layout: Layout, steps: Steps) -> Path:
     return pilot
 
 
-def open_store(challenges: list[LoadedChallenge], root: Path, steps: Steps, service: Service) -> None:
+def open_store(challenges: list[LoadedChallenge], root: Path, steps: Steps) -> None:
     """The workspace's MLflow store and the challenges' experiments, made here before the trainings and the
-    service's workers write to it at once (a new store is made by one process); then the service is started, which
-    answers a few seconds later. Both while the challenges are built."""
+    service's workers write to it at once (a new store is made by one process)."""
     from codefest.evaluation.tracking import Tracker
 
     with steps.step("opening the workspace's MLflow store"):
         for item in challenges:
             Tracker(item.spec.slug, root)
-    service.start()
 
 
 Send: TypeAlias = "Callable[[LoadedChallenge, list[Planned], str], list[dict[str, Any]]]"  # submit_online, bound
@@ -755,6 +755,12 @@ class Service:
                 command, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env, cwd=self.layout.root
             )
         self.address = f"http://127.0.0.1:{port}"
+
+    def start_after(self, store: Future[None]) -> None:
+        """Launch it once the workspace's MLflow store exists (its workers open the store as they start, and two
+        processes must not both make it); not at all if making the store failed."""
+        store.result()
+        self.start()
 
     def url(self) -> str:
         """The server's address, once it answers (started and waited for the first time)."""

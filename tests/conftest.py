@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from codefest.core.offline import stay_offline
+from tests.helpers import with_empty_store
 from tests.postgres import SKIP, cluster
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _workspace(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _empty_store: Path) -> Path:
     home = tmp_path_factory.mktemp("codefest-home")
-    shutil.copyfile(_empty_store, home / "mlflow.db")
+    with_empty_store(home, _empty_store)
     monkeypatch.setenv("CODEFEST_HOME", str(home))
     monkeypatch.delenv("CODEFEST_CHALLENGES_PATH", raising=False)
     return home

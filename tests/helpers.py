@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from codefest.challenges.discovery import BUNDLED
+from codefest.core.workspace import Workspace
 
 SMALL = {
     "ipc-classification": {"size": 400, "seed": 5},
@@ -64,3 +66,9 @@ def right_every(home: Path, slug: str, path: Path, every: int) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def with_empty_store(home: Path, empty: Path) -> None:
+    """The workspace `home` starts from `empty`, an MLflow store whose schema is in place (conftest's `_empty_store`):
+    the first process to open a new store spends seconds of CPU on its migrations."""
+    shutil.copyfile(empty, Workspace(home).store)

@@ -34,7 +34,7 @@ from codefest.shared_datasets.heldout import (
     challenge_built,
     read_vault_manifest,
 )
-from tests.helpers import bundled_spec, right_every, small_copy, write_challenge
+from tests.helpers import bundled_spec, right_every, small_copy, with_empty_store, write_challenge
 from tests.postgres import new_database
 from tests.processes import wait_for
 from tests.redis_server import redis_server
@@ -184,7 +184,7 @@ def _host_without_vault_and_worker(hosts: Hosts, home: Path, tmp_path: Path, emp
     for workspace in (host, worker):
         shutil.copytree(home, workspace, ignore=shutil.ignore_patterns("vault", "mlflow.db"))
     shutil.copytree(Workspace(home).vault(SLUG), vaults / SLUG)
-    shutil.copyfile(empty_store, worker / "mlflow.db")
+    with_empty_store(worker, empty_store)
     (host / "uploads").mkdir()
     (worker / "uploads").symlink_to(host / "uploads")  # the shared file system of the uploads
     process, log = hosts.start("worker", worker, "worker", "--queues", "score", CODEFEST_VAULT=str(vaults))
@@ -247,7 +247,7 @@ def test_evaluate_inbox_with_a_broker_needs_no_vault_and_the_worker_scores(
 ) -> None:
     """The organisers queue an inbox from a host that only has the public files: the vault stays on the workers."""
     organiser = _host_without_vault_and_worker(hosts, home, tmp_path, _empty_store)
-    shutil.copyfile(_empty_store, organiser / "mlflow.db")
+    with_empty_store(organiser, _empty_store)
     monkeypatch.setenv("CODEFEST_DATABASE_URL", hosts.database)
     roster.add(organiser, ["office-a", "office-b"])
     inbox = tmp_path / "inbox"

@@ -36,7 +36,7 @@ from codefest.evaluation.records import Tag
 from codefest.evaluation.sandbox import isolation_available
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
-from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 from tests.postgres import new_database
 from tests.processes import children, wait_for
 from tests.redis_server import RedisServer, redis_server
@@ -84,7 +84,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> dict[
     write_challenge(base / "challenges", spec)
     home = base / "home"
     home.mkdir()
-    shutil.copyfile(_empty_store, home / "mlflow.db")
+    with_empty_store(home, _empty_store)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CODEFEST_CHALLENGES_PATH", str(base / "challenges"))
         build(load(SLUG), home)

@@ -21,7 +21,7 @@ from codefest.evaluation.records import Artifact, Part, Status, Tag, where
 from codefest.evaluation.tracking import tracking_uri
 from codefest.leaderboard.selection import select_submission
 from codefest.shared_datasets.heldout import build
-from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 from tests.test_cli import assert_clean_failure, codefest, codefest_many
 
 pytestmark = pytest.mark.slow  # builds two challenges and evaluates in MLflow
@@ -61,7 +61,7 @@ def event(_built: Path, _empty_store: Path, tmp_path: Path, monkeypatch: pytest.
     home = tmp_path / "home"
     shutil.copytree(_built / "challenges", tmp_path / "challenges")
     shutil.copytree(_built / "home", home)
-    shutil.copyfile(_empty_store, home / "mlflow.db")  # its schema in place: migrating a new one costs seconds
+    with_empty_store(home, _empty_store)
     monkeypatch.setenv("CODEFEST_CHALLENGES_PATH", str(tmp_path / "challenges"))
     monkeypatch.setenv("CODEFEST_HOME", str(home))
     return home

@@ -35,7 +35,7 @@ from codefest.evaluation.records import Artifact, Kind, Tag, where
 from codefest.evaluation.sandbox import isolation_available
 from codefest.evaluation.tracking import Tracker, tracking_uri
 from codefest.shared_datasets.heldout import build
-from tests.helpers import bundle_test_ids, bundled_spec, right_every, write_challenge
+from tests.helpers import bundle_test_ids, bundled_spec, right_every, with_empty_store, write_challenge
 from tests.postgres import new_database
 from tests.processes import alive, children, members, wait_for
 
@@ -107,7 +107,7 @@ def make_event(base: Path, empty_store: Path, database: str | None = None) -> Ev
     event = Event(base / "home", base / "challenges", base, database)
     write_challenge(event.challenges, spec)
     event.home.mkdir(parents=True)
-    shutil.copyfile(empty_store, event.home / "mlflow.db")
+    with_empty_store(event.home, empty_store)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CODEFEST_CHALLENGES_PATH", str(event.challenges))
         build(load(SLUG), event.home)

@@ -36,7 +36,7 @@ from codefest.evaluation.faults import PAUSE_AT
 from codefest.evaluation.records import Artifact, Status, Tag, where
 from codefest.evaluation.tracking import StoreError, storage_problem, tracking_uri
 from codefest.shared_datasets.heldout import build
-from tests.helpers import bundled_spec, write_challenge
+from tests.helpers import bundled_spec, with_empty_store, write_challenge
 from tests.test_cli import assert_clean_failure
 
 pytestmark = pytest.mark.slow  # starts some 12 evaluation processes
@@ -77,7 +77,7 @@ def _fresh_home(built: dict[str, Path], where: Path, store: Path | None = None) 
     `store` (conftest's `_empty_store`), a copy of that empty store: creating one costs seconds of migrations."""
     shutil.copytree(built["built"], where)
     if store is not None:
-        shutil.copyfile(store, where / "mlflow.db")
+        with_empty_store(where, store)
     return where
 
 

@@ -34,7 +34,7 @@ from codefest.evaluation.records import Artifact, Tag
 from codefest.evaluation.tracking import Tracker
 from codefest.shared_datasets.heldout import build
 from tests import test_distributed
-from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 from tests.processes import wait_for
 from tests.test_distributed import (
     FAST,
@@ -117,7 +117,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> dict[
     gpu_challenge(base / "challenges", gpus=1)
     home = base / "home"
     home.mkdir()
-    shutil.copyfile(_empty_store, home / "mlflow.db")
+    with_empty_store(home, _empty_store)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CODEFEST_CHALLENGES_PATH", str(base / "challenges"))
         build(load(SLUG), home)

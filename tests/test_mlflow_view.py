@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -44,7 +43,7 @@ from codefest.evaluation.tracking import (
     runs_view,
 )
 from codefest.shared_datasets.heldout import build
-from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 
 slow = pytest.mark.slow  # evaluates an event, starts the MLflow UI or drives Chromium
 
@@ -95,7 +94,7 @@ def event(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> Itera
         env.setenv("CODEFEST_CHALLENGES_PATH", str(base / "challenges"))
         home = base / "home"
         build(load(SLUG), home)
-        shutil.copyfile(_empty_store, home / "mlflow.db")  # an empty store: creating one costs seconds of migrations
+        with_empty_store(home, _empty_store)
         roster.add(home, sorted({team for team, _ in SUBMISSIONS}))
         evaluator = Evaluator(load(SLUG), home)
         for i, (team, every) in enumerate(SUBMISSIONS):

@@ -9,11 +9,16 @@ challenge's time limit, and stopped as soon as its folders (the environment, and
 own throwaway uv cache) hold more than the challenge's environment_mb or MAX_FILES files.
 
 The environment is kept in `<workspace>/environments/<key>/`, the key a hash of everything that defines it (the
-interpreter, the sorted requirements, the sources), so that submissions with the same dependencies share one. It is
+interpreter, the sorted requirements, the sources, each file of the wheel folder by its sha256), so that submissions
+with the same dependencies share one. It is
 built in a temporary sibling and renamed into place, under a lock per key held across processes, so two workers
 that need the same environment build it once; its record is written beside it (`<key>.json`), where no package
 writes. A failed build is remembered (`<key>.failed`) for FAILED_SECONDS: the same declaration sent again fails at
 once. The sandbox shows the environment to the pilot read-only.
+
+uv finds the organisers' wheels in `environments/.wheels/<digest>/`, a folder of links named by what the wheels hold:
+uv's shared cache keeps a wheel it took from a folder by the folder, the name and the version, and never looks at it
+again offline, so a wheel replaced in place would otherwise be installed as it was before.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from urllib.parse import urlsplit
 
 from codefest.evaluation.requirements import LOCK, Declared, EnvironmentFailure, checked, declared, logical_lines
 
-FORMAT = 2  # of the key's record: a change here builds every environment anew
+FORMAT = 3  # of the key's record: a change here builds every environment anew
 RECORD = ".json"  # suffix of the record beside the environment, `<key>.json`: never inside, where a package writes
 FAILED = ".failed"  # suffix of a failed build's record, `<key>.failed`: the same declaration fails at once
 FAILED_SECONDS = 15 * 60  # how long a failed build is remembered
@@ -58,7 +63,9 @@ TAIL_LINES = 15  # of uv's error output, in the message
 TAIL_CHARS = 3000
 LINE_CHARS = 200  # of each of uv's lines, in the message
 MAX_WHEELS = 10_000  # files of the wheel folder read into the key
+DISTRIBUTIONS = (".whl", ".tar.gz", ".zip")  # what uv reads in the wheel folder (sdists only to say it builds none)
 LOCKS = ".locks"
+PINNED = ".wheels"  # the wheel folder's contents, linked into a folder named by their digest
 BUILDING = ".building-"  # prefix of a temporary sibling; left behind only by a killed process
 # Variables uv needs to reach an index through the organisers' network; passed on only when there is an index.
 NETWORK_VARIABLES = (
@@ -110,8 +117,8 @@ class Sources:
         wheels = os.environ.get(WHEELS_ENV)
         return cls(index, Path(wheels).resolve() if wheels else None, _uv_cache())
 
-    def wheel_files(self) -> list[tuple[str, int]]:
-        """The wheel folder's wheels (name, size): a wheel added or replaced makes a new key."""
+    def wheel_files(self) -> list[tuple[str, str]]:
+        """The wheel folder's distributions (name, sha256): one added or replaced, even in place, makes a new key."""
         if self.wheels is None:
             return []
         if not self.wheels.is_dir():
@@ -121,8 +128,8 @@ class Sources:
             )
         found = []
         for entry in os.scandir(self.wheels):
-            if entry.name.endswith(".whl") and entry.is_file():
-                found.append((entry.name, entry.stat().st_size))
+            if entry.name.endswith(DISTRIBUTIONS) and entry.is_file():
+                found.append((entry.name, _sha256(entry)))
             if len(found) > MAX_WHEELS:
                 break
         return sorted(found)
@@ -130,6 +137,50 @@ class Sources:
     def arguments(self) -> list[str]:
         links = ["--find-links", str(self.wheels)] if self.wheels is not None else []
         return ["--index-url", self.index, *links] if self.index else ["--offline", *links]
+
+
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}  # a long-lived worker hashes each wheel once
+
+
+def _sha256(entry: os.DirEntry[str]) -> str:
+    """The file's sha256, remembered while its inode, size and times stay (any write changes its ctime)."""
+    info = entry.stat()
+    seen = (entry.path, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    if seen not in _DIGESTS:
+        if len(_DIGESTS) > 2 * MAX_WHEELS:
+            _DIGESTS.clear()
+        with open(entry.path, "rb") as handle:
+            _DIGESTS[seen] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return _DIGESTS[seen]
+
+
+def _pinned(sources: Sources, files: list[tuple[str, str]], cache: Path) -> Sources:
+    """The same sources with the wheel folder seen through `cache/.wheels/<digest of files>/`: links (copies across
+    file systems) made once, checked against `files`, then renamed into place whole."""
+    if sources.wheels is None or not files:
+        return Sources(sources.index, None, sources.uv_cache)
+    digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:32]
+    pinned = cache / PINNED / digest
+    if not pinned.is_dir():
+        pinned.parent.mkdir(parents=True, exist_ok=True)
+        making = Path(tempfile.mkdtemp(prefix=BUILDING, dir=pinned.parent))
+        try:
+            for name, _ in files:
+                try:
+                    os.link(sources.wheels / name, making / name)
+                except OSError:
+                    shutil.copyfile(sources.wheels / name, making / name)
+            made = [(entry.name, _sha256(entry)) for entry in sorted(os.scandir(making), key=lambda e: e.name)]
+            if made != files:
+                raise EnvironmentFailure(
+                    "the organisers' wheel folder changed while the pilot's environment was being prepared",
+                    "send the pilot again",
+                )
+            with contextlib.suppress(OSError):  # another builder put the same folder in place first
+                os.rename(making, pinned)
+        finally:
+            shutil.rmtree(making, ignore_errors=True)
+    return Sources(sources.index, pinned, sources.uv_cache)
 
 
 def uv_binary() -> str:
@@ -565,8 +616,9 @@ def _build(
         shutil.rmtree(left, ignore_errors=True)
     building = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-", dir=cache))
     work = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-uv-", dir=cache))
+    wheels = sources.wheel_files()
     try:
-        _install(building, work, requirements, sources, limits)
+        _install(building, work, requirements, _pinned(sources, wheels, cache), limits)
         shutil.rmtree(work)
         _readable(building)
         size, files = _size(building)
@@ -576,7 +628,7 @@ def _build(
             "source": source,
             "requirements": requirements,
             "online": sources.index is not None,
-            "wheels": [name for name, _ in sources.wheel_files()],
+            "wheels": [name for name, _ in wheels],
             "build_seconds": round(time.monotonic() - started, 3),
             "size_bytes": size,
             "files": files,

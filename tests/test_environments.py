@@ -186,8 +186,10 @@ def _record(environment: Path) -> Path:
 
 
 def _left(cache: Path) -> list[str]:
-    """What a failed build left in `cache`: the lock folder and the failure's record, nothing half-built."""
-    return sorted(path.name if not path.name.endswith(environments.FAILED) else "<failed>" for path in cache.iterdir())
+    """What a failed build left in `cache`: the lock folder and the failure's record, nothing half-built (the
+    organisers' wheels, linked for uv, are not the build's)."""
+    left = [path.name for path in cache.iterdir() if path.name != environments.PINNED]
+    return sorted(name if not name.endswith(environments.FAILED) else "<failed>" for name in left)
 
 
 def _tags(evaluator: Evaluator, run_id: str | None) -> dict[str, str]:
@@ -442,7 +444,12 @@ def test_concurrent_builds_of_one_key_build_once(tmp_path: Path, wheels: Path) -
     assert sorted(reused for reused, _ in results) == [False, True, True, True]  # one built, three found it
     assert len({path for _, path in results}) == 1
     built = Path(results[0][1]).name
-    assert sorted(path.name for path in cache.iterdir()) == [environments.LOCKS, built, built + environments.RECORD]
+    assert sorted(path.name for path in cache.iterdir()) == [
+        environments.LOCKS,
+        environments.PINNED,
+        built,
+        built + environments.RECORD,
+    ]
 
 
 def _ends(pid: int, marker: str, seconds: float = 10.0) -> bool:
@@ -641,6 +648,34 @@ def test_an_environment_without_its_record_is_built_again(tmp_path: Path, wheels
     assert (again.reused, again.path) == (False, first.path)
     assert json.loads(_record(again.path).read_text())["requirements"] == ["cf-widget"]
     assert environments.prepare(pilot, tmp_path / "envs").reused
+
+
+def _installed_symbol(environment: Path) -> str:
+    (init,) = environment.glob("lib/python*/site-packages/cf_widget/__init__.py")
+    return init.read_text()
+
+
+def test_a_wheel_replaced_in_place_is_installed_as_it_now_is(
+    tmp_path: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The organisers mend a wheel without changing its name, version or size: the next build installs the mended
+    one, although uv's shared cache (offline) holds the first under the same name and version."""
+    monkeypatch.setenv(environments.UV_CACHE_ENV, str(tmp_path / "uv-cache"))
+    environments._uv_cache.cache_clear()
+    try:
+        pilot = write_pilot(tmp_path / "pilot", "", ["cf-widget==1.0"])
+        write_widget(wheels, symbol="H01M 10/00")
+        first = environments.prepare(pilot, tmp_path / "envs")
+        assert "H01M 10/00" in _installed_symbol(first.path)
+        before = (wheels / "cf_widget-1.0-py3-none-any.whl").stat().st_size
+        write_widget(wheels, symbol="H02J 10/00")
+        assert (wheels / "cf_widget-1.0-py3-none-any.whl").stat().st_size == before
+        mended = environments.prepare(pilot, tmp_path / "envs")
+    finally:
+        environments._uv_cache.cache_clear()
+    assert (mended.reused, mended.path == first.path) == (False, False)
+    assert "H02J 10/00" in _installed_symbol(mended.path)
+    assert "H01M 10/00" in _installed_symbol(first.path)  # the first environment is left as it was built
 
 
 # --- what a hostile package cannot do to the build ----------------------------------------------------------

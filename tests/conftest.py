@@ -104,11 +104,11 @@ def challenges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Event:
+def evaluated(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> Event:
     """One small evaluated event for the leaderboard's view and browser tests; they only add leaderboard runs."""
     from tests.events import evaluated_event
 
-    return evaluated_event(tmp_path_factory.mktemp("event"))
+    return evaluated_event(tmp_path_factory.mktemp("event"), _empty_store)
 
 
 @pytest.fixture(scope="session")

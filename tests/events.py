@@ -11,7 +11,7 @@ from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator
 from codefest.shared_datasets.heldout import build
-from tests.helpers import bundled_spec, right_every, write_challenge
+from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 
 SLUG = "board-ipc"
 # team -> every how many items it gets right (the rest get a wrong symbol); office-c copies office-a's file
@@ -27,13 +27,16 @@ class Event:
         return {"CODEFEST_CHALLENGES_PATH": str(self.challenges), "CODEFEST_HOME": str(self.home)}
 
 
-def evaluated_event(base: Path) -> Event:
-    """Builds and evaluates under `base`; the environment is left as it was."""
+def evaluated_event(base: Path, empty_store: Path | None = None) -> Event:
+    """Builds and evaluates under `base`, in a copy of `empty_store` if given; the environment is left as it was."""
     spec = bundled_spec("ipc-classification") | {"slug": SLUG}
     spec["dataset"] = {"builder": "synthetic-ipc", "version": "1", "options": {"size": 600, "seed": 3}}
     spec["test_split"] = {"public_fraction": 0.3, "seed": 11}  # pinned: the ties and ranges below are worked out on it
     write_challenge(base / "challenges", spec)
     event = Event(base / "challenges", base / "home")
+    if empty_store is not None:
+        event.home.mkdir(parents=True)
+        with_empty_store(event.home, empty_store)
     with pytest.MonkeyPatch.context() as env:  # callers may be session-scoped fixtures, which have no monkeypatch
         for name, value in event.env().items():
             env.setenv(name, value)

@@ -170,6 +170,11 @@ class Recorded:
 
 
 def _noxfile(pilot: Path) -> ModuleType:
+    """The pilot's noxfile as a module, its sessions registered in nox's registry emptied first, as `nox` does for
+    one noxfile: another pilot's sessions of the same names were registered before (an error in nox to come)."""
+    import nox.registry
+
+    nox.registry.reset()
     spec = importlib.util.spec_from_file_location(f"noxfile_{pilot.name.replace('-', '_')}", pilot / "noxfile.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

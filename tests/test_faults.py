@@ -8,6 +8,7 @@ nothing outside the test sees them); they are skipped elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -287,8 +288,9 @@ def _killed(command: list[str], env: dict[str, str], ready: str) -> None:
         process.wait()
     finally:
         guard.cancel()
-        for pid in _pilot_processes():  # the sandbox's pilot outlives a killed evaluator: stop it here
-            os.kill(pid, signal.SIGKILL)
+        for pid in _pilot_processes():  # the sandbox's pilot may outlive a killed evaluator: stop it here
+            with contextlib.suppress(ProcessLookupError):  # unless it ended since it was listed
+                os.kill(pid, signal.SIGKILL)
         for folder in Path(tempfile.gettempdir()).glob("codefest-run-*"):  # and so does its run folder
             if (folder / "pilot" / "src" / PILOT_PACKAGE).is_dir():
                 shutil.rmtree(folder, ignore_errors=True)

@@ -209,8 +209,8 @@ def base_python() -> Path:
 # --- the key -----------------------------------------------------------------------------------------------
 
 
-def key(requirements: list[str], sources: Sources) -> str:
-    """A hash of everything that decides what the environment holds."""
+def key(requirements: list[str], sources: Sources, wheels: list[tuple[str, str]]) -> str:
+    """A hash of everything that decides what the environment holds (`wheels`: `sources.wheel_files()`)."""
     record = {
         "format": FORMAT,
         "python": {
@@ -221,7 +221,7 @@ def key(requirements: list[str], sources: Sources) -> str:
         },
         "requirements": sorted(requirements),
         "index": sources.index,
-        "wheels": sources.wheel_files(),
+        "wheels": wheels,
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
@@ -607,16 +607,22 @@ def _remember(cache: Path, key_: str, failure: EnvironmentFailure) -> None:
 
 
 def _build(
-    cache: Path, key_: str, requirements: list[str], source: str, sources: Sources, limits: tuple[float, int]
+    cache: Path,
+    key_: str,
+    requirements: list[str],
+    source: str,
+    sources: Sources,
+    wheels: list[tuple[str, str]],
+    limits: tuple[float, int],
 ) -> dict:
     """Build in a temporary sibling, rename it into place, then write its record beside it: an environment with a
-    record is whole. uv's work folder (and throwaway cache) is a sibling too, removed whatever happens."""
+    record is whole. uv's work folder (and throwaway cache) is a sibling too, removed whatever happens. uv sees the
+    wheel files the key was made of (`wheels`), or the build fails."""
     started = time.monotonic()
     for left in cache.glob(f"{BUILDING}{key_}-*"):  # a killed builder's: this process holds the key's lock now
         shutil.rmtree(left, ignore_errors=True)
     building = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-", dir=cache))
     work = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key_}-uv-", dir=cache))
-    wheels = sources.wheel_files()
     try:
         _install(building, work, requirements, _pinned(sources, wheels, cache), limits)
         shutil.rmtree(work)
@@ -664,7 +670,8 @@ def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabyte
     started = time.monotonic()
     sources = Sources.current()
     source, requirements = requirements_of(pilot, sources, min(seconds, EXPORT_SECONDS))
-    key_ = key(requirements, sources)
+    wheels = sources.wheel_files()
+    key_ = key(requirements, sources, wheels)
     cache.mkdir(parents=True, exist_ok=True)
     record = _record(cache, key_)
     reused = record is not None
@@ -673,7 +680,7 @@ def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabyte
             record = _record(cache, key_)
             reused = record is not None
             if record is None:
-                record = _built(cache, key_, requirements, source, sources, (seconds, megabytes))
+                record = _built(cache, key_, requirements, source, sources, wheels, (seconds, megabytes))
     _reusable(record, megabytes)
     return Environment(
         path=cache / key_,
@@ -687,14 +694,20 @@ def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabyte
 
 
 def _built(
-    cache: Path, key_: str, requirements: list[str], source: str, sources: Sources, limits: tuple[float, int]
+    cache: Path,
+    key_: str,
+    requirements: list[str],
+    source: str,
+    sources: Sources,
+    wheels: list[tuple[str, str]],
+    limits: tuple[float, int],
 ) -> dict:
     """Built now, or the failure remembered from a build of the same key a short while ago."""
     failed = _failed(cache, key_)
     if failed is not None:
         raise failed
     try:
-        return _build(cache, key_, requirements, source, sources, limits)
+        return _build(cache, key_, requirements, source, sources, wheels, limits)
     except _Unreachable:
         raise
     except EnvironmentFailure as failure:

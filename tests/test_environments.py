@@ -261,7 +261,8 @@ def test_the_environment_is_built_before_the_devices_are_taken(
     write_wheel(wheels, "cf-first", "1.0", {"cf_first/__init__.py": ""})
     outcome = evaluator.code("widgets-2", write_pilot(tmp_path / "pilot", "import cf_first\n", ["cf-first"]))
     assert outcome.status == "no-output", outcome.message  # it ran, and wrote nothing
-    key = environments.key(["cf-first"], environments.Sources.current())
+    sources = environments.Sources.current()
+    key = environments.key(["cf-first"], sources, sources.wheel_files())
     assert len(found) == 1 and f"{key}{environments.RECORD}" in found[0]
 
 

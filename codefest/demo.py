@@ -155,8 +155,10 @@ def run(slugs: list[str], out: Console, err: Console) -> None:
     are ready, so the service's workers evaluate while the other challenges still train.
     """
     from codefest.challenges.discovery import load
+    from codefest.core import collector
     from codefest.core.workspace import home
 
+    collector.started()  # a long run, in threads: the collector as usual
     started = time.monotonic()
     _STOPPING.clear()
     layout = Layout(home().resolve())  # absolute: cookiecutter changes the working directory while it bakes

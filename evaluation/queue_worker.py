@@ -131,6 +131,7 @@ def run(queues: Sequence[str] | None, concurrency: int, loglevel: str = "INFO", 
     # loaded once the options are checked: a refused start (a GPU this host lacks) answers in half the time
     from celery.signals import worker_process_init
 
+    from codefest.core import collector
     from codefest.evaluation.ledger import Ledger
     from codefest.evaluation.workers import warm
 
@@ -141,6 +142,8 @@ def run(queues: Sequence[str] | None, concurrency: int, loglevel: str = "INFO", 
     worker_process_init.connect(_warm_pool_process, weak=False)
     celery = broker.app()
     import codefest.evaluation.tasks  # noqa: F401  (registers the task on the app)
+
+    collector.started()  # loaded: the pool processes forked from here share the frozen modules
 
     ledger = Ledger.open(None, root)
     stop = threading.Event()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codefest.core.collector import cycles_uncollected
 from codefest.core.errors import CodefestError
 from codefest.evaluation.bootstrap import confidence_intervals
 from codefest.evaluation.metrics.base import ItemStats
@@ -107,45 +104,6 @@ def checked_items(
     if only is not None:
         metrics = sorted((m for m in metrics if m.name in only), key=lambda m: only.index(m.name))
     return scorer.item_ids(gold), metrics, reading_warnings(gold, predictions)
-
-
-class _CollectorPause:
-    """Scorings under way, in any thread (the service scores in threads), that keep the cyclic collector paused."""
-
-    def __init__(self) -> None:
-        self.lock, self.scorings, self.resume = threading.Lock(), 0, False
-
-    def enter(self) -> None:
-        with self.lock:
-            if self.scorings == 0:
-                self.resume = gc.isenabled()
-                gc.disable()
-            self.scorings += 1
-
-    def leave(self) -> None:
-        with self.lock:
-            self.scorings -= 1
-            if self.scorings == 0 and self.resume:
-                gc.enable()
-
-
-_PAUSE = _CollectorPause()
-
-
-@contextmanager
-def cycles_uncollected() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while files are read and scored.
-
-    Reading a million lines keeps millions of small lists, dicts and objects alive, and the collector walks all of
-    them again each time enough new ones were made: four fifths of the time spent decoding a million JSON lines.
-    What is read holds no reference cycles, and reference counting still frees everything as usual; the collector
-    resumes when the last scoring under way ends.
-    """
-    _PAUSE.enter()
-    try:
-        yield
-    finally:
-        _PAUSE.leave()
 
 
 def reading_warnings(*read: Any) -> list[str]:

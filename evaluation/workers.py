@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from codefest.core import collector
 from codefest.core.errors import CodefestError, VaultUnavailable
 from codefest.core.workspace import home
 from codefest.evaluation.claims import gone, worker_name
@@ -293,6 +294,7 @@ def orphaned(stop: threading.Event, name: str, seconds: float = POLL_SECONDS) ->
 def main(argv: Sequence[str]) -> int:
     """A worker process: runs until SIGTERM or SIGINT, or until its parent is gone, then finishes its submission and
     exits 0, quietly."""
+    collector.starting()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     name = argv[0] if argv else worker_name()
     stop = threading.Event()
@@ -308,6 +310,7 @@ def main(argv: Sequence[str]) -> int:
     ledger = Ledger.open(None, root)
     try:
         warm(root)
+        collector.started()
         log.info("%s: ready", name)
         Worker(name, root, ledger).run(stop)
     finally:

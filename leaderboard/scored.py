@@ -9,10 +9,8 @@ those alone, once they are chosen on the scores.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 from sqlalchemy import select
 
 from codefest.challenges.efficiency import MEASURES
+from codefest.core.collector import cycles_uncollected
 from codefest.evaluation.ledger import Ledger
 from codefest.evaluation.ledger import engine as engines
 from codefest.evaluation.ledger import models as m
@@ -83,19 +82,6 @@ class Scores:
         return Scores(self.metrics, self.values[keep], self.low[keep], self.high[keep])
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Reading 10,000 submissions' scores makes ~100,000 tuples, none in a reference cycle; meanwhile the cyclic
-    garbage collector would walk the whole heap (SQLAlchemy, numpy, MLflow...) again and again: half the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _reading(ledger: Ledger) -> Any:
     """A read-only transaction on a plain connection (on SQLite a deferred BEGIN, which never waits for the write
     lock): rows as tuples, without the ORM's per-row work."""
@@ -110,7 +96,7 @@ def _scored(challenge: str, signature: str) -> Any:
     )
 
 
-@_collector_paused()
+@cycles_uncollected()  # 10,000 submissions are ~100,000 tuples, in no cycle: the collector took half the time
 def submissions(ledger: Ledger, challenge: str, signature: str) -> Submissions:
     """One query: the scored submissions of `challenge` under `signature`, oldest first."""
     query = (
@@ -142,7 +128,7 @@ def submissions(ledger: Ledger, challenge: str, signature: str) -> Submissions:
     )
 
 
-@_collector_paused()
+@cycles_uncollected()  # 10,000 submissions are ~100,000 tuples, in no cycle: the collector took half the time
 def scores(
     ledger: Ledger, challenge: str, signature: str, parts: Sequence[str], metrics: Sequence[str], ids: list[str]
 ) -> dict[str, Scores]:

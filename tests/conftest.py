@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from codefest.core import collector
 from codefest.core.offline import stay_offline
 from tests.helpers import with_empty_store
 from tests.postgres import SKIP, cluster
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, never a downloaded browser
 
 stay_offline()
+collector.starting()  # as `codefest` does: collecting imports MLflow, scikit-learn, FastAPI, Celery...
 
 # The test files that take longest, longest first (measured with --durations on 2 processes). `./run tests` hands whole
 # files to whichever pytest-xdist process is free in collection order (--dist loadfile --no-loadscope-reorder; xdist
@@ -53,6 +55,10 @@ LONGEST_FIRST = [
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
+
+
+def pytest_collection_finish() -> None:
+    collector.started()  # the tests' modules are loaded: frozen, and the collector as usual for the tests
 
 
 def _live_width_consoles() -> None:

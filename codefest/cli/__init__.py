@@ -31,6 +31,7 @@ from codefest.cli import (
 )
 from codefest.cli.common import err, out
 from codefest.console import tagged
+from codefest.core import collector
 from codefest.core.errors import CodefestError
 from codefest.core.offline import stay_offline
 from codefest.core.workspace import home
@@ -99,6 +100,7 @@ def _private_and_printable() -> None:
 def main() -> None:
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # typer's own click
 
+    collector.starting()  # a command that keeps working after it has loaded its modules says `started()`
     _private_and_printable()
     try:
         code = app(standalone_mode=False)  # its usage errors come here, to be said with codefest's one prefix

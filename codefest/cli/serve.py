@@ -37,6 +37,7 @@ def serve(
     """Serve the event's API to participants until SIGTERM or Ctrl+C, with evaluation workers."""
     import uvicorn
 
+    from codefest.core import collector
     from codefest.core.workspace import Workspace
     from codefest.evaluation import broker
     from codefest.evaluation import workers as pool
@@ -66,6 +67,7 @@ def serve(
     started = [pool.start(root, database) for _ in range(workers)]
     err.print(f"codefest API on http://{host}:{port}{PREFIX} ({engine}); SIGTERM or Ctrl+C stops it")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on"))
+    collector.started()
     try:
         server.run()
     finally:

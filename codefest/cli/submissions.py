@@ -33,6 +33,7 @@ def evaluate(
     """Evaluate submissions on the test set (organisers): recorded in the ledger, scores in MLflow. With
     CODEFEST_BROKER_URL set, the entries of --inbox are queued in the ledger and sent to the broker's workers."""
     from codefest.challenges.discovery import load
+    from codefest.core import collector
     from codefest.core.workspace import home
     from codefest.evaluation import broker, devices
     from codefest.evaluation.evaluate import Evaluator, evaluate_inbox
@@ -53,6 +54,7 @@ def evaluate(
         enqueue = (lambda row: broker.enqueue(ledger, row.id, row.kind)) if queued else None
         progress = lambda step: status.update(f"{slug}: {step}")  # noqa: E731
         evaluator = Evaluator(load(slug), root, progress, ledger, enqueue)
+        collector.started()  # loaded: an inbox may hold many evaluations
         if inbox is not None:
             outcomes = evaluate_inbox(evaluator, inbox)
             if queued and wait:

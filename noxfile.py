@@ -75,12 +75,13 @@ def _codefest(session: nox.Session, *command: str) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Time builds, scoring, evaluations, the board, the ledger, the service, Celery workers, the demo (benchmarks/)."""
+    """Time builds, scoring, evaluations (and their start), the board, the ledger, the service, Celery, the demo."""
     session.install("-e", ".")
     scripts = [
         "build_datasets",
         "scoring",
         "evaluation_latency",
+        "startup",
         "leaderboard_build",
         "ledger",
         "service",

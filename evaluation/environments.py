@@ -39,9 +39,9 @@ import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -680,7 +680,8 @@ def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabyte
             record = _record(cache, key_)
             reused = record is not None
             if record is None:
-                record = _built(cache, key_, requirements, source, sources, wheels, (seconds, megabytes))
+                build = partial(_build, cache, key_, requirements, source, sources, wheels, (seconds, megabytes))
+                record = _built(cache, key_, build)
     _reusable(record, megabytes)
     return Environment(
         path=cache / key_,
@@ -693,21 +694,14 @@ def prepare(pilot: Path, cache: Path, seconds: float = DEFAULT_SECONDS, megabyte
     )
 
 
-def _built(
-    cache: Path,
-    key_: str,
-    requirements: list[str],
-    source: str,
-    sources: Sources,
-    wheels: list[tuple[str, str]],
-    limits: tuple[float, int],
-) -> dict:
-    """Built now, or the failure remembered from a build of the same key a short while ago."""
+def _built(cache: Path, key_: str, build: Callable[[], dict]) -> dict:
+    """`build()` now, or the failure remembered from a build of the same key a short while ago; a new failure is
+    remembered (an unreachable index is not)."""
     failed = _failed(cache, key_)
     if failed is not None:
         raise failed
     try:
-        return _build(cache, key_, requirements, source, sources, wheels, limits)
+        return build()
     except _Unreachable:
         raise
     except EnvironmentFailure as failure:

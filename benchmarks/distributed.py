@@ -53,10 +53,10 @@ from codefest.challenges.discovery import BUNDLED, load  # noqa: E402
 from codefest.evaluation.ledger import Ledger, Submission  # noqa: E402
 from codefest.shared_datasets.heldout import build  # noqa: E402
 
-# The tests' helpers, on sys.path when this runs; mypy checks benchmarks without the tests in its view.
-from tests.postgres import cluster, new_database  # type: ignore[import-not-found]  # noqa: E402
-from tests.processes import stop_group  # type: ignore[import-not-found]  # noqa: E402
-from tests.redis_server import redis_server  # type: ignore[import-not-found]  # noqa: E402
+# The tests' helpers, on sys.path when this runs (and in the view mypy checks).
+from tests.postgres import cluster, new_database  # noqa: E402
+from tests.processes import stop_group  # noqa: E402
+from tests.redis_server import redis_server  # noqa: E402
 
 SLUG = "bench-distributed"
 API = "/api/v1"

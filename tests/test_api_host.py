@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from codefest.shared_datasets.heldout import (
     challenge_built,
     read_vault_manifest,
 )
+from tests import launcher
 from tests.helpers import bundled_spec, right_every, small_copy, with_empty_store, write_challenge
 from tests.postgres import new_database
 from tests.processes import wait_for
@@ -105,7 +105,7 @@ class Hosts:
     challenges: Path
     database: str
     broker: str
-    started: list[tuple[subprocess.Popen[str], Path]] = field(default_factory=list)
+    started: list[tuple[launcher.Started, Path]] = field(default_factory=list)
 
     def env(self, home: Path, **more: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFEST_")}
@@ -118,11 +118,11 @@ class Hosts:
             **more,
         }
 
-    def start(self, name: str, home: Path, *args: str, **more: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(self, name: str, home: Path, *args: str, **more: str) -> tuple[launcher.Started, Path]:
         log = self.base / f"{name}.log"
         with log.open("w") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "codefest", *args],
+            process = launcher.start(
+                args,
                 env=self.env(home, **more),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -256,11 +256,9 @@ def test_evaluate_inbox_with_a_broker_needs_no_vault_and_the_worker_scores(
         right_every(home, SLUG, inbox / team / "test-predictions.jsonl", every)
     empty = tmp_path / "no-vault"
     empty.mkdir()
-    ran = subprocess.run(
-        [sys.executable, "-m", "codefest", "evaluate", SLUG, "--inbox", str(inbox), "--wait"],
+    ran = launcher.run(
+        ["evaluate", SLUG, "--inbox", str(inbox), "--wait"],
         env=hosts.env(organiser, CODEFEST_VAULT=str(empty), COLUMNS="200"),
-        capture_output=True,
-        text=True,
         timeout=WITHIN,
     )
     said = ran.stdout + ran.stderr

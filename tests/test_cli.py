@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests import launcher
 from tests.helpers import bundled_spec, small_copy, write_challenge
 
 if TYPE_CHECKING:
@@ -25,43 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def codefest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "codefest", *args], capture_output=True, text=True, env=full_env, timeout=300
-    )
-
-
-MARK = "--- codefest_many: exit"  # ends each command's stdout and stderr in `codefest_many`'s one process
-# The commands given to `codefest_many`, run one after another in one interpreter as `python -m codefest` runs one.
-MANY = f"""
-import json, sys
-from codefest.cli import main
-for argv in json.loads(sys.argv[1]):
-    sys.argv = ["codefest", *argv]
-    try:
-        main()
-    except SystemExit as done:
-        code = 0 if done.code is None else done.code
-    for stream in (sys.stdout, sys.stderr):
-        stream.write(f"\\n{MARK} {{code}}\\n")
-        stream.flush()
-"""
+    return launcher.run(args, env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 
 def codefest_many(*commands: list[str], env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
-    """Several codefest commands, one after another in one subprocess: MLflow is loaded once instead of once a
-    command (seconds each). Each command's exit code, stdout and stderr, as `codefest` returns them."""
-    full_env = {**os.environ, "COLUMNS": "200", **env}
-    done = subprocess.run(
-        [sys.executable, "-c", MANY, json.dumps(commands)], capture_output=True, text=True, env=full_env, timeout=300
-    )
-    marked = re.compile(rf"\n{re.escape(MARK)} (\S+)\n")
-    outs, errs = marked.split(done.stdout), marked.split(done.stderr)
-    assert len(outs) == len(errs) == 2 * len(commands) + 1, done.stdout[-2000:] + done.stderr[-3000:]
-    return [
-        subprocess.CompletedProcess(argv, int(outs[2 * n + 1]), outs[2 * n], errs[2 * n])
-        for n, argv in enumerate(commands)
-    ]
+    """Several codefest commands, one after another, each in its own process."""
+    return [codefest(*command, env=env) for command in commands]
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], *expected: str) -> None:

@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -36,6 +35,7 @@ from codefest.evaluation.records import Tag
 from codefest.evaluation.sandbox import isolation_available
 from codefest.evaluation.tracking import tracking_uri
 from codefest.shared_datasets.heldout import build
+from tests import launcher
 from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 from tests.postgres import new_database
 from tests.processes import children, wait_for
@@ -93,7 +93,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> dict[
 
 @dataclass
 class Process:
-    process: subprocess.Popen[str]
+    process: launcher.Started
     log: Path
 
     def text(self) -> str:
@@ -129,8 +129,7 @@ class Event:
         return env | more
 
     def codefest(self, *args: str, **more: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "codefest", *args]
-        return subprocess.run(command, env=self.env(**more), capture_output=True, text=True, timeout=600)
+        return launcher.run(args, env=self.env(**more), timeout=600)
 
     def worker(self, name: str, *options: str, home: Path | None = None, **more: str) -> Process:
         """`codefest worker` in its own process group, its log in a file; returned once its pool is ready."""
@@ -142,9 +141,9 @@ class Event:
 
     def start_worker(self, name: str, *options: str, home: Path | None = None, **more: str) -> Process:
         log = self.base / f"worker-{name}.log"
-        command = [sys.executable, "-m", "codefest", "worker", *options]
+        command = ["worker", *options]
         with log.open("w") as sink:
-            process = subprocess.Popen(
+            process = launcher.start(
                 command,
                 env=self.env(home, **more),
                 stdout=sink,
@@ -261,8 +260,8 @@ def test_two_workers_score_forty_submissions_once_and_the_boards_match_the_embed
     local_ledger = Ledger.open(f"sqlite:///{embedded / 'ledger.db'}", embedded)
     roster.add(embedded, teams, local_ledger)
     local = {"CODEFEST_DATABASE_URL": "", "CODEFEST_BROKER_URL": "", "CODEFEST_HOME": str(embedded)}
-    command = [sys.executable, "-m", "codefest", "evaluate", SLUG, "--inbox", str(inbox)]
-    alone = subprocess.Popen(command, env=event.env(**local), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = ["evaluate", SLUG, "--inbox", str(inbox)]
+    alone = launcher.start(command, env=event.env(**local), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     workers = event.workers("a", "b")
     done = event.codefest("evaluate", SLUG, "--inbox", str(inbox), "--wait")
@@ -392,7 +391,7 @@ def test_a_worker_killed_during_a_code_run_hands_the_submission_to_the_other_wor
 
 @dataclass
 class Served:
-    process: subprocess.Popen[str]
+    process: launcher.Started
     url: str
     log: Path
 
@@ -403,9 +402,9 @@ def serve(event: Event) -> Served:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = event.base / "serve.log"
-    command = [sys.executable, "-m", "codefest", "serve", "--port", str(port), "--rate-limit", "1e6"]
+    command = ["serve", "--port", str(port), "--rate-limit", "1e6"]
     with log.open("w") as sink:
-        process = subprocess.Popen(
+        process = launcher.start(
             command, env=event.env(), stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
     served = Served(process, f"http://127.0.0.1:{port}/api/v1", log)
@@ -466,8 +465,8 @@ def test_work_resumes_after_the_broker_was_down_and_restarted_and_the_database_d
     event.redis.start()
 
     inbox = inbox_of(event, tmp_path / "inbox", teams[3:], per_team=3)
-    command = [sys.executable, "-m", "codefest", "evaluate", SLUG, "--inbox", str(inbox), "--wait"]
-    waiting = subprocess.Popen(command, env=event.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = ["evaluate", SLUG, "--inbox", str(inbox), "--wait"]
+    waiting = launcher.start(command, env=event.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: len(event.rows()) == 12, WITHIN, "the inbox's nine entries queued")
     event.redis.restart()  # no persistence: the queue's messages are gone
     dropped = [drop_connections(postgres_server, event.database) for _ in range(3) if not time.sleep(0.5)]

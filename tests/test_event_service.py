@@ -35,6 +35,7 @@ from codefest.evaluation.records import Artifact, Kind, Tag, where
 from codefest.evaluation.sandbox import isolation_available
 from codefest.evaluation.tracking import Tracker, tracking_uri
 from codefest.shared_datasets.heldout import build
+from tests import launcher
 from tests.helpers import bundle_test_ids, bundled_spec, right_every, with_empty_store, write_challenge
 from tests.postgres import new_database
 from tests.processes import alive, children, members, wait_for
@@ -85,8 +86,7 @@ class Event:
         env = self.env(**({"CODEFEST_TOKEN": token} if token else {}))
         if home is not None:
             env["CODEFEST_HOME"] = str(home)
-        command = [sys.executable, "-m", "codefest", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        return launcher.run(args, env=env, timeout=600)
 
     def enrol(self, team: str) -> str:
         """`codefest teams add TEAM`: the token is the last line of its output."""
@@ -124,7 +124,7 @@ def event(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path) -> Event
 
 @dataclass
 class Served:
-    process: subprocess.Popen[str]
+    process: launcher.Started
     url: str
     log: Path
 
@@ -161,9 +161,9 @@ def serve(event: Event, *options: str, **env: str) -> Served:
 
     port = free_port()
     log = event.base / f"serve-{port}.log"
-    command = [sys.executable, "-m", "codefest", "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    command = ["serve", "--host", "127.0.0.1", "--port", str(port), *options]
     with log.open("w") as sink:
-        process = subprocess.Popen(
+        process = launcher.start(
             command, env=event.env(**env), stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
     served = Served(process, f"http://127.0.0.1:{port}", log)

@@ -37,6 +37,7 @@ from codefest.evaluation.faults import PAUSE_AT
 from codefest.evaluation.records import Artifact, Status, Tag, where
 from codefest.evaluation.tracking import StoreError, storage_problem, tracking_uri
 from codefest.shared_datasets.heldout import build
+from tests import launcher
 from tests.helpers import bundled_spec, with_empty_store, write_challenge
 from tests.test_cli import assert_clean_failure
 
@@ -85,10 +86,6 @@ def _fresh_home(built: dict[str, Path], where: Path, store: Path | None = None) 
 def _env(built: dict[str, Path], home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", PAUSE_AT)}
     return env | {"CODEFEST_CHALLENGES_PATH": str(built["challenges"]), "CODEFEST_HOME": str(home), "COLUMNS": "200"}
-
-
-def _codefest(*args: str) -> list[str]:
-    return [sys.executable, "-m", "codefest", *args]
 
 
 def _topics(home: Path) -> list[str]:
@@ -214,8 +211,8 @@ def crowd(
     for number, (team, file) in enumerate([("team-0", files[0]), *((f"team-{n}", f) for n, f in enumerate(files))]):
         log = base / f"{number}.log"
         with log.open("wb") as sink:
-            command = _codefest("evaluate", SLUG, "--team", team, "--predictions", str(file))
-            jobs.append((team, subprocess.Popen(command, env=_env(built, home), stdout=sink, stderr=sink), log))
+            command = ["evaluate", SLUG, "--team", team, "--predictions", str(file)]
+            jobs.append((team, launcher.start(command, env=_env(built, home), stdout=sink, stderr=sink), log))
     started = Crowd(home, jobs)
     yield started
     started.stop()
@@ -269,7 +266,7 @@ def _killed(command: list[str], env: dict[str, str], ready: str) -> None:
     """
     if ready != "code":
         env = env | {PAUSE_AT: ready}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = launcher.start(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     guard = threading.Timer(300, process.kill)
     guard.start()
     seen = ""
@@ -305,7 +302,7 @@ def test_an_evaluation_killed_at_any_point_is_completed_once_by_the_next_run(
     entry = _predictions(home, inbox / "killed" / "run.jsonl", 3)
     os.utime(entry, (1_000_000, 1_000_000))  # arrived first
     _pilot(inbox / "coders" / "pilot")
-    command, env = _codefest("evaluate", SLUG, "--inbox", str(inbox)), _env(built, home)
+    command, env = ["evaluate", SLUG, "--inbox", str(inbox)], _env(built, home)
 
     _killed(command, env, "scoring")  # the public run is open, nothing scored yet
     _assert_nothing_half_scored(home)
@@ -403,7 +400,7 @@ def recorded(built: dict[str, Path], _empty_store: Path, tmp_path_factory: pytes
 
 def _late_submission(home: Path, folder: Path) -> list[str]:
     path = _predictions(home, folder / "late.jsonl", 5)
-    return _codefest("evaluate", SLUG, "--team", "late", "--predictions", str(path))
+    return [sys.executable, "-m", "codefest", "evaluate", SLUG, "--team", "late", "--predictions", str(path)]
 
 
 @needs_mount

@@ -33,7 +33,7 @@ from codefest.evaluation.ledger.statuses import TERMINAL
 from codefest.evaluation.records import Artifact, Tag
 from codefest.evaluation.tracking import Tracker
 from codefest.shared_datasets.heldout import build
-from tests import test_distributed
+from tests import launcher, test_distributed
 from tests.helpers import bundled_spec, right_every, with_empty_store, write_challenge
 from tests.processes import wait_for
 from tests.test_distributed import (
@@ -230,8 +230,7 @@ def worker_refusal(tmp_path: Path, gpus: int, *options: str, **env: str) -> subp
         ROOT: str(nodes),
         **env,
     }
-    command = [sys.executable, "-m", "codefest", "worker", *options]
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+    return launcher.run(["worker", *options], env=environment, timeout=120)
 
 
 def refused(done: subprocess.CompletedProcess[str]) -> str:
@@ -454,16 +453,14 @@ def embedded(built: dict[str, Path], tmp_path: Path) -> Iterator[tuple[Path, Led
             ledger.close()
 
 
-def embedded_worker(home: Path, challenges: Path, log: Path, **more: str) -> subprocess.Popen[bytes]:
+def embedded_worker(home: Path, challenges: Path, log: Path, **more: str) -> launcher.Started:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEFEST_")}
     env |= {"CODEFEST_HOME": str(home), "CODEFEST_CHALLENGES_PATH": str(challenges), **FAST, **more}
     with log.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "codefest.evaluation.workers"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
+        return launcher.start([], module="codefest.evaluation.workers", env=env, stdout=sink, stderr=subprocess.STDOUT)
 
 
-def stop(worker: subprocess.Popen[bytes]) -> None:
+def stop(worker: launcher.Started) -> None:
     worker.terminate()
     worker.wait(timeout=60)
 
@@ -476,12 +473,9 @@ def test_the_embedded_default_without_gpus_leaves_a_gpu_run_queued_and_goes_on_w
     ledger.add_team("office-e")
     pilot = write_pilot(tmp_path / "pilot")
     # the organisers' own `codefest evaluate` of the pilot, without GPUs: it does not run it
-    direct = subprocess.run(
-        [sys.executable, "-m", "codefest", "evaluate", SLUG, "--team", "office-e", "--code", str(pilot)],
+    direct = launcher.run(
+        ["evaluate", SLUG, "--team", "office-e", "--code", str(pilot)],
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
     assert WAITING in direct.stderr and "Traceback" not in direct.stderr, direct.stderr[-3000:]
     [code] = ledger.submissions(SLUG)
@@ -514,7 +508,7 @@ def test_the_embedded_default_without_gpus_leaves_a_gpu_run_queued_and_goes_on_w
     assert printed == ["CUDA_VISIBLE_DEVICES=2", "nodes=nvidia2:195:2,nvidiactl:195:255"]
 
 
-def ready(log: Path, worker: subprocess.Popen[bytes]) -> None:
+def ready(log: Path, worker: launcher.Started) -> None:
     wait_for(lambda: ": ready" in log.read_text(errors="replace") or worker.poll() is not None, WITHIN, "ready")
     assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
 
@@ -586,21 +580,13 @@ def test_the_embedded_workers_serve_and_evaluate_refuse_a_gpu_without_its_node(
 
     base = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     port = str(free_port())
-    serve = subprocess.run(
-        [sys.executable, "-m", "codefest", "serve", "--port", port],
-        env=base | setting,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    serve = launcher.run(["serve", "--port", port], env=base | setting)
     assert refused(serve) == f"error: {expected}"
     pilot = write_pilot(tmp_path / "pilot")
-    evaluate = [sys.executable, "-m", "codefest", "evaluate", SLUG, "--team", "office-n", "--code", str(pilot)]
+    evaluate = ["evaluate", SLUG, "--team", "office-n", "--code", str(pilot)]
     if not Path("/dev/nvidia0").exists():  # the review's case: CODEFEST_GPUS=0 on a host without /dev/nvidia0
-        done = subprocess.run(
-            evaluate, env=base | {devices.ENV: "0", ROOT: ""}, capture_output=True, text=True, timeout=300
-        )
+        done = launcher.run(evaluate, env=base | {devices.ENV: "0", ROOT: ""})
         assert refused(done) == "error: the GPU 0 is not on this host: /dev/nvidia0 is not a character device"
-    done = subprocess.run(evaluate, env=base | setting, capture_output=True, text=True, timeout=300)
+    done = launcher.run(evaluate, env=base | setting)
     assert refused(done) == f"error: {expected}"
     assert ledger.submissions(SLUG) == []  # nothing received, nothing run

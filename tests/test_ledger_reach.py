@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from codefest.core.errors import CodefestError
 from codefest.evaluation.ledger import Ledger
+from tests import launcher
 
 PASSWORD = "s3cret-pw"
 
@@ -30,13 +29,7 @@ def test_teams_add_with_postgresql_unreachable_says_where_and_what_to_check(home
     port = _closed_port()
     url = f"postgresql://codefest:{PASSWORD}@127.0.0.1:{port}/codefest"
     env = {**os.environ, "CODEFEST_HOME": str(home), "CODEFEST_DATABASE_URL": url}
-    result = subprocess.run(
-        [sys.executable, "-m", "codefest", "teams", "add", "office-a"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = launcher.run(["teams", "add", "office-a"], env=env, timeout=120)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 2, output
     assert f"cannot reach the ledger's database at postgresql+psycopg://codefest@127.0.0.1:{port}/codefest:" in output

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from codefest.challenges.discovery import load
 from codefest.evaluation import roster
 from codefest.evaluation.evaluate import Evaluator
 from codefest.shared_datasets.heldout import build
+from tests import launcher
 from tests.helpers import bundled_spec, vault_test_labels, write_challenge
 
 pytestmark = pytest.mark.slow  # builds real-format corpora and evaluates them
@@ -99,9 +98,7 @@ def score(workspace: dict[str, Path], slug: str, predictions: Path) -> dict[str,
         "CODEFEST_HOME": str(workspace["home"]),
     }
     args = ["score", slug, str(predictions), "--split", "dev", "--json", "--bootstrap", "0"]
-    result = subprocess.run(
-        [sys.executable, "-m", "codefest", *args], capture_output=True, text=True, env=env, timeout=300
-    )
+    result = launcher.run(args, env=env)
     assert result.returncode == 0, result.stderr
     return {name: value["value"] for name, value in json.loads(result.stdout)["metrics"].items()}
 

@@ -28,6 +28,7 @@ import pytest
 from codefest.challenges.discovery import load
 from codefest.evaluation.ledger import Ledger
 from codefest.shared_datasets.heldout import build
+from tests import launcher
 from tests.helpers import bundle_test_ids, bundled_spec, write_challenge
 from tests.processes import children
 
@@ -44,7 +45,7 @@ class Server:
     home: Path
     challenges: Path
     tokens: dict[str, str]
-    process: subprocess.Popen[str]
+    process: launcher.Started
 
     def client(self, team: str | None = "office-a", token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.tokens[team]}"} if team or token else {}
@@ -62,12 +63,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, challenges: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(home: Path, challenges: Path, *options: str) -> tuple[launcher.Started, str]:
     port = free_port()
     env = {**os.environ, "CODEFEST_HOME": str(home), "CODEFEST_CHALLENGES_PATH": str(challenges)}
     env.pop("CODEFEST_DATABASE_URL", None)
-    command = [sys.executable, "-m", "codefest", "serve", "--host", "127.0.0.1", "--port", str(port), *options]
-    process = subprocess.Popen(
+    command = ["serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    process = launcher.start(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
@@ -82,7 +83,7 @@ def start_server(home: Path, challenges: Path, *options: str) -> tuple[subproces
     raise AssertionError(f"the server did not answer within 120 s: {process.communicate()}")
 
 
-def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+def stop(process: launcher.Started) -> tuple[str, str]:
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
@@ -418,7 +419,7 @@ def codefest_as(
         "COLUMNS": str(columns),
     }
     env.pop("CODEFEST_SERVER", None)
-    return subprocess.run([sys.executable, "-m", "codefest", *args], env=env, capture_output=True, text=True)
+    return launcher.run(args, env=env)
 
 
 def test_submit_validates_locally_first_and_uploads_nothing_invalid(server: Server, tmp_path: Path) -> None:

@@ -75,13 +75,15 @@ def _codefest(session: nox.Session, *command: str) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Time builds, scoring, evaluations (and their start), the board, the ledger, the service, Celery, the demo."""
+    """Time builds, scoring, evaluations (and their start, fresh or forked by the tests' launcher), the board, the
+    ledger, the service, Celery, the demo."""
     session.install("-e", ".")
     scripts = [
         "build_datasets",
         "scoring",
         "evaluation_latency",
         "startup",
+        "launcher",
         "leaderboard_build",
         "ledger",
         "service",

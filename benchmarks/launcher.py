@@ -38,7 +38,8 @@ SLUG = "ipc-classification"
 def fresh(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(CPU, wall) seconds of `python -m codefest ARGS` in a new interpreter."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "codefest", *args], env=env, stdout=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "codefest", *args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{args} failed")
@@ -47,7 +48,7 @@ def fresh(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def launched(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     started = time.perf_counter()
-    process = launcher.start(args, env=env, stdout=subprocess.DEVNULL)
+    process = launcher.start(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert isinstance(process, launcher.Launched), f"unset {launcher.FRESH} to benchmark the launcher"
     if process.wait() != 0:
         raise SystemExit(f"{args} failed")

@@ -23,6 +23,7 @@ import json
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,8 +98,9 @@ def _serve(path: str) -> tuple[dict[str, Any], list[int]]:
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
-            if key.fileobj is sys.stdin:
-                os._exit(0)  # the pytest process has ended: so does the zygote, leaving its commands running
+            if key.fileobj is sys.stdin:  # the pytest process has ended: so does the zygote, leaving its commands
+                shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+                os._exit(0)
             if key.fileobj is wake_read:
                 _drain(wake_read)
                 _reap(waiting)

@@ -91,3 +91,17 @@ def test_signals_and_sessions_reach_the_command_itself(tmp_path: Path) -> None:
     assert process.poll() is None
     process.terminate()
     assert wait_for(lambda: process.poll() is not None, 30, "the command's end") and process.returncode == -15
+
+
+def test_the_zygote_ends_with_the_pytest_process_and_leaves_no_folder(tmp_path: Path) -> None:
+    client = (
+        "from tests import launcher\n"
+        "done = launcher.run(['0'], module='tests.launched_probe', timeout=60)\n"
+        "assert done.returncode == 0, done.stderr\n"
+        "print(launcher._zygote.folder, launcher._zygote.process.pid)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", client], cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    folder, pid = ran.stdout.split()
+    assert Path(folder).name.startswith("codefest-zygote-")
+    wait_for(lambda: not alive(int(pid)) and not Path(folder).exists(), 30, "the zygote's end")

@@ -8,7 +8,7 @@ the third-party libraries were imported: before the fork, in one interpreter (th
 codefest's own modules are never loaded there: each command imports them, under its own environment. The one
 thing a command takes from the zygote is the streams' encoding, which comes from the locale the tests run in.
 
-The commands whose start is what a test checks (start-up, the collector, `serve`, `worker`, `ui`, the guides and the
+The commands whose start is what a test checks (start-up, the collector, `codefest ui`, the demo, the guides and the
 README run word for word) still start a fresh interpreter.
 """
 
@@ -117,16 +117,15 @@ def _serve(path: str) -> tuple[dict[str, Any], list[int]]:
                 return json.loads(message), fds
             for fd in fds:
                 os.close(fd)
-            connection.sendall(f"{pid}".encode())
+            with contextlib.suppress(OSError):  # a client gone already learns nothing; its command runs on
+                connection.sendall(f"{pid}".encode())
             waiting[pid] = connection
 
 
 def _drain(wake: socket.socket) -> None:
-    try:
+    with contextlib.suppress(BlockingIOError):
         while wake.recv(512):
             pass
-    except BlockingIOError:
-        pass
 
 
 def _reap(waiting: dict[int, socket.socket]) -> None:
@@ -235,7 +234,10 @@ class Launched:
         self.returncode: int | None = None
         self.cpu_seconds: float | None = None  # the command's user and system CPU time, once it has ended
         self._connection = connection
-        self.pid = int(connection.recv(64))
+        pid = connection.recv(64)
+        if not pid:
+            raise RuntimeError(f"the test launcher's zygote ended before it started {args[3:]}")
+        self.pid = int(pid)
         opened = {name: open(fd, "r" if text else "rb") for name, fd in readers.items()}  # noqa: SIM115  # as Popen
         self.stdout: IO[Any] | None = opened.get("stdout")
         self.stderr: IO[Any] | None = opened.get("stderr")

@@ -27,6 +27,8 @@ from codefest.core.offline import stay_offline
 
 stay_offline()
 
+from startup import cpu_seconds  # noqa: E402  # beside this script
+
 from codefest.challenges.discovery import load  # noqa: E402
 from codefest.evaluation import roster  # noqa: E402
 from codefest.shared_datasets.heldout import build  # noqa: E402
@@ -38,12 +40,7 @@ SLUG = "ipc-classification"
 def fresh(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(CPU, wall) seconds of `python -m codefest ARGS` in a new interpreter."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "codefest", *args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{args} failed")
-    return usage.ru_utime + usage.ru_stime, time.perf_counter() - started
+    return cpu_seconds([sys.executable, "-m", "codefest", *args], env), time.perf_counter() - started
 
 
 def launched(args: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-# What codefest's commands import from outside codefest, heaviest first: at their start (python -X importtime -m
-# codefest ...) and when they first need it (the leaderboard's chart, MLflow's artifacts, the tasks' metrics).
+# What codefest's commands import from outside codefest: at their start (python -X importtime -m codefest ...) and
+# when they first need it (the leaderboard's chart, MLflow's artifacts, the tasks' metrics).
 PRELOAD = (
     "mlflow",
     "mlflow.tracking",
@@ -166,18 +166,18 @@ def _fresh_streams() -> None:
     (buffering from PYTHONUNBUFFERED and whether stdout is a terminal): the zygote's were made for other files."""
     buffered = not os.environ.get("PYTHONUNBUFFERED")
     encoding, errors = sys.stdout.encoding, sys.stdout.errors
-    stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding, sys.stdin.errors)  # noqa: SIM115  # for life
-    setattr(sys, "stdin", stdin)  # noqa: B010  # and __stdin__, which the type stubs call final
-    setattr(sys, "__stdin__", stdin)  # noqa: B010
+    stdin = open(0, "rb", closefd=False)  # noqa: SIM115  # for life, as the others
+    streams: dict[str, IO[str]] = {"stdin": io.TextIOWrapper(stdin, encoding, sys.stdin.errors)}
     for fd, name in ((1, "stdout"), (2, "stderr")):
         binary = open(fd, "wb", buffering=-1 if buffered else 0, closefd=False)  # noqa: SIM115  # for life
-        stream = io.TextIOWrapper(
+        streams[name] = io.TextIOWrapper(
             binary,
             encoding,
             "backslashreplace" if fd == 2 else errors,
             line_buffering=buffered and (fd == 2 or os.isatty(fd)),
             write_through=not buffered,
         )
+    for name, stream in streams.items():  # and sys.__stdin__ and the others, which the type stubs call final
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
 
@@ -281,12 +281,11 @@ class Launched:
         """Both pipes read to their end, then the exit awaited, as Popen.communicate does (without input)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pipes = [stream for stream in (self.stdout, self.stderr) if stream is not None]
-        read = _read_all([stream.fileno() for stream in pipes], deadline, self.args, timeout)
+        read = iter(_read_all([stream.fileno() for stream in pipes], deadline, self.args, timeout))
         for stream in pipes:
             stream.close()
         self.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        data = dict(zip((id(stream) for stream in pipes), read, strict=True))
-        out, err = (data.get(id(stream)) if stream is not None else None for stream in (self.stdout, self.stderr))
+        out, err = (None if stream is None else next(read) for stream in (self.stdout, self.stderr))
         return (_text(out), _text(err)) if self._text else (out, err)
 
 
@@ -309,7 +308,14 @@ def start(
     command = [sys.executable, "-m", module, *args]
     if os.environ.get(FRESH):
         return subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=stdout, stderr=stderr, text=text, start_new_session=start_new_session
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,  # as a launched command's
+            stdout=stdout,
+            stderr=stderr,
+            text=text,
+            start_new_session=start_new_session,
         )
     readers: dict[str, int] = {}
     mine: list[int] = [os.open(os.devnull, os.O_RDONLY)]  # ours to close once the zygote has them

@@ -218,7 +218,7 @@ def test_every_command_has_clean_help() -> None:
     """Help for each command: no flag shown as taking a <bool>, no traceback, no doubled error prefix."""
     commands = _commands()
     assert ["challenges", "list"] in commands and ["ui"] in commands
-    helped = codefest_many(*([*command, "--help"] for command in commands), env={"COLUMNS": "80"})  # in one process
+    helped = codefest_many(*([*command, "--help"] for command in commands), env={"COLUMNS": "80"})
     for command, result in zip(commands, helped, strict=True):
         assert result.returncode == 0, (command, result.stderr)
         assert "Show this message and exit." in result.stdout, command
@@ -249,7 +249,7 @@ def test_reading_the_leaderboard_leaves_every_byte_of_the_store(evaluated: Event
         for form in ("table", "json", "csv", "html")
     ]
     reads.append(["leaderboard", SLUG, "--format", "csv", "--out", str(written)])
-    for result in codefest_many(*reads, env=evaluated.env()):  # one interpreter: MLflow loaded once, not 9 times
+    for result in codefest_many(*reads, env=evaluated.env()):
         assert result.returncode == 0 and "published" not in result.stderr, (result.args, result.stderr)
     assert written.read_text().startswith("rank")
     assert state() == before

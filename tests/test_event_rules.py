@@ -110,7 +110,7 @@ def test_an_unknown_team_is_refused_with_the_fix(event: Path, tmp_path: Path) ->
 
 
 def test_the_teams_commands_enrol_and_list(event: Path) -> None:
-    added, listed, bad, one, renewed, nobody = codefest_many(  # one after the other, in one process
+    added, listed, bad, one, renewed, nobody = codefest_many(  # one after the other
         ["teams", "add", "office-d", "office-e", "team-a"],
         ["teams", "list"],
         ["teams", "add", "bad name!"],
@@ -195,7 +195,7 @@ def test_selection_closes_with_the_last_phase(event: Path, tmp_path: Path) -> No
 def test_reveal_before_the_end_needs_force(event: Path, tmp_path: Path) -> None:
     _evaluator(event).predictions("team-a", _file(event, tmp_path / "a.jsonl"))
     reveal = ["leaderboard", SLUG, "--private", "--reveal"]
-    early, forced = codefest_many(reveal, [*reveal, "--force"], env=_env(event))  # one after the other, one process
+    early, forced = codefest_many(reveal, [*reveal, "--force"], env=_env(event))  # one after the other
     assert_clean_failure(early, "has not ended, so its private leaderboard stays private", "--reveal --force")
     assert forced.returncode == 0, forced.stderr
     client = MlflowClient(tracking_uri=tracking_uri(event))
@@ -277,7 +277,7 @@ def test_workspace_files_are_owner_only(event: Path, tmp_path: Path) -> None:
     home = tmp_path / "fresh"
     env = {**_env(event), "CODEFEST_HOME": str(home)}
     predictions = str(_file(event, tmp_path / "a.jsonl"))
-    built, enrolled, result = codefest_many(  # one after the other, in one process
+    built, enrolled, result = codefest_many(  # one after the other
         ["data", "build", SLUG],
         ["teams", "add", "team-a"],
         ["evaluate", SLUG, "--team", "team-a", "--predictions", predictions],

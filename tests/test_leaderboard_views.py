@@ -103,7 +103,7 @@ Read = tuple[Runs, list[subprocess.CompletedProcess[str]], Runs]  # runs before,
 @pytest.fixture(scope="module")
 def read(evaluated: Event) -> Read:
     """The runs in MLflow, then `codefest leaderboard` read as csv, public and private, and as the table, one command
-    after the other in one process (MLflow loaded once), then the runs again."""
+    after the other, then the runs again."""
     client = MlflowClient(tracking_uri=tracking_uri(evaluated.home))
     experiments = [client.get_experiment_by_name(name).experiment_id for name in (SLUG, f"{SLUG}/private")]
 

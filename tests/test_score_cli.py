@@ -153,7 +153,7 @@ def test_predictions_of_another_split_are_named_once(built: dict[str, str], tmp_
     fields, _, _ = PREDICTION[slug]
     test = _predictions(tmp_path / "test.jsonl", _ids(built, slug, "test"), fields)
     dev = _predictions(tmp_path / "dev.jsonl", _ids(built, slug, "dev"), fields)
-    result, train = codefest_many(  # one after the other, in one process
+    result, train = codefest_many(  # one after the other
         ["score", f"tiny-{slug}", str(test)], ["score", f"tiny-{slug}", str(dev), "--split", "train"], env=built
     )
     assert_clean_failure(result, f"{test} predicts the test items", "against the dev split's labels")
